@@ -1,0 +1,91 @@
+"""Base class of all attacks: the model (eval mode, weights frozen), the ε ball and its space.
+
+Inputs are pixels in [0, 1], (B, C, H, W) or any (B, ...) the model takes; the model owns its
+normalisation. ε is per channel and lives in one of two spaces:
+
+- "pixel" (default, the convention of most later work): |x' - x| <= ε in [0, 1] pixel units;
+- "normalized" (the official DHTA code): |x'_n - x_n| <= ε after the model's (x - mean) / std,
+  i.e. ε·std per channel in pixel units. The paper's ImageNet preset is ε = 0.032 here.
+
+Either way the bound is stored as one per-channel tensor in pixel units (`eps_pixel`), so both
+are exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from hashattack.errors import InputError
+
+EPS_SPACES = ("pixel", "normalized")
+
+
+@contextlib.contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and requires_grad=False on every parameter for the duration; restores both after."""
+    was_training = model.training
+    flags = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in zip(model.parameters(), flags):
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+def channel_stats(model: nn.Module, channels: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's normalisation (mean, std) broadcastable to (1, C, 1, ...); identity when it has none."""
+    mean, std = getattr(model, "mean", None), getattr(model, "std", None)
+    shape = (1, channels) + (1,) * (like.dim() - 2)
+    if mean is None or std is None:
+        return torch.zeros(shape, device=like.device), torch.ones(shape, device=like.device)
+    return (mean.detach().reshape(-1).to(like.device).view(shape),
+            std.detach().reshape(-1).to(like.device).view(shape))
+
+
+class Attack:
+    """An attack built with a model and hyper-parameters, called on a batch of pixel images."""
+
+    name = "attack"
+
+    def __init__(self, model: nn.Module, eps: float | torch.Tensor = 0.1, eps_space: str = "pixel"):
+        if eps_space not in EPS_SPACES:
+            raise InputError(f"unknown eps space {eps_space!r}: choose 'pixel' or 'normalized'")
+        eps_t = torch.as_tensor(eps, dtype=torch.float32).flatten()
+        if not torch.isfinite(eps_t).all() or (eps_t <= 0).any():
+            raise InputError(f"eps must be positive and finite, got {eps}")
+        if eps_space == "pixel" and (eps_t > 1).any():
+            raise InputError(f"pixel-space eps must be at most 1 (pixels lie in [0, 1]), got {eps}")
+        self.model = model
+        self.eps = eps_t
+        self.eps_space = eps_space
+
+    def channel_stats(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return channel_stats(self.model, images.shape[1], images)
+
+    def eps_pixel(self, images: torch.Tensor) -> torch.Tensor:
+        """The per-channel bound in pixel units, shaped to broadcast over `images`."""
+        _, std = self.channel_stats(images)
+        eps = self.eps.to(images.device)
+        eps = eps.view(1, -1, *([1] * (images.dim() - 2))) if eps.numel() > 1 else eps.view([1] * images.dim())
+        return eps * std if self.eps_space == "normalized" else eps.expand_as(std).clone()
+
+    def __call__(self, images: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if images.numel() and (images.min() < 0 or images.max() > 1):
+            raise InputError("attack inputs must be pixels in [0, 1]")
+        with frozen(self.model):
+            return self.forward(images, *args, **kwargs).detach()
+
+    def forward(self, images: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        raise NotImplementedError
+
+    def settings(self) -> dict:
+        """Hyper-parameters to record in a run's results."""
+        return {"name": self.name, "eps": self.eps.tolist(), "eps_space": self.eps_space}

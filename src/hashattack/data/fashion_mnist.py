@@ -1,0 +1,106 @@
+"""Fashion-MNIST, the embedded default dataset (Debian package `dataset-fashion-mnist`).
+
+The four standard IDX `.gz` files are read from `/usr/share/datasets/fashion-mnist/` or any
+folder holding them (the layout torchvision and Keras use). Default retrieval protocol, the
+small-scale analogue of the paper's ImageNet-100 protocol:
+
+- database: the 60,000 train images;
+- queries:  the 10,000 test images;
+- training: `train_per_class` (default 1,000) images per class drawn from the train split with
+  the seed (so the training set is a subset of the database, as in the paper).
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hashattack.data.base import LabeledSet, RetrievalDataset, one_hot
+from hashattack.errors import InputError
+
+DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
+FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+CLASS_NAMES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]
+INSTALL_HINT = "install it with `apt-get install dataset-fashion-mnist` or pass a folder holding the four IDX .gz files"
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read one IDX file (gzip-compressed or not) into a uint8 numpy array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            data = handle.read()
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: cannot read IDX file ({exc})") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise InputError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    shape = struct.unpack(f">{ndim}I", data[4:header])
+    expected = int(np.prod(shape))
+    if len(data) - header != expected:
+        raise InputError(f"{path}: IDX header says {expected} values, file holds {len(data) - header}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def load_fashion_mnist(root: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """The four arrays as tensors: images uint8 (n, 1, 28, 28), labels int64 (n,)."""
+    root = Path(root) if root is not None else DEFAULT_ROOT
+    missing = [name for name in FILES.values() if not (root / name).is_file()]
+    if missing:
+        raise InputError(f"Fashion-MNIST not found in {root} (missing {', '.join(missing)}): {INSTALL_HINT}")
+    arrays = {key: read_idx(root / name) for key, name in FILES.items()}
+    out = {}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise InputError(f"{root}: {split} images {images.shape} and labels {labels.shape} do not match")
+        if labels.size and labels.max() >= len(CLASS_NAMES):
+            raise InputError(f"{root / FILES[split + '_labels']}: label {labels.max()} outside 0..9")
+        out[f"{split}_images"] = torch.from_numpy(images.copy()).unsqueeze(1)
+        out[f"{split}_labels"] = torch.from_numpy(labels.astype(np.int64))
+    return out
+
+
+def sample_per_class(classes: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
+    """Indices of `per_class` objects of each class (fewer if a class is smaller), drawn with `seed`."""
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in torch.unique(classes):
+        members = torch.nonzero(classes == c).flatten()
+        order = torch.randperm(len(members), generator=generator)
+        chosen.append(members[order[:per_class]])
+    return torch.sort(torch.cat(chosen)).values
+
+
+def fashion_mnist_retrieval(
+    root: str | Path | None = None, train_per_class: int = 1000, seed: int = 0
+) -> RetrievalDataset:
+    """The default retrieval protocol on Fashion-MNIST (see the module docstring)."""
+    if train_per_class <= 0:
+        raise InputError(f"train_per_class must be positive, got {train_per_class}")
+    arrays = load_fashion_mnist(root)
+    n_classes = len(CLASS_NAMES)
+    train_ids = torch.arange(len(arrays["train_labels"]))
+    test_ids = torch.arange(len(arrays["test_labels"]))
+    database = LabeledSet(arrays["train_images"], one_hot(arrays["train_labels"], n_classes), train_ids)
+    query = LabeledSet(arrays["test_images"], one_hot(arrays["test_labels"], n_classes), test_ids)
+    train = database.subset(sample_per_class(arrays["train_labels"], train_per_class, seed))
+    protocol = {
+        "database": "train split (60,000)",
+        "query": "test split (10,000)",
+        "train": f"{train_per_class} per class from the train split, seed {seed}",
+    }
+    return RetrievalDataset("fashion-mnist", train, database, query, list(CLASS_NAMES), protocol)

@@ -1,0 +1,27 @@
+"""Encode a set of objects into binary codes with a hashing model, in batches, without gradients."""
+
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from hashattack.data.base import LabeledSet
+from hashattack.errors import InputError
+
+
+@torch.no_grad()
+def encode_set(model: torch.nn.Module, data: LabeledSet | torch.Tensor, batch_size: int = 1000,
+               device: str | torch.device = "cpu", progress: bool = True, desc: str = "encode") -> torch.Tensor:
+    """Codes sign(f(x)) in {-1, +1} (0 -> +1), float32 (n, K) on the CPU.
+
+    `data` is a stored set (uint8 images) or a float tensor of pixels in [0, 1].
+    """
+    pixels = data.pixels if isinstance(data, LabeledSet) else data.__getitem__
+    model.eval()
+    chunks = []
+    for start in tqdm(range(0, len(data), batch_size), desc=desc, unit="batch", disable=not progress):
+        outputs = model(pixels(slice(start, start + batch_size)).to(device))
+        if not torch.isfinite(outputs).all():
+            raise InputError(f"the model produced NaN or inf outputs for objects {start}..{start + len(outputs) - 1}")
+        chunks.append(torch.where(outputs >= 0, 1.0, -1.0).cpu())
+    return torch.cat(chunks)

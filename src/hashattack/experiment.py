@@ -1,0 +1,265 @@
+"""The paper's protocol: get a trained model, encode the database, choose queries and targets,
+run every method on the same queries, and score t-MAP / MAP.
+
+All methods of a run share one manifest (queries, target labels, anchor objects), so their
+t-MAPs compare pairwise. t-MAP scores an adversarial query's ranking against its *target*
+label; MAP scores the benign query against its own label ("Original MAP" in the paper).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hashattack.attacks import DHTA, P2P, Attack, Noise, Original
+from hashattack.checkpoints import load_checkpoint, save_checkpoint
+from hashattack.codes import anchor_code, hamming_distance, pack_bits
+from hashattack.data.base import RetrievalDataset
+from hashattack.encoding import encode_set
+from hashattack.errors import InputError
+from hashattack.io import atomic_write_json
+from hashattack.metrics import average_precisions, perceptibility, summarize_perceptibility
+from hashattack.models import create_model
+from hashattack.report import table1, write_table
+from hashattack.targets import Manifest, choose_targets
+from hashattack.train import TrainConfig, train_model
+
+METHODS = ("Original", "Noise", "P2P", "DHTA")
+TIE_ORDER = "ascending Hamming distance; equal distances keep database order"
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """Settings shared by every method of a run. ε is in `eps_space` ("pixel" or "normalized")."""
+
+    eps: float = 0.1
+    eps_space: str = "pixel"
+    steps: int = 2000
+    n_t: int = 9
+    step_size: float = 1.0
+    batch_size: int = 100
+    topk: int | None = 1000
+    zero_relevance: str = "zero"
+
+    def __post_init__(self):
+        if not (isinstance(self.eps, (int, float)) and np.isfinite(self.eps) and self.eps > 0):
+            raise InputError(f"eps must be a positive number, got {self.eps}")
+        if self.eps_space not in ("pixel", "normalized"):
+            raise InputError(f"unknown eps space {self.eps_space!r}: choose 'pixel' or 'normalized'")
+        if self.eps_space == "pixel" and self.eps > 1:
+            raise InputError(f"pixel-space eps must be at most 1 (pixels lie in [0, 1]), got {self.eps}")
+        for name in ("steps", "n_t", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        if self.topk is not None and self.topk <= 0:
+            raise InputError(f"topk must be a positive integer, got {self.topk}")
+        if self.zero_relevance not in ("zero", "drop"):
+            raise InputError(f"unknown zero-relevance convention {self.zero_relevance!r}: choose 'zero' or 'drop'")
+
+
+def default_cache_dir() -> Path:
+    """Where trained default models are cached: $HASHATTACK_CACHE or ~/.cache/hashattack."""
+    return Path(os.environ.get("HASHATTACK_CACHE", Path.home() / ".cache" / "hashattack"))
+
+
+def trained_model(dataset: RetrievalDataset, architecture: str, bits: int, config: TrainConfig,
+                  cache_dir: Path | None = None, device: str = "cpu", progress: bool = True,
+                  model_kwargs: dict | None = None):
+    """A model trained on `dataset.train` with `config`, from the cache when an identical one exists.
+
+    Returns (model in eval mode, checkpoint metadata). The cache key covers the dataset and its
+    protocol, the architecture, bits and every training setting.
+    """
+    model_kwargs = model_kwargs or {}
+    key_source = json.dumps({"dataset": dataset.name, "protocol": dataset.protocol, "architecture": architecture,
+                             "bits": bits, "train": config.as_dict(), "model": model_kwargs}, sort_keys=True)
+    key = hashlib.sha256(key_source.encode()).hexdigest()[:12]
+    path = Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{architecture}-{bits}bits-{key}.pt"
+    if path.is_file():
+        model, meta = load_checkpoint(path, architecture=architecture, bits=bits)
+        return model.to(device), meta
+    model = create_model(architecture, bits, **model_kwargs)
+    started = time.perf_counter()
+    history = train_model(model, dataset.train, config, device=device, progress=progress)
+    meta = {"dataset": dataset.name, "protocol": dataset.protocol, "train": config.as_dict(),
+            "loss_history": history, "train_seconds": round(time.perf_counter() - started, 1)}
+    save_checkpoint(path, model.cpu(), meta)
+    return load_checkpoint(path)[0].to(device), meta | {"path": str(path)}
+
+
+def build_attack(method: str, model: torch.nn.Module, settings: AttackSettings, seed: int = 0) -> Attack:
+    """The attack object of a method name, with the run's settings."""
+    common = dict(eps=settings.eps, eps_space=settings.eps_space)
+    if method == "Original":
+        return Original(model, **common)
+    if method == "Noise":
+        return Noise(model, seed=seed, **common)
+    if method == "P2P":
+        return P2P(model, steps=settings.steps, step_size=settings.step_size, **common)
+    if method == "DHTA":
+        return DHTA(model, steps=settings.steps, n_t=settings.n_t, step_size=settings.step_size, **common)
+    raise InputError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
+
+
+def anchor_codes_for(method: str, manifest: Manifest, db_codes: torch.Tensor, n_t: int) -> torch.Tensor | None:
+    """Per-query anchor codes (n_queries, K) a targeted method steers towards; None for baselines."""
+    size = {"P2P": 1, "DHTA": n_t}.get(method)
+    if size is None:
+        return None
+    if size not in manifest.anchor_ids:
+        raise InputError(f"the manifest holds no anchors for n_t = {size} (it has {sorted(manifest.anchor_ids)})")
+    ids = torch.tensor(manifest.anchor_ids[size])
+    return anchor_code(db_codes[ids])
+
+
+def attack_in_batches(attack: Attack, images: torch.Tensor, anchors: torch.Tensor | None, query_ids: list[int],
+                      batch_size: int, device: str = "cpu", progress: bool = True) -> torch.Tensor:
+    """Run `attack` over all queries, `batch_size` at a time; returns adversarial pixels on the CPU."""
+    out = []
+    for start in tqdm(range(0, len(images), batch_size), desc=attack.name, unit="batch", disable=not progress):
+        batch = images[start:start + batch_size].to(device)
+        if isinstance(attack, Noise):
+            adv = attack(batch, ids=query_ids[start:start + batch_size])
+        elif anchors is None:
+            adv = attack(batch)
+        else:
+            adv = attack(batch, anchors[start:start + batch_size].to(device))
+        out.append(adv.cpu())
+    return torch.cat(out)
+
+
+def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: torch.Tensor, manifest: Manifest,
+                settings: AttackSettings, methods=METHODS, device: str = "cpu", progress: bool = True) -> dict:
+    """Attack the manifest's queries with each method and score them. Returns a JSON-able dict."""
+    query_ids = torch.tensor(manifest.query_ids)
+    images = dataset.query.pixels(query_ids)
+    true_labels = dataset.query.labels[query_ids]
+    target_labels = torch.from_numpy(manifest.target_labels)
+    db_labels = dataset.database.labels
+    score = dict(topk=settings.topk)
+    results = {}
+    for method in methods:
+        attack = build_attack(method, model, settings, seed=manifest.seed)
+        anchors = anchor_codes_for(method, manifest, db_codes, settings.n_t)
+        started = time.perf_counter()
+        adversarial = attack_in_batches(attack, images, anchors, manifest.query_ids, settings.batch_size,
+                                        device, progress)
+        seconds = time.perf_counter() - started
+        codes = encode_set(model, adversarial, settings.batch_size, device, progress=False)
+        t_ap = average_precisions(codes, db_codes, target_labels, db_labels, **score)
+        entry = {
+            "t_map": _mean_ap(t_ap, settings.zero_relevance),
+            "t_ap": _json_floats(t_ap),
+            "attack": attack.settings(),
+            "seconds": round(seconds, 2),
+            "perceptibility": summarize_perceptibility(perceptibility(images, adversarial)),
+            "codes": codes_to_hex(codes),
+        }
+        if anchors is not None:
+            entry["anchor_hamming"] = hamming_distance(codes, anchors).diagonal().tolist()
+        if method == "Original":
+            ap = average_precisions(codes, db_codes, true_labels, db_labels, **score)
+            entry["map"] = _mean_ap(ap, settings.zero_relevance)
+            entry["ap"] = _json_floats(ap)
+        results[method] = entry
+    return results
+
+
+def codes_to_hex(codes: torch.Tensor) -> list[str]:
+    """±1 codes -> one hex string per code (bits packed, +1 = 1), compact and readable in JSON."""
+    return [row.tobytes().hex() for row in pack_bits(codes)]
+
+
+def _mean_ap(ap: np.ndarray, zero_relevance: str) -> float:
+    if zero_relevance == "zero":
+        return float(np.nan_to_num(ap, nan=0.0).mean()) if len(ap) else 0.0
+    kept = ap[~np.isnan(ap)]
+    return float(kept.mean()) if len(kept) else 0.0
+
+
+def _json_floats(values: np.ndarray) -> list:
+    return [None if np.isnan(v) else round(float(v), 6) for v in values]
+
+
+def plan(dataset: RetrievalDataset, num_queries: int, n_t: int, seed: int) -> Manifest:
+    """Draw the run's queries, targets and anchors (P2P's n_t = 1 and DHTA's n_t share one draw)."""
+    if n_t > len(dataset.database):
+        raise InputError(f"n_t = {n_t} is larger than the database ({len(dataset.database)} objects)")
+    return choose_targets(dataset.query.labels.numpy(), dataset.database.labels.numpy(), num_queries,
+                          n_ts=(1, n_t), seed=seed, dataset=dataset.name)
+
+
+def conventions(settings: AttackSettings) -> dict:
+    """The conventions a result used, written next to it."""
+    return {
+        "eps_space": settings.eps_space,
+        "map": f"MAP@{settings.topk}" if settings.topk else "MAP@all",
+        "zero_relevance": settings.zero_relevance,
+        "zero_relevance_meaning": ("queries with no relevant item in the top R count as AP 0"
+                                   if settings.zero_relevance == "zero" else
+                                   "queries with no relevant item in the top R are left out of the mean (official code)"),
+        "tie_order": TIE_ORDER,
+        "relevance": "shares at least one label",
+    }
+
+
+def summary_row(bits: int, results: dict) -> dict:
+    """The numbers of one code length for the paper's Table 1 layout."""
+    row = {f"{m} t-MAP": results[m]["t_map"] for m in results}
+    if "Original" in results:
+        row["Original MAP"] = results["Original"]["map"]
+    return {"bits": bits, **row}
+
+
+def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSettings, out_dir: str | Path,
+                   num_queries: int = 100, seed: int = 0, architecture: str = "small-cnn",
+                   train_config: TrainConfig = TrainConfig(), manifest: Manifest | None = None,
+                   methods=METHODS, cache_dir: Path | None = None, device: str = "cpu",
+                   progress: bool = True) -> dict:
+    """One code length end to end; writes manifest.json, results.json, table.md and table.csv into `out_dir`.
+
+    A given `manifest` replaces the random draw of queries, targets and anchors (an exact re-run).
+    """
+    out_dir = Path(out_dir)
+    model, model_meta = trained_model(dataset, architecture, bits, train_config, cache_dir, device, progress)
+    if manifest is None:
+        manifest = plan(dataset, num_queries, settings.n_t, seed)
+    elif settings.n_t not in manifest.anchor_ids:
+        raise InputError(f"the manifest holds anchors for n_t in {sorted(manifest.anchor_ids)}, not {settings.n_t}")
+    db_codes = encode_set(model, dataset.database, device=device, progress=progress, desc="encode database")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest.save(out_dir / "manifest.json")
+    results = run_methods(model, dataset, db_codes, manifest, settings, methods, device, progress)
+    record = {
+        "dataset": dataset.name,
+        "protocol": dataset.protocol,
+        "bits": bits,
+        "architecture": architecture,
+        "model": {k: v for k, v in model_meta.items() if k not in ("loss_history",)},
+        "settings": asdict(settings),
+        "conventions": conventions(settings),
+        "num_queries": len(manifest),
+        "seed": manifest.seed,
+        "methods": results,
+        "summary": summary_row(bits, results),
+    }
+    atomic_write_json(out_dir / "results.json", record)
+    header, body = table1([record["summary"]])
+    caption = (f"t-MAP / MAP (%) on {dataset.name}, {len(manifest)} queries, eps = {settings.eps} "
+               f"({settings.eps_space} space), {settings.steps} steps, n_t = {settings.n_t}, "
+               f"{conventions(settings)['map']}, zero-relevance queries: {settings.zero_relevance}.")
+    record["table"] = write_table(out_dir, header, body, caption=caption)
+    return record
+
+
+__all__ = ["run_experiment", "AttackSettings", "METHODS", "trained_model", "build_attack", "anchor_codes_for", "attack_in_batches",
+           "run_methods", "plan", "conventions", "summary_row", "default_cache_dir", "codes_to_hex"]

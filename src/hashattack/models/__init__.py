@@ -1,0 +1,7 @@
+"""Hashing models: a registry turns an architecture name into a model."""
+
+from hashattack.models.base import HashingModel
+from hashattack.models.registry import available_models, create_model, register_model
+from hashattack.models import small_cnn  # noqa: F401  (registers "small-cnn")
+
+__all__ = ["HashingModel", "available_models", "create_model", "register_model"]
