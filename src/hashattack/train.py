@@ -18,7 +18,7 @@ class TrainConfig:
     fixed lr 0.01, batch 24); the embedded small CNN, trained from scratch, uses a larger batch
     and learning rate so it converges in a few CPU minutes."""
 
-    epochs: int = 8
+    epochs: int = 10
     batch_size: int = 64
     lr: float = 0.05
     momentum: float = 0.9

@@ -40,14 +40,13 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-def channel_stats(model: nn.Module, channels: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's normalisation (mean, std) broadcastable to (1, C, 1, ...); identity when it has none."""
+def normalization(model: nn.Module, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's (mean, std) buffers, already shaped to broadcast over its input (e.g. (1, C, 1, 1)
+    for images, (1, 1, C, 1, 1) for videos); (0, 1) scalars for a model without normalisation."""
     mean, std = getattr(model, "mean", None), getattr(model, "std", None)
-    shape = (1, channels) + (1,) * (like.dim() - 2)
-    if mean is None or std is None:
-        return torch.zeros(shape, device=like.device), torch.ones(shape, device=like.device)
-    return (mean.detach().reshape(-1).to(like.device).view(shape),
-            std.detach().reshape(-1).to(like.device).view(shape))
+    if not isinstance(mean, torch.Tensor) or not isinstance(std, torch.Tensor):
+        return torch.zeros((), device=like.device), torch.ones((), device=like.device)
+    return mean.detach().to(like.device), std.detach().to(like.device)
 
 
 class Attack:
@@ -67,15 +66,20 @@ class Attack:
         self.eps = eps_t
         self.eps_space = eps_space
 
-    def channel_stats(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return channel_stats(self.model, images.shape[1], images)
+    def normalization(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return normalization(self.model, images)
 
     def eps_pixel(self, images: torch.Tensor) -> torch.Tensor:
         """The per-channel bound in pixel units, shaped to broadcast over `images`."""
-        _, std = self.channel_stats(images)
+        _, std = self.normalization(images)
         eps = self.eps.to(images.device)
-        eps = eps.view(1, -1, *([1] * (images.dim() - 2))) if eps.numel() > 1 else eps.view([1] * images.dim())
-        return eps * std if self.eps_space == "normalized" else eps.expand_as(std).clone()
+        if eps.numel() == 1:
+            eps = eps.reshape(())
+        elif std.numel() == eps.numel():
+            eps = eps.view(std.shape)
+        else:  # per-channel eps for a model without normalisation: channels on dim 1
+            eps = eps.view(1, -1, *([1] * (images.dim() - 2)))
+        return eps * std if self.eps_space == "normalized" else eps * torch.ones_like(std)
 
     def __call__(self, images: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         if images.numel() and (images.min() < 0 or images.max() > 1):

@@ -77,7 +77,7 @@ class DHTA(Attack):
         anchors = anchors.to(images.device, torch.float32)
         if anchors.shape[0] != images.shape[0]:
             raise InputError(f"{images.shape[0]} images but {anchors.shape[0]} anchor codes")
-        mean, std = self.channel_stats(images)
+        _, std = self.normalization(images)
         eps = self.eps_pixel(images) / std                     # the bound in normalised units
         lower, upper = (0 - images) / std, (1 - images) / std  # valid pixels, in normalised units
         step = self.step_length(images)

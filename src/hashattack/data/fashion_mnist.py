@@ -6,7 +6,7 @@ small-scale analogue of the paper's ImageNet-100 protocol:
 
 - database: the 60,000 train images;
 - queries:  the 10,000 test images;
-- training: `train_per_class` (default 1,000) images per class drawn from the train split with
+- training: `train_per_class` (default 2,000) images per class drawn from the train split with
   the seed (so the training set is a subset of the database, as in the paper).
 """
 
@@ -86,7 +86,7 @@ def sample_per_class(classes: torch.Tensor, per_class: int, seed: int) -> torch.
 
 
 def fashion_mnist_retrieval(
-    root: str | Path | None = None, train_per_class: int = 1000, seed: int = 0
+    root: str | Path | None = None, train_per_class: int = 2000, seed: int = 0
 ) -> RetrievalDataset:
     """The default retrieval protocol on Fashion-MNIST (see the module docstring)."""
     if train_per_class <= 0:

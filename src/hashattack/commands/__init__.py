@@ -1,0 +1,5 @@
+"""One module per `hashattack` subcommand; each offers `add_parser(subparsers)` setting `run`."""
+
+from hashattack.commands import demo
+
+COMMAND_MODULES = [demo]
