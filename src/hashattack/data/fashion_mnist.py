@@ -55,6 +55,14 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array as a gzip-compressed IDX file (the format `read_idx` reads)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.GzipFile(path, "wb", mtime=0) as handle:
+        handle.write(header + array.tobytes())
+
+
 def load_fashion_mnist(root: str | Path | None = None) -> dict[str, torch.Tensor]:
     """The four arrays as tensors: images uint8 (n, 1, 28, 28), labels int64 (n,)."""
     root = Path(root) if root is not None else DEFAULT_ROOT
