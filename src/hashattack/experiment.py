@@ -87,6 +87,7 @@ def trained_model(dataset: RetrievalDataset, architecture: str, bits: int, confi
     if path.is_file():
         model, meta = load_checkpoint(path, architecture=architecture, bits=bits)
         return model.to(device), meta
+    torch.manual_seed(config.seed)                      # the initial weights follow the training seed
     model = create_model(architecture, bits, **model_kwargs)
     started = time.perf_counter()
     history = train_model(model, dataset.train, config, device=device, progress=progress)
