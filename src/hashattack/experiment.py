@@ -26,7 +26,7 @@ from hashattack.data.base import RetrievalDataset
 from hashattack.encoding import encode_set
 from hashattack.errors import InputError
 from hashattack.io import atomic_write_json
-from hashattack.metrics import average_precisions, perceptibility, summarize_perceptibility
+from hashattack.metrics import average_precisions, mean_of_average_precisions, perceptibility, summarize_perceptibility
 from hashattack.models import create_model
 from hashattack.report import table1, write_table
 from hashattack.targets import Manifest, choose_targets
@@ -158,7 +158,7 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
         codes = encode_set(model, adversarial, settings.batch_size, device, progress=False)
         t_ap = average_precisions(codes, db_codes, target_labels, db_labels, **score)
         entry = {
-            "t_map": _mean_ap(t_ap, settings.zero_relevance),
+            "t_map": mean_of_average_precisions(t_ap, settings.zero_relevance),
             "t_ap": _json_floats(t_ap),
             "attack": attack.settings(),
             "seconds": round(seconds, 2),
@@ -169,7 +169,7 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
             entry["anchor_hamming"] = hamming_distance(codes, anchors).diagonal().tolist()
         if method == "Original":
             ap = average_precisions(codes, db_codes, true_labels, db_labels, **score)
-            entry["map"] = _mean_ap(ap, settings.zero_relevance)
+            entry["map"] = mean_of_average_precisions(ap, settings.zero_relevance)
             entry["ap"] = _json_floats(ap)
         results[method] = entry
     return results
@@ -178,13 +178,6 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
 def codes_to_hex(codes: torch.Tensor) -> list[str]:
     """±1 codes -> one hex string per code (bits packed, +1 = 1), compact and readable in JSON."""
     return [row.tobytes().hex() for row in pack_bits(codes)]
-
-
-def _mean_ap(ap: np.ndarray, zero_relevance: str) -> float:
-    if zero_relevance == "zero":
-        return float(np.nan_to_num(ap, nan=0.0).mean()) if len(ap) else 0.0
-    kept = ap[~np.isnan(ap)]
-    return float(kept.mean()) if len(kept) else 0.0
 
 
 def _json_floats(values: np.ndarray) -> list:

@@ -134,8 +134,15 @@ def mean_average_precision(
     if zero_relevance not in ZERO_RELEVANCE:
         raise InputError(f"zero_relevance must be 'zero' or 'drop', got {zero_relevance!r}")
     aps = average_precisions(query_codes, db_codes, query_labels, db_labels, topk, chunk_size=chunk_size)
+    return mean_of_average_precisions(aps, zero_relevance)
+
+
+def mean_of_average_precisions(aps: np.ndarray, zero_relevance: str = "zero") -> float:
+    """Reduce per-query APs (NaN = nothing relevant in the top R) to a MAP under a convention."""
+    if zero_relevance not in ZERO_RELEVANCE:
+        raise InputError(f"zero_relevance must be 'zero' or 'drop', got {zero_relevance!r}")
     if zero_relevance == "zero":
-        return float(np.nan_to_num(aps, nan=0.0).mean())
+        return float(np.nan_to_num(aps, nan=0.0).mean()) if aps.size else 0.0
     kept = aps[~np.isnan(aps)]
     return float(kept.mean()) if kept.size else 0.0
 

@@ -122,15 +122,16 @@ def choose_targets(query_labels: np.ndarray, db_labels: np.ndarray, num_queries:
     if not eligible.any():
         raise InputError(f"n_t = {largest} is too large: no target label has more than {largest} database objects "
                          f"(largest count {counts.max()})")
-    members = {int(v): np.flatnonzero(inverse == v) for v in np.flatnonzero(eligible)}
+    eligible_ids = np.flatnonzero(eligible)
+    members = {int(v): np.flatnonzero(inverse == v) for v in eligible_ids}
 
     targets = np.zeros((len(query_ids), db_labels.shape[1]), dtype=np.uint8)
     anchors: dict[int, list[list[int]]] = {n: [] for n in n_ts}
     for row, qid in enumerate(query_ids):
-        candidates = [v for v in members if not np.array_equal(vectors[v], query_labels[qid])]
-        if not candidates:
+        candidates = eligible_ids[(vectors[eligible_ids] != query_labels[qid]).any(axis=1)]
+        if not len(candidates):
             raise InputError(f"query {qid} has no target label different from its own with more than {largest} objects")
-        chosen = candidates[int(rng.integers(len(candidates)))]
+        chosen = int(candidates[int(rng.integers(len(candidates)))])
         targets[row] = vectors[chosen]
         order = rng.permutation(members[chosen])[:largest]
         for n in n_ts:
