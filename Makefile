@@ -24,7 +24,7 @@ demo: venv dataset
 	$(BIN)/hashattack demo $(DEMO_ARGS)
 
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 clean:
 	rm -rf $(VENV) runs build src/*.egg-info
