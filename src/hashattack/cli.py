@@ -65,6 +65,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, help="trained-model cache (default $HASHATTACK_CACHE or ~/.cache/hashattack)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--force", action="store_true",
+                        help="start the run folder over; without it a killed run resumes after its last finished "
+                             "batch, and a folder holding a run with other settings is refused")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,8 +20,8 @@ import torch
 from tqdm.auto import tqdm
 
 from hashattack.attacks import DHTA, P2P, Attack, Noise, Original
-from hashattack.checkpoints import load_checkpoint, save_checkpoint
-from hashattack.codes import anchor_code, hamming_distance, pack_bits
+from hashattack.checkpoints import load_checkpoint, metadata_path, save_checkpoint
+from hashattack.codes import anchor_code, hamming_distance, pack_bits, unpack_bits
 from hashattack.data.base import RetrievalDataset
 from hashattack.encoding import encode_set
 from hashattack.errors import InputError
@@ -29,8 +29,10 @@ from hashattack.io import atomic_write_json
 from hashattack.metrics import average_precisions, mean_of_average_precisions, perceptibility, summarize_perceptibility
 from hashattack.models import create_model
 from hashattack.report import table1, write_table
+from hashattack.runfolder import MemoryBatches, RunFolder, digest
 from hashattack.targets import Manifest, choose_targets
 from hashattack.train import TrainConfig, train_model
+from hashattack.validation import check_finite, check_not_empty, check_targets
 
 METHODS = ("Original", "Noise", "P2P", "DHTA")
 TIE_ORDER = "ascending Hamming distance; equal distances keep database order"
@@ -84,17 +86,18 @@ def trained_model(dataset: RetrievalDataset, architecture: str, bits: int, confi
                              "bits": bits, "train": config.as_dict(), "model": model_kwargs}, sort_keys=True)
     key = hashlib.sha256(key_source.encode()).hexdigest()[:12]
     path = Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{architecture}-{bits}bits-{key}.pt"
-    if path.is_file():
-        model, meta = load_checkpoint(path, architecture=architecture, bits=bits)
-        return model.to(device), meta
-    torch.manual_seed(config.seed)                      # the initial weights follow the training seed
-    model = create_model(architecture, bits, **model_kwargs)
-    started = time.perf_counter()
-    history = train_model(model, dataset.train, config, device=device, progress=progress)
-    meta = {"dataset": dataset.name, "protocol": dataset.protocol, "train": config.as_dict(),
-            "loss_history": history, "train_seconds": round(time.perf_counter() - started, 1)}
-    save_checkpoint(path, model.cpu(), meta)
-    return load_checkpoint(path)[0].to(device), meta | {"path": str(path)}
+    if not (path.is_file() and metadata_path(path).is_file()):   # weights without metadata: a killed save
+        with torch.random.fork_rng(devices=[]):   # initial weights from the training seed, not the global RNG
+            torch.manual_seed(config.seed)
+            model = create_model(architecture, bits, **model_kwargs)
+        started = time.perf_counter()
+        history = train_model(model, dataset.train, config, device=device, progress=progress)
+        meta = {"dataset": dataset.name, "protocol": dataset.protocol, "train": config.as_dict(),
+                "loss_history": history, "metrics": {"final_train_loss": history[-1]},
+                "train_seconds": round(time.perf_counter() - started, 1)}
+        save_checkpoint(path, model.cpu(), meta)
+    model, meta = load_checkpoint(path, architecture=architecture, bits=bits)
+    return model.to(device), meta | {"path": str(path)}
 
 
 def build_attack(method: str, model: torch.nn.Module, settings: AttackSettings, seed: int = 0) -> Attack:
@@ -122,25 +125,73 @@ def anchor_codes_for(method: str, manifest: Manifest, db_codes: torch.Tensor, n_
     return anchor_code(db_codes[ids])
 
 
+def attack_batch(attack: Attack, images: torch.Tensor, anchors: torch.Tensor | None, query_ids: list[int],
+                 device: str = "cpu") -> torch.Tensor:
+    """Attack one batch of queries; returns adversarial pixels on the CPU."""
+    batch = images.to(device)
+    if isinstance(attack, Noise):
+        adv = attack(batch, ids=query_ids)
+    elif anchors is None:
+        adv = attack(batch)
+    else:
+        adv = attack(batch, anchors.to(device))
+    return adv.cpu()
+
+
 def attack_in_batches(attack: Attack, images: torch.Tensor, anchors: torch.Tensor | None, query_ids: list[int],
                       batch_size: int, device: str = "cpu", progress: bool = True) -> torch.Tensor:
     """Run `attack` over all queries, `batch_size` at a time; returns adversarial pixels on the CPU."""
     out = []
     for start in tqdm(range(0, len(images), batch_size), desc=attack.name, unit="batch", disable=not progress):
-        batch = images[start:start + batch_size].to(device)
-        if isinstance(attack, Noise):
-            adv = attack(batch, ids=query_ids[start:start + batch_size])
-        elif anchors is None:
-            adv = attack(batch)
-        else:
-            adv = attack(batch, anchors[start:start + batch_size].to(device))
-        out.append(adv.cpu())
+        stop = start + batch_size
+        out.append(attack_batch(attack, images[start:stop], None if anchors is None else anchors[start:stop],
+                                query_ids[start:stop], device))
     return torch.cat(out)
 
 
+def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images: torch.Tensor,
+                     anchors: torch.Tensor | None, query_ids: list[int], batch_size: int, store=None,
+                     device: str = "cpu", progress: bool = True) -> list[dict]:
+    """Attack the queries `batch_size` at a time and keep, per batch, what the results need.
+
+    Each batch becomes a record (query ids, adversarial codes as hex, per-query perceptibility,
+    seconds) saved in `store` (a `RunFolder` writes one file per batch, atomically) as soon as it
+    is done; batches already in the store are not attacked again. Returns the records in order.
+    """
+    store = store if store is not None else MemoryBatches()
+    starts = range(0, len(images), batch_size)
+    records = []
+    bar = tqdm(total=len(starts), desc=method, unit="batch", disable=not progress)
+    for index, start in enumerate(starts):
+        stop = start + batch_size
+        ids = [int(i) for i in query_ids[start:stop]]
+        record = store.load_batch(method, index, ids)
+        if record is None:
+            started = time.perf_counter()
+            benign = images[start:stop]
+            adversarial = attack_batch(attack, benign, None if anchors is None else anchors[start:stop], ids, device)
+            check_finite(adversarial, f"{method}'s adversarial queries {start}..{start + len(ids) - 1} "
+                                      "(the model's outputs or gradients are not finite)")
+            codes = encode_set(model, adversarial, batch_size, device, progress=False)
+            sizes = perceptibility(benign, adversarial)
+            record = store.save_batch(method, index, {
+                "start": start, "query_ids": ids, "bits": int(codes.shape[1]), "codes": codes_to_hex(codes),
+                "perceptibility": {name: values.tolist() for name, values in sizes.items()},
+                "seconds": round(time.perf_counter() - started, 3)})
+        records.append(record)
+        bar.update(1)
+    bar.close()
+    return records
+
+
 def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: torch.Tensor, manifest: Manifest,
-                settings: AttackSettings, methods=METHODS, device: str = "cpu", progress: bool = True) -> dict:
-    """Attack the manifest's queries with each method and score them. Returns a JSON-able dict."""
+                settings: AttackSettings, methods=METHODS, device: str = "cpu", progress: bool = True,
+                store=None) -> dict:
+    """Attack the manifest's queries with each method and score them. Returns a JSON-able dict.
+
+    `store` (a `RunFolder`) keeps each finished batch on disk and skips batches already there,
+    so a killed run resumes; the scores are computed from the stored records either way.
+    """
     query_ids = torch.tensor(manifest.query_ids)
     images = dataset.query.pixels(query_ids)
     true_labels = dataset.query.labels[query_ids]
@@ -151,19 +202,16 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
     for method in methods:
         attack = build_attack(method, model, settings, seed=manifest.seed)
         anchors = anchor_codes_for(method, manifest, db_codes, settings.n_t)
-        started = time.perf_counter()
-        adversarial = attack_in_batches(attack, images, anchors, manifest.query_ids, settings.batch_size,
-                                        device, progress)
-        seconds = time.perf_counter() - started
-        codes = encode_set(model, adversarial, settings.batch_size, device, progress=False)
+        records = attacked_batches(method, attack, model, images, anchors, manifest.query_ids, settings.batch_size,
+                                   store, device, progress)
+        codes = codes_from_records(records)
         t_ap = average_precisions(codes, db_codes, target_labels, db_labels, **score)
         entry = {
             "t_map": mean_of_average_precisions(t_ap, settings.zero_relevance),
             "t_ap": _json_floats(t_ap),
             "attack": attack.settings(),
-            "seconds": round(seconds, 2),
-            "perceptibility": summarize_perceptibility(perceptibility(images, adversarial)),
-            "codes": codes_to_hex(codes),
+            "perceptibility": summarize_perceptibility(perceptibility_from_records(records)),
+            "codes": [code for record in records for code in record["codes"]],
         }
         if anchors is not None:
             entry["anchor_hamming"] = hamming_distance(codes, anchors).diagonal().tolist()
@@ -173,6 +221,21 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
             entry["ap"] = _json_floats(ap)
         results[method] = entry
     return results
+
+
+def codes_from_records(records: list[dict]) -> torch.Tensor:
+    """The ±1 codes (n, K) float32 of a method's batch records, in query order."""
+    bits = records[0]["bits"]
+    hexes = [code for record in records for code in record["codes"]]
+    packed = np.array([bytearray.fromhex(h) for h in hexes], dtype=np.uint8).reshape(len(hexes), -1)
+    return torch.from_numpy(unpack_bits(packed, bits).astype(np.float32))
+
+
+def perceptibility_from_records(records: list[dict]) -> dict[str, np.ndarray]:
+    """Per-query perceptibility arrays (float64) of a method's batch records, in query order."""
+    names = records[0]["perceptibility"].keys()
+    return {name: np.concatenate([np.asarray(r["perceptibility"][name], dtype=np.float64) for r in records])
+            for name in names}
 
 
 def codes_to_hex(codes: torch.Tensor) -> list[str]:
@@ -186,6 +249,8 @@ def _json_floats(values: np.ndarray) -> list:
 
 def plan(dataset: RetrievalDataset, num_queries: int, n_t: int, seed: int) -> Manifest:
     """Draw the run's queries, targets and anchors (P2P's n_t = 1 and DHTA's n_t share one draw)."""
+    check_not_empty(len(dataset.query), f"the query set of {dataset.name}")
+    check_not_empty(len(dataset.database), f"the database of {dataset.name}")
     if n_t > len(dataset.database):
         raise InputError(f"n_t = {n_t} is larger than the database ({len(dataset.database)} objects)")
     return choose_targets(dataset.query.labels.numpy(), dataset.database.labels.numpy(), num_queries,
@@ -214,31 +279,86 @@ def summary_row(bits: int, results: dict) -> dict:
     return {"bits": bits, **row}
 
 
+def check_manifest(manifest: Manifest, dataset: RetrievalDataset, n_t: int, source: str = "the manifest") -> None:
+    """A user-given manifest must fit the dataset and the run: ids in range, anchors for `n_t`,
+    targets different from the queries' labels, anchors of the target label."""
+    check_not_empty(len(manifest), f"the query set of {source}")
+    if n_t not in manifest.anchor_ids:
+        raise InputError(f"{source} holds anchors for n_t in {sorted(manifest.anchor_ids)}, not {n_t}")
+    if any(not 0 <= i < len(dataset.query) for i in manifest.query_ids):
+        raise InputError(f"{source}: a query id is outside the query set of {len(dataset.query)}")
+    if any(not 0 <= i < len(dataset.database) for rows in manifest.anchor_ids.values() for r in rows for i in r):
+        raise InputError(f"{source}: an anchor id is outside the database of {len(dataset.database)}")
+    if manifest.target_labels.shape[1] != dataset.num_classes:
+        raise InputError(f"{source} has {manifest.target_labels.shape[1]} classes, {dataset.name} has {dataset.num_classes}")
+    db_labels = dataset.database.labels
+    anchors = {size: db_labels[torch.tensor(ids).reshape(len(manifest), size)] for size, ids in manifest.anchor_ids.items()}
+    check_targets(dataset.query.labels[torch.tensor(manifest.query_ids)], manifest.target_labels, anchors, source,
+                  manifest.query_ids)
+
+
+def dataset_fingerprint(dataset: RetrievalDataset, query_ids: list[int]) -> dict:
+    """What identifies a dataset cheaply: name, protocol, sizes, all labels, and the attacked queries' pixels."""
+    labels = hashlib.sha256()
+    for part in (dataset.train, dataset.database, dataset.query):
+        labels.update(part.labels.contiguous().numpy().tobytes())
+        labels.update(part.ids.contiguous().numpy().tobytes())
+    pixels = dataset.query.pixels(torch.tensor(query_ids)).contiguous().numpy().tobytes()
+    return {"name": dataset.name, "protocol": dataset.protocol,
+            "sizes": [len(dataset.train), len(dataset.database), len(dataset.query)],
+            "labels_sha256": labels.hexdigest(), "query_pixels_sha256": hashlib.sha256(pixels).hexdigest()}
+
+
+def run_fingerprint(dataset: RetrievalDataset, bits: int, architecture: str, train_config: TrainConfig,
+                    settings: AttackSettings, methods, manifest: Manifest, device: str = "cpu") -> dict:
+    """Every setting that determines a run's results; two runs may share a folder only if these are equal."""
+    return {
+        "dataset": dataset_fingerprint(dataset, manifest.query_ids),
+        "bits": bits,
+        "architecture": architecture,
+        "train": train_config.as_dict(),
+        "settings": asdict(settings),
+        "methods": list(methods),
+        "manifest_sha256": digest(manifest.to_json()),
+        "device": torch.device(device).type,
+    }
+
+
 def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSettings, out_dir: str | Path,
                    num_queries: int = 100, seed: int = 0, architecture: str = "small-cnn",
                    train_config: TrainConfig = TrainConfig(), manifest: Manifest | None = None,
                    methods=METHODS, cache_dir: Path | None = None, device: str = "cpu",
-                   progress: bool = True) -> dict:
+                   progress: bool = True, force: bool = False) -> dict:
     """One code length end to end; writes manifest.json, results.json, table.md and table.csv into `out_dir`.
 
     A given `manifest` replaces the random draw of queries, targets and anchors (an exact re-run).
+    The run is resumable (see `hashattack.runfolder`): every finished batch is kept in
+    `out_dir/batches/`, and calling again with the same settings attacks only the batches still
+    missing. A folder that holds a run with other settings is refused unless `force` (start over).
+    Wall-clock times go to timing.json, so results.json and the tables are byte-identical between
+    an interrupted-and-resumed run and an uninterrupted one.
     """
     out_dir = Path(out_dir)
-    model, model_meta = trained_model(dataset, architecture, bits, train_config, cache_dir, device, progress)
     if manifest is None:
         manifest = plan(dataset, num_queries, settings.n_t, seed)
-    elif settings.n_t not in manifest.anchor_ids:
-        raise InputError(f"the manifest holds anchors for n_t in {sorted(manifest.anchor_ids)}, not {settings.n_t}")
+    else:
+        check_manifest(manifest, dataset, settings.n_t)
+    model, model_meta = trained_model(dataset, architecture, bits, train_config, cache_dir, device, progress)
+    for method in methods:   # an unknown method or an out-of-range eps is refused before the folder is touched
+        build_attack(method, model, settings, seed=manifest.seed)
     db_codes = encode_set(model, dataset.database, device=device, progress=progress, desc="encode database")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    folder = RunFolder(out_dir, run_fingerprint(dataset, bits, architecture, train_config, settings, methods,
+                                                manifest, device), force=force)
+    folder.check()
+    folder.start(model_meta.get("sha256"))
     manifest.save(out_dir / "manifest.json")
-    results = run_methods(model, dataset, db_codes, manifest, settings, methods, device, progress)
+    results = run_methods(model, dataset, db_codes, manifest, settings, methods, device, progress, store=folder)
     record = {
         "dataset": dataset.name,
         "protocol": dataset.protocol,
         "bits": bits,
         "architecture": architecture,
-        "model": {k: v for k, v in model_meta.items() if k not in ("loss_history",)},
+        "model": {k: v for k, v in model_meta.items() if k not in ("loss_history", "train_seconds")},
         "settings": asdict(settings),
         "conventions": conventions(settings),
         "num_queries": len(manifest),
@@ -252,8 +372,25 @@ def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSetting
                f"({settings.eps_space} space), {settings.steps} steps, n_t = {settings.n_t}, "
                f"{conventions(settings)['map']}, zero-relevance queries: {settings.zero_relevance}.")
     record["table"] = write_table(out_dir, header, body, caption=caption)
+    record["timing"] = run_timing(folder, model_meta)
+    atomic_write_json(out_dir / "timing.json", record["timing"])
     return record
 
 
-__all__ = ["run_experiment", "AttackSettings", "METHODS", "trained_model", "build_attack", "anchor_codes_for", "attack_in_batches",
-           "run_methods", "plan", "conventions", "summary_row", "default_cache_dir", "codes_to_hex"]
+def run_timing(folder: MemoryBatches, model_meta: dict) -> dict:
+    """Wall-clock seconds of a run (summed over batch records, resumed ones included) and how many
+    batches this call reused from disk or attacked itself."""
+    methods = sorted(set(folder.reused) | set(folder.computed))
+    return {
+        "train_seconds": model_meta.get("train_seconds"),
+        "batches_reused": sum(folder.reused.values()),
+        "batches_attacked": sum(folder.computed.values()),
+        "methods": {m: {"batches_reused": folder.reused.get(m, 0), "batches_attacked": folder.computed.get(m, 0),
+                        "seconds": round(folder.seconds.get(m, 0.0), 3)} for m in methods},
+    }
+
+
+__all__ = ["run_experiment", "AttackSettings", "METHODS", "trained_model", "build_attack", "anchor_codes_for",
+           "attack_batch", "attack_in_batches", "attacked_batches", "run_methods", "codes_from_records",
+           "perceptibility_from_records", "plan", "check_manifest", "run_fingerprint", "dataset_fingerprint",
+           "conventions", "summary_row", "default_cache_dir", "codes_to_hex"]

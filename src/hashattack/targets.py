@@ -70,6 +70,8 @@ def load_manifest(path: str | Path, num_queries: int | None = None, num_database
             raise ValueError(f"format is {raw.get('format')!r}, expected {MANIFEST_FORMAT!r}")
         n_classes = int(raw["num_classes"])
         query_ids = [int(i) for i in raw["query_ids"]]
+        if not query_ids:
+            raise ValueError("query_ids is empty; a manifest needs at least one query")
         labels = np.zeros((len(query_ids), n_classes), dtype=np.uint8)
         if len(raw["target_labels"]) != len(query_ids):
             raise ValueError("target_labels and query_ids differ in length")

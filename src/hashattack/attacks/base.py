@@ -65,6 +65,12 @@ class Attack:
         self.model = model
         self.eps = eps_t
         self.eps_space = eps_space
+        std = getattr(model, "std", None)
+        if eps_space == "normalized" and isinstance(std, torch.Tensor):
+            std = std.detach().cpu().flatten()
+            if eps_t.numel() in (1, std.numel()) and (eps_t * std > 1).any():
+                raise InputError(f"normalized eps {eps} is more than 1 in pixel units (eps x std = "
+                                 f"{[round(v, 4) for v in (eps_t * std).tolist()]}); pixels lie in [0, 1]")
 
     def normalization(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return normalization(self.model, images)

@@ -38,11 +38,16 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     record = run_experiment(dataset, args.bits, settings, args.out, num_queries=args.queries, seed=args.seed,
                             train_config=TrainConfig(epochs=args.epochs), manifest=manifest,
-                            cache_dir=args.cache_dir, device=args.device, progress=not args.quiet)
+                            cache_dir=args.cache_dir, device=args.device, progress=not args.quiet,
+                            force=args.force)
     print()
     print(record["table"], end="")
     print(f"\n{record['num_queries']} queries, eps {settings.eps} ({settings.eps_space}), "
           f"{record['conventions']['map']}, zero-relevance: {settings.zero_relevance}; "
           f"{time.perf_counter() - started:.0f} s")
-    print(f"run folder: {args.out}  (results.json, table.md, table.csv, manifest.json)")
+    timing = record["timing"]
+    if timing["batches_reused"]:
+        print(f"resumed: {timing['batches_reused']} finished batches reused, "
+              f"{timing['batches_attacked']} attacked now")
+    print(f"run folder: {args.out}  (results.json, table.md, table.csv, manifest.json, run.json, batches/)")
     return 0

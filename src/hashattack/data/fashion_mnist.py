@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +43,8 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         with opener(path, "rb") as handle:
             data = handle.read()
-    except (OSError, EOFError) as exc:
-        raise InputError(f"{path}: cannot read IDX file ({exc})") from None
+    except (OSError, EOFError, zlib.error) as exc:   # unreadable, truncated or corrupt gzip
+        raise InputError(f"{path}: cannot read IDX file ({exc}); {INSTALL_HINT}") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise InputError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
     ndim = data[3]

@@ -1,0 +1,149 @@
+"""Checks of user input shared by loaders, the experiment and the commands.
+
+Each check raises `InputError` with one line that names the file, line or value at fault and
+says what would be right, so the CLI can print it and exit 2. Loaders of new formats (list
+files, image folders, videos, codes files, configs) call these instead of writing their own
+messages, so every part of the tool words the same mistake the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from hashattack.errors import InputError
+
+Array = np.ndarray | torch.Tensor
+
+
+def at(source: str | Path, line: int | None = None) -> str:
+    """`file` or `file, line N` (1-based), the prefix of every message about a file."""
+    return f"{source}, line {line}" if line is not None else str(source)
+
+
+def line_error(source: str | Path, line: int | None, message: str) -> InputError:
+    """An InputError about one line of a text file: `file, line N: message`."""
+    return InputError(f"{at(source, line)}: {message}")
+
+
+def _numpy(values: Array) -> np.ndarray:
+    return values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+
+
+def check_finite(values: Array, what: str) -> None:
+    """Refuse NaN or inf anywhere in `values` (codes, model outputs, pixels), naming the first bad row."""
+    array = _numpy(values)
+    if not np.issubdtype(array.dtype, np.floating):
+        return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        first = np.argwhere(bad)[0]
+        row = f" (row {int(first[0])})" if array.ndim > 1 else f" (entry {int(first[0])})"
+        raise InputError(f"{what} holds NaN or inf{row}; every value must be a finite number")
+
+
+def check_codes(codes: Array, what: str, bits: int | None = None) -> None:
+    """Refuse a codes array that is not (n, K) of finite ±1 values, or whose K differs from `bits`."""
+    array = _numpy(codes)
+    if array.ndim != 2 or array.shape[1] < 1:
+        raise InputError(f"{what} must be an (n, K) array of ±1 codes, got shape {tuple(array.shape)}")
+    check_finite(array, what)
+    if bits is not None and array.shape[1] != bits:
+        raise InputError(f"{what} holds {array.shape[1]}-bit codes, but the model has {bits} bits")
+    bad = (array != 1) & (array != -1)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise InputError(f"{what} row {int(row)} holds {array[row, col]!r}; codes must be -1 or +1")
+
+
+def check_label_vectors(labels: Array, what: str, lines: Sequence[int] | None = None) -> None:
+    """Refuse label vectors that are not 0/1 or that carry no label at all (an all-zero row).
+
+    `lines`, when given, maps each row to the line of the file it came from (for the message).
+    """
+    array = _numpy(labels)
+    if array.ndim != 2 or array.shape[1] < 1:
+        raise InputError(f"{what} must be an (n, C) matrix of 0/1 label vectors, got shape {tuple(array.shape)}")
+    bad = (array != 0) & (array != 1)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        place = at(what, lines[row]) if lines is not None else f"{what} row {int(row)}"
+        raise InputError(f"{place}: label value {array[row, col]!r}; label vectors hold 0 or 1")
+    empty = np.flatnonzero(array.sum(axis=1) == 0)
+    if len(empty):
+        row = int(empty[0])
+        place = at(what, lines[row]) if lines is not None else f"{what} row {row}"
+        raise InputError(f"{place}: the label vector is all zeros; every object needs at least one label")
+
+
+def parse_list_line(text: str, source: str | Path, line: int, num_classes: int | None = None) -> tuple[str, list[int]]:
+    """One line `path l_1 l_2 ... l_C` of a list file (HashNet / DHTA format) -> (path, 0/1 labels).
+
+    Refuses a line with the wrong number of labels (when `num_classes` is known), a value that
+    is not 0 or 1, and an all-zero label vector.
+    """
+    fields = text.split()
+    if not fields:
+        raise line_error(source, line, "empty line; expected `path l_1 ... l_C`")
+    path, values = fields[0], fields[1:]
+    if num_classes is not None and len(values) != num_classes:
+        raise line_error(source, line, f"{len(values)} labels after the path, expected {num_classes}")
+    if not values:
+        raise line_error(source, line, "no labels after the path; expected `path l_1 ... l_C` with 0/1 labels")
+    if any(v not in ("0", "1") for v in values):
+        bad = next(v for v in values if v not in ("0", "1"))
+        raise line_error(source, line, f"label {bad!r} is not 0 or 1")
+    labels = [int(v) for v in values]
+    if not any(labels):
+        raise line_error(source, line, "the label vector is all zeros; every object needs at least one label")
+    return path, labels
+
+
+def check_listed_path(path: str | Path, root: str | Path | None, source: str | Path, line: int) -> Path:
+    """The file a list-file line names (relative paths are taken under `root`); refuses a missing one."""
+    full = Path(path)
+    if not full.is_absolute() and root is not None:
+        full = Path(root) / full
+    if not full.exists():
+        raise line_error(source, line, f"{full} does not exist (paths are relative to {root or 'the working folder'})")
+    return full
+
+
+def check_not_empty(count: int, what: str) -> None:
+    """Refuse an empty set (queries, database, list file) where at least one object is needed."""
+    if count <= 0:
+        raise InputError(f"{what} is empty; at least one object is needed")
+
+
+def check_targets(query_labels: Array, target_labels: Array, anchor_labels: dict[int, Array] | None,
+                  what: str, query_ids: Sequence[int] | None = None) -> None:
+    """User-given targets: each target label must differ from its query's label, and every anchor
+    object of a query must carry exactly the target label.
+
+    query_labels, target_labels: (n, C) 0/1; anchor_labels: n_t -> (n, n_t, C) labels of the anchors.
+    """
+    queries, targets = _numpy(query_labels), _numpy(target_labels)
+    ids = list(query_ids) if query_ids is not None else list(range(len(queries)))
+    if queries.shape != targets.shape:
+        raise InputError(f"{what}: target labels have shape {tuple(targets.shape)}, the queries' labels "
+                         f"{tuple(queries.shape)}; they must match")
+    same = np.flatnonzero((queries == targets).all(axis=1))
+    if len(same):
+        row = int(same[0])
+        classes = np.flatnonzero(targets[row]).tolist()
+        raise InputError(f"{what}: the target label {classes} of query {ids[row]} equals the query's own label; "
+                         "a target must differ from it")
+    for n_t, labels in sorted((anchor_labels or {}).items()):
+        labels = _numpy(labels)
+        wrong = np.argwhere((labels != targets[:, None, :]).any(axis=2))
+        if len(wrong):
+            row, slot = (int(v) for v in wrong[0])
+            raise InputError(f"{what}: anchor {slot} (n_t = {n_t}) of query {ids[row]} does not carry the target "
+                             f"label {np.flatnonzero(targets[row]).tolist()}; anchors must be objects of the target label")
+
+
+__all__ = ["at", "line_error", "check_finite", "check_codes", "check_label_vectors", "parse_list_line",
+           "check_listed_path", "check_not_empty", "check_targets"]
