@@ -170,8 +170,8 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
             started = time.perf_counter()
             benign = images[start:stop]
             adversarial = attack_batch(attack, benign, None if anchors is None else anchors[start:stop], ids, device)
-            check_finite(adversarial, f"{method}'s adversarial queries {start}..{start + len(ids) - 1} "
-                                      "(the model's outputs or gradients are not finite)")
+            check_finite(adversarial, f"{method}'s adversarial queries {start}..{start + len(ids) - 1}",
+                         "the model's outputs or gradients are not finite")
             codes = encode_set(model, adversarial, batch_size, device, progress=False)
             sizes = perceptibility(benign, adversarial)
             record = store.save_batch(method, index, {

@@ -33,7 +33,7 @@ def _numpy(values: Array) -> np.ndarray:
     return values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
 
 
-def check_finite(values: Array, what: str) -> None:
+def check_finite(values: Array, what: str, hint: str = "every value must be a finite number") -> None:
     """Refuse NaN or inf anywhere in `values` (codes, model outputs, pixels), naming the first bad row."""
     array = _numpy(values)
     if not np.issubdtype(array.dtype, np.floating):
@@ -42,7 +42,7 @@ def check_finite(values: Array, what: str) -> None:
     if bad.any():
         first = np.argwhere(bad)[0]
         row = f" (row {int(first[0])})" if array.ndim > 1 else f" (entry {int(first[0])})"
-        raise InputError(f"{what} holds NaN or inf{row}; every value must be a finite number")
+        raise InputError(f"{what} holds NaN or inf{row}; {hint}")
 
 
 def check_codes(codes: Array, what: str, bits: int | None = None) -> None:
@@ -56,7 +56,7 @@ def check_codes(codes: Array, what: str, bits: int | None = None) -> None:
     bad = (array != 1) & (array != -1)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise InputError(f"{what} row {int(row)} holds {array[row, col]!r}; codes must be -1 or +1")
+        raise InputError(f"{what} row {int(row)} holds {array[row, col].item()!r}; codes must be -1 or +1")
 
 
 def check_label_vectors(labels: Array, what: str, lines: Sequence[int] | None = None) -> None:
@@ -71,7 +71,7 @@ def check_label_vectors(labels: Array, what: str, lines: Sequence[int] | None = 
     if bad.any():
         row, col = np.argwhere(bad)[0]
         place = at(what, lines[row]) if lines is not None else f"{what} row {int(row)}"
-        raise InputError(f"{place}: label value {array[row, col]!r}; label vectors hold 0 or 1")
+        raise InputError(f"{place}: label value {array[row, col].item()!r}; label vectors hold 0 or 1")
     empty = np.flatnonzero(array.sum(axis=1) == 0)
     if len(empty):
         row = int(empty[0])
