@@ -20,7 +20,8 @@ from hashattack.targets import load_manifest
 from hashattack.train import TrainConfig
 from hashattack.validation import (check_codes, check_finite, check_label_vectors, check_listed_path,
                                    check_not_empty, check_targets, parse_list_line)
-from tiny_fashion_mnist import folder_snapshot, idx_bytes, tiny_demo_args, write_fake_fashion_mnist
+from hashattack.data.fashion_mnist import write_idx
+from run_helpers import folder_snapshot, tiny_demo_args
 
 
 @pytest.fixture(autouse=True)
@@ -31,11 +32,16 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The uncompressed IDX encoding of a uint8 array."""
+    return b"\x00\x00\x08" + bytes([array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape) + array.tobytes()
+
+
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
+def finished(tmp_path_factory, fake_fmnist):
     """A finished tiny run: (data folder, cache folder, run folder, its files)."""
     base = tmp_path_factory.mktemp("finished")
-    data = write_fake_fashion_mnist(base / "data")
+    data = fake_fmnist
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -111,7 +117,10 @@ def test_unreadable_or_corrupt_image_file(finished, capsys, tmp_path, content, f
 
 def test_empty_query_set(finished, capsys, tmp_path):
     data, cache, run, _ = finished
-    empty = write_fake_fashion_mnist(tmp_path / "empty", test_per_class=0)
+    empty = tmp_path / "empty"
+    shutil.copytree(data, empty)
+    write_idx(empty / "t10k-images-idx3-ubyte.gz", np.zeros((0, 28, 28), np.uint8))
+    write_idx(empty / "t10k-labels-idx1-ubyte.gz", np.zeros((0,), np.uint8))
     args = replace_option(tiny_demo_args(data, cache, run, steps=2), "--data", str(empty))
     expect_refusal(finished, capsys, args, "the query set of fashion-mnist is empty")
 
@@ -125,7 +134,7 @@ def test_empty_query_set(finished, capsys, tmp_path):
     ("--steps", "0", "argument --steps: expected a positive integer, got 0"),
     ("--steps", "-5", "argument --steps: expected a positive integer, got -5"),
     ("--queries", "0", "argument --queries: expected a positive integer, got 0"),
-    ("--queries", "31", "number of queries must be between 1 and 30, got 31"),
+    ("--queries", "41", "number of queries must be between 1 and 40, got 41"),
     ("--n-t", "20", "n_t = 20 is too large: no target label has more than 20 database objects (largest count 12)"),
     ("--bits", "zero", "argument --bits: expected a positive integer, got 'zero'"),
 ], ids=lambda v: str(v))
@@ -146,6 +155,7 @@ def test_bad_manifests(finished, capsys, tmp_path, case):
     data, cache, run, _ = finished
     raw = json.loads((run / "manifest.json").read_text())
     first = raw["query_ids"][0]
+    db_classes = fashion_mnist_retrieval(data, train_per_class=5).database.labels.argmax(dim=1).tolist()
 
     def edit(m):
         if case == "no-format":
@@ -155,11 +165,11 @@ def test_bad_manifests(finished, capsys, tmp_path, case):
         elif case == "no-queries":
             m["query_ids"], m["target_labels"], m["anchor_ids"] = [], [], {"1": [], "3": []}
         elif case == "id-outside":
-            m["query_ids"][0] = 30
+            m["query_ids"][0] = 40
         elif case == "target-is-own-label":
             m["target_labels"][0] = [query_label(data, first)]
         elif case == "anchor-not-target":
-            m["anchor_ids"]["3"][0][1] = next(i for i in range(120) if i // 12 != m["target_labels"][0][0])
+            m["anchor_ids"]["3"][0][1] = next(i for i, label in enumerate(db_classes) if label != m["target_labels"][0][0])
         elif case == "no-anchors-for-n_t":
             del m["anchor_ids"]["3"]
 
@@ -174,7 +184,7 @@ def test_bad_manifests(finished, capsys, tmp_path, case):
         "no-format": [f"{path}: malformed manifest", "expected 'hashattack-manifest/1'"],
         "empty-label": [f"{path}: malformed manifest (target label of query 0 is empty)"],
         "no-queries": [f"{path}: malformed manifest (query_ids is empty"],
-        "id-outside": [f"{path}: a query id is outside the query set of 30"],
+        "id-outside": [f"{path}: a query id is outside the query set of 40"],
         "target-is-own-label": [f"of query {first} equals the query's own label"],
         "anchor-not-target": [f"anchor 1 (n_t = 3) of query {first} does not carry the target label"],
         "no-anchors-for-n_t": ["holds anchors for n_t in [1], not 3"],

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hashattack.cli import main
-from tiny_fashion_mnist import tiny_demo_args, write_fake_fashion_mnist
+from run_helpers import tiny_demo_args
 
 
 @pytest.fixture(autouse=True)
@@ -18,8 +18,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def run_twice(tmp_path, *extra_a, extra_b=()):
-    data = write_fake_fashion_mnist(tmp_path / "data")
+def run_twice(data, tmp_path, *extra_a, extra_b=()):
     outs = []
     for name, extra in (("a", extra_a), ("b", extra_b)):
         out = tmp_path / name
@@ -28,9 +27,9 @@ def run_twice(tmp_path, *extra_a, extra_b=()):
     return outs
 
 
-def test_same_seed_gives_byte_identical_files(tmp_path, capsys):
+def test_same_seed_gives_byte_identical_files(fake_fmnist, tmp_path, capsys):
     torch.manual_seed(123)                 # the global RNG state must not matter
-    a, b = run_twice(tmp_path)
+    a, b = run_twice(fake_fmnist, tmp_path)
     for name in ("manifest.json", "table.md", "table.csv", "run.json"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     (weights_a,), (weights_b,) = (tmp_path / "cache-a").glob("*.pt"), (tmp_path / "cache-b").glob("*.pt")
@@ -47,8 +46,8 @@ def test_same_seed_gives_byte_identical_files(tmp_path, capsys):
     assert all(strip(a / "batches" / n) == strip(b / "batches" / n) for n in batches)
 
 
-def test_another_seed_gives_another_draw(tmp_path, capsys):
-    a, b = run_twice(tmp_path, extra_b=("--seed", "1"))
+def test_another_seed_gives_another_draw(fake_fmnist, tmp_path, capsys):
+    a, b = run_twice(fake_fmnist, tmp_path, extra_b=("--seed", "1"))
     assert (a / "manifest.json").read_bytes() != (b / "manifest.json").read_bytes()
     noise_a, noise_b = (json.loads((d / "batches" / "Noise-00000.json").read_text()) for d in (a, b))
     assert noise_a["perceptibility"] != noise_b["perceptibility"]

@@ -14,7 +14,7 @@ import torch
 
 from hashattack.cli import main
 from hashattack.runfolder import BATCH_FORMAT, RUN_FILE, RunFolder
-from tiny_fashion_mnist import folder_snapshot, tiny_demo_args, write_fake_fashion_mnist
+from run_helpers import folder_snapshot, tiny_demo_args
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 FINAL_FILES = ("results.json", "table.md", "table.csv", "manifest.json", "run.json")
@@ -29,9 +29,9 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return write_fake_fashion_mnist(tmp_path_factory.mktemp("fashion"))
+@pytest.fixture
+def data(fake_fmnist):
+    return fake_fmnist
 
 
 def run_cli(args, capsys=None) -> int:
