@@ -29,10 +29,10 @@ from hashattack.io import atomic_write_json
 from hashattack.metrics import average_precisions, mean_of_average_precisions, perceptibility, summarize_perceptibility
 from hashattack.models import create_model
 from hashattack.report import table1, write_table
-from hashattack.runfolder import MemoryBatches, RunFolder, digest
+from hashattack.runfolder import MemoryBatches, RunFolder, run_fingerprint
 from hashattack.targets import Manifest, choose_targets
 from hashattack.train import TrainConfig, train_model
-from hashattack.validation import check_finite, check_not_empty, check_targets
+from hashattack.validation import check_finite, check_manifest, check_not_empty
 
 METHODS = ("Original", "Noise", "P2P", "DHTA")
 TIE_ORDER = "ascending Hamming distance; equal distances keep database order"
@@ -279,51 +279,6 @@ def summary_row(bits: int, results: dict) -> dict:
     return {"bits": bits, **row}
 
 
-def check_manifest(manifest: Manifest, dataset: RetrievalDataset, n_t: int, source: str = "the manifest") -> None:
-    """A user-given manifest must fit the dataset and the run: ids in range, anchors for `n_t`,
-    targets different from the queries' labels, anchors of the target label."""
-    check_not_empty(len(manifest), f"the query set of {source}")
-    if n_t not in manifest.anchor_ids:
-        raise InputError(f"{source} holds anchors for n_t in {sorted(manifest.anchor_ids)}, not {n_t}")
-    if any(not 0 <= i < len(dataset.query) for i in manifest.query_ids):
-        raise InputError(f"{source}: a query id is outside the query set of {len(dataset.query)}")
-    if any(not 0 <= i < len(dataset.database) for rows in manifest.anchor_ids.values() for r in rows for i in r):
-        raise InputError(f"{source}: an anchor id is outside the database of {len(dataset.database)}")
-    if manifest.target_labels.shape[1] != dataset.num_classes:
-        raise InputError(f"{source} has {manifest.target_labels.shape[1]} classes, {dataset.name} has {dataset.num_classes}")
-    db_labels = dataset.database.labels
-    anchors = {size: db_labels[torch.tensor(ids).reshape(len(manifest), size)] for size, ids in manifest.anchor_ids.items()}
-    check_targets(dataset.query.labels[torch.tensor(manifest.query_ids)], manifest.target_labels, anchors, source,
-                  manifest.query_ids)
-
-
-def dataset_fingerprint(dataset: RetrievalDataset, query_ids: list[int]) -> dict:
-    """What identifies a dataset cheaply: name, protocol, sizes, all labels, and the attacked queries' pixels."""
-    labels = hashlib.sha256()
-    for part in (dataset.train, dataset.database, dataset.query):
-        labels.update(part.labels.contiguous().numpy().tobytes())
-        labels.update(part.ids.contiguous().numpy().tobytes())
-    pixels = dataset.query.pixels(torch.tensor(query_ids)).contiguous().numpy().tobytes()
-    return {"name": dataset.name, "protocol": dataset.protocol,
-            "sizes": [len(dataset.train), len(dataset.database), len(dataset.query)],
-            "labels_sha256": labels.hexdigest(), "query_pixels_sha256": hashlib.sha256(pixels).hexdigest()}
-
-
-def run_fingerprint(dataset: RetrievalDataset, bits: int, architecture: str, train_config: TrainConfig,
-                    settings: AttackSettings, methods, manifest: Manifest, device: str = "cpu") -> dict:
-    """Every setting that determines a run's results; two runs may share a folder only if these are equal."""
-    return {
-        "dataset": dataset_fingerprint(dataset, manifest.query_ids),
-        "bits": bits,
-        "architecture": architecture,
-        "train": train_config.as_dict(),
-        "settings": asdict(settings),
-        "methods": list(methods),
-        "manifest_sha256": digest(manifest.to_json()),
-        "device": torch.device(device).type,
-    }
-
-
 def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSettings, out_dir: str | Path,
                    num_queries: int = 100, seed: int = 0, architecture: str = "small-cnn",
                    train_config: TrainConfig = TrainConfig(), manifest: Manifest | None = None,
@@ -342,7 +297,7 @@ def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSetting
     if manifest is None:
         manifest = plan(dataset, num_queries, settings.n_t, seed)
     else:
-        check_manifest(manifest, dataset, settings.n_t)
+        check_manifest(manifest, dataset.query.labels, dataset.database.labels, settings.n_t)
     model, model_meta = trained_model(dataset, architecture, bits, train_config, cache_dir, device, progress)
     for method in methods:   # an unknown method or an out-of-range eps is refused before the folder is touched
         build_attack(method, model, settings, seed=manifest.seed)
@@ -372,25 +327,11 @@ def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSetting
                f"({settings.eps_space} space), {settings.steps} steps, n_t = {settings.n_t}, "
                f"{conventions(settings)['map']}, zero-relevance queries: {settings.zero_relevance}.")
     record["table"] = write_table(out_dir, header, body, caption=caption)
-    record["timing"] = run_timing(folder, model_meta)
+    record["timing"] = folder.timing(model_meta.get("train_seconds"))
     atomic_write_json(out_dir / "timing.json", record["timing"])
     return record
 
 
-def run_timing(folder: MemoryBatches, model_meta: dict) -> dict:
-    """Wall-clock seconds of a run (summed over batch records, resumed ones included) and how many
-    batches this call reused from disk or attacked itself."""
-    methods = sorted(set(folder.reused) | set(folder.computed))
-    return {
-        "train_seconds": model_meta.get("train_seconds"),
-        "batches_reused": sum(folder.reused.values()),
-        "batches_attacked": sum(folder.computed.values()),
-        "methods": {m: {"batches_reused": folder.reused.get(m, 0), "batches_attacked": folder.computed.get(m, 0),
-                        "seconds": round(folder.seconds.get(m, 0.0), 3)} for m in methods},
-    }
-
-
 __all__ = ["run_experiment", "AttackSettings", "METHODS", "trained_model", "build_attack", "anchor_codes_for",
            "attack_batch", "attack_in_batches", "attacked_batches", "run_methods", "codes_from_records",
-           "perceptibility_from_records", "plan", "check_manifest", "run_fingerprint", "dataset_fingerprint",
-           "conventions", "summary_row", "default_cache_dir", "codes_to_hex"]
+           "perceptibility_from_records", "plan", "conventions", "summary_row", "default_cache_dir", "codes_to_hex"]

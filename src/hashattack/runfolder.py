@@ -22,10 +22,15 @@ import hashlib
 import json
 import re
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
+from hashattack.data.base import RetrievalDataset
 from hashattack.errors import InputError
 from hashattack.io import atomic_write_json
+from hashattack.targets import Manifest
 
 RUN_FORMAT = "hashattack-run/1"
 BATCH_FORMAT = "hashattack-batch/1"
@@ -62,6 +67,39 @@ def differences(old, new, prefix: str = "") -> list[str]:
     return []
 
 
+def dataset_fingerprint(dataset: RetrievalDataset, query_ids: list[int]) -> dict:
+    """What identifies a dataset cheaply: name, protocol, sizes, every label and id, and the
+    pixels of the attacked queries (so another copy of the data with other images is noticed)."""
+    labels = hashlib.sha256()
+    for part in (dataset.train, dataset.database, dataset.query):
+        labels.update(part.labels.contiguous().numpy().tobytes())
+        labels.update(part.ids.contiguous().numpy().tobytes())
+    pixels = dataset.query.pixels(torch.tensor(query_ids)).contiguous().numpy().tobytes()
+    return {"name": dataset.name, "protocol": dataset.protocol,
+            "sizes": [len(dataset.train), len(dataset.database), len(dataset.query)],
+            "labels_sha256": labels.hexdigest(), "query_pixels_sha256": hashlib.sha256(pixels).hexdigest()}
+
+
+def run_fingerprint(dataset: RetrievalDataset, bits: int, architecture: str, train_config, settings, methods,
+                    manifest: Manifest, device: str = "cpu", **extra) -> dict:
+    """Every setting that decides a run's results; two runs may share a folder only if these are equal.
+
+    `train_config` and `settings` are dataclasses (TrainConfig, AttackSettings); `extra` holds
+    whatever else a caller's run depends on (it must be JSON-able).
+    """
+    return {
+        "dataset": dataset_fingerprint(dataset, manifest.query_ids),
+        "bits": bits,
+        "architecture": architecture,
+        "train": asdict(train_config),
+        "settings": asdict(settings),
+        "methods": list(methods),
+        "manifest_sha256": digest(manifest.to_json()),
+        "device": torch.device(device).type,
+        **extra,
+    }
+
+
 def _read_json(path: Path, what: str) -> dict:
     try:
         value = json.loads(path.read_text())
@@ -95,6 +133,18 @@ class MemoryBatches:
         if record is not None:
             self._count(self.reused, record)
         return record
+
+    def timing(self, train_seconds: float | None = None) -> dict:
+        """Wall-clock seconds (summed over batch records, reused ones included) and how many batches
+        this call reused or attacked itself, per method and in all."""
+        methods = sorted(set(self.reused) | set(self.computed))
+        return {
+            "train_seconds": train_seconds,
+            "batches_reused": sum(self.reused.values()),
+            "batches_attacked": sum(self.computed.values()),
+            "methods": {m: {"batches_reused": self.reused.get(m, 0), "batches_attacked": self.computed.get(m, 0),
+                            "seconds": round(self.seconds.get(m, 0.0), 3)} for m in methods},
+        }
 
     def save_batch(self, method: str, index: int, record: dict) -> dict:
         """Store a batch record; returns it as it reads back (so fresh and resumed runs match)."""
@@ -205,4 +255,5 @@ class RunFolder(MemoryBatches):
         return record
 
 
-__all__ = ["RunFolder", "MemoryBatches", "digest", "differences", "canonical", "RUN_FILE", "BATCH_DIR", "RESULT_FILES"]
+__all__ = ["RunFolder", "MemoryBatches", "run_fingerprint", "dataset_fingerprint", "digest", "differences", "canonical",
+           "RUN_FILE", "BATCH_DIR", "RESULT_FILES"]

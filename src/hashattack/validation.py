@@ -145,5 +145,25 @@ def check_targets(query_labels: Array, target_labels: Array, anchor_labels: dict
                              f"label {np.flatnonzero(targets[row]).tolist()}; anchors must be objects of the target label")
 
 
+def check_manifest(manifest, query_labels: Array, db_labels: Array, n_t: int, source: str = "the manifest") -> None:
+    """A user-given manifest (`targets.Manifest`) must fit the dataset and the run: at least one
+    query, anchors for `n_t`, ids inside the query set and database, as many classes as the
+    dataset, targets that differ from the queries' labels, anchors of the target label."""
+    query_labels, db_labels = _numpy(query_labels), _numpy(db_labels)
+    check_not_empty(len(manifest.query_ids), f"the query set of {source}")
+    if n_t not in manifest.anchor_ids:
+        raise InputError(f"{source} holds anchors for n_t in {sorted(manifest.anchor_ids)}, not {n_t}")
+    if any(not 0 <= i < len(query_labels) for i in manifest.query_ids):
+        raise InputError(f"{source}: a query id is outside the query set of {len(query_labels)}")
+    if any(not 0 <= i < len(db_labels) for rows in manifest.anchor_ids.values() for r in rows for i in r):
+        raise InputError(f"{source}: an anchor id is outside the database of {len(db_labels)}")
+    if manifest.target_labels.shape[1] != db_labels.shape[1]:
+        raise InputError(f"{source} has {manifest.target_labels.shape[1]} classes, the dataset {db_labels.shape[1]}")
+    anchors = {size: db_labels[np.asarray(ids, dtype=np.int64).reshape(len(ids), size)]
+               for size, ids in manifest.anchor_ids.items()}
+    check_targets(query_labels[np.asarray(manifest.query_ids)], manifest.target_labels, anchors, source,
+                  manifest.query_ids)
+
+
 __all__ = ["at", "line_error", "check_finite", "check_codes", "check_label_vectors", "parse_list_line",
-           "check_listed_path", "check_not_empty", "check_targets"]
+           "check_listed_path", "check_not_empty", "check_targets", "check_manifest"]
