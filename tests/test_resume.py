@@ -181,3 +181,28 @@ def test_run_folder_records_and_refuses_a_changed_model(tmp_path):
     assert again.load_batch("DHTA", 1, [7]) is None
     with pytest.raises(Exception, match="model weights aaaaaaaaaaaa"):
         again.start("bbbb" * 16)
+
+
+def test_ctrl_c_mid_run_then_rerun_gives_identical_results(data, tmp_path, capsys, monkeypatch):
+    import hashattack.experiment as experiment
+
+    cache = tmp_path / "cache"
+    assert run_cli(tiny_demo_args(data, cache, tmp_path / "reference", steps=2), capsys) == 0
+    real, calls = experiment.attack_batch, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 10:                           # Original 4, Noise 4, P2P batch 0, then Ctrl-C
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(experiment, "attack_batch", interrupted)
+    assert run_cli(tiny_demo_args(data, cache, out, steps=2)) == 130
+    assert capsys.readouterr().err == "hashattack: interrupted\n"
+    assert len(batch_files(out)) == 9
+    monkeypatch.setattr(experiment, "attack_batch", real)
+    assert run_cli(tiny_demo_args(data, cache, out, steps=2)) == 0
+    assert "resumed: 9 finished batches reused, 7 attacked now" in capsys.readouterr().out
+    for name in FINAL_FILES:
+        assert (out / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), name
