@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")   # tiny tensors: one thread is faster and deterministic
 
 import numpy as np
 import pytest
 import torch
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 from hashattack.data.fashion_mnist import FILES, write_idx
 
