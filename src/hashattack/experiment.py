@@ -201,6 +201,7 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
     results = {}
     for method in methods:
         attack = build_attack(method, model, settings, seed=manifest.seed)
+        attack.progress = progress
         anchors = anchor_codes_for(method, manifest, db_codes, settings.n_t)
         records = attacked_batches(method, attack, model, images, anchors, manifest.query_ids, settings.batch_size,
                                    store, device, progress)
@@ -283,10 +284,15 @@ def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSetting
                    num_queries: int = 100, seed: int = 0, architecture: str = "small-cnn",
                    train_config: TrainConfig = TrainConfig(), manifest: Manifest | None = None,
                    methods=METHODS, cache_dir: Path | None = None, device: str = "cpu",
-                   progress: bool = True, force: bool = False) -> dict:
-    """One code length end to end; writes manifest.json, results.json, table.md and table.csv into `out_dir`.
+                   progress: bool = True, force: bool = False, model: torch.nn.Module | None = None,
+                   model_meta: dict | None = None, figures: bool = True) -> dict:
+    """One code length end to end; writes manifest.json, results.json, table.md and table.csv into `out_dir`,
+    and (unless `figures` is False) curves.json, examples.npz and figures/ (see `hashattack.showcase`).
 
     A given `manifest` replaces the random draw of queries, targets and anchors (an exact re-run).
+    A given `model` (any module returning K reals per input, pixels in [0, 1]) is attacked as it
+    is instead of training `architecture`; `model_meta` describes it in results.json (its
+    "sha256", when given, ties the run folder to those weights).
     The run is resumable (see `hashattack.runfolder`): every finished batch is kept in
     `out_dir/batches/`, and calling again with the same settings attacks only the batches still
     missing. A folder that holds a run with other settings is refused unless `force` (start over).
@@ -298,7 +304,10 @@ def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSetting
         manifest = plan(dataset, num_queries, settings.n_t, seed)
     else:
         check_manifest(manifest, dataset.query.labels, dataset.database.labels, settings.n_t)
-    model, model_meta = trained_model(dataset, architecture, bits, train_config, cache_dir, device, progress)
+    if model is None:
+        model, model_meta = trained_model(dataset, architecture, bits, train_config, cache_dir, device, progress)
+    else:
+        model, model_meta = model.to(device).eval(), dict(model_meta or {})
     for method in methods:   # an unknown method or an out-of-range eps is refused before the folder is touched
         build_attack(method, model, settings, seed=manifest.seed)
     db_codes = encode_set(model, dataset.database, device=device, progress=progress, desc="encode database")
@@ -329,6 +338,9 @@ def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSetting
     record["table"] = write_table(out_dir, header, body, caption=caption)
     record["timing"] = folder.timing(model_meta.get("train_seconds"))
     atomic_write_json(out_dir / "timing.json", record["timing"])
+    if figures:
+        from hashattack.showcase import write_run_figures
+        write_run_figures(out_dir, model, dataset, db_codes, manifest, settings, results, device, progress)
     return record
 
 

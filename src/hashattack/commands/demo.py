@@ -40,14 +40,13 @@ def run(args: argparse.Namespace) -> int:
                             train_config=TrainConfig(epochs=args.epochs), manifest=manifest,
                             cache_dir=args.cache_dir, device=args.device, progress=not args.quiet,
                             force=args.force)
-    print()
-    print(record["table"], end="")
-    print(f"\n{record['num_queries']} queries, eps {settings.eps} ({settings.eps_space}), "
-          f"{record['conventions']['map']}, zero-relevance: {settings.zero_relevance}; "
-          f"{time.perf_counter() - started:.0f} s")
+    from hashattack.summary import run_summary
+
     timing = record["timing"]
-    if timing["batches_reused"]:
-        print(f"resumed: {timing['batches_reused']} finished batches reused, "
-              f"{timing['batches_attacked']} attacked now")
-    print(f"run folder: {args.out}  (results.json, table.md, table.csv, manifest.json, run.json, batches/)")
+    resumed = (f"; resumed: {timing['batches_reused']} finished batches reused, {timing['batches_attacked']} attacked now"
+               if timing["batches_reused"] else "")
+    print()
+    print(run_summary(args.out, record["table"], time.perf_counter() - started,
+                      f"{record['num_queries']} queries, eps {settings.eps} ({settings.eps_space}), "
+                      f"{record['conventions']['map']}, zero-relevance: {settings.zero_relevance}{resumed}"), end="")
     return 0
