@@ -52,25 +52,28 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
         raise InputError(f"config {path} does not exist") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: malformed TOML ({exc})") from None
-    for text in overrides:
-        key, value = parse_override(text)
-        target = raw
-        if key.startswith("sweep."):
-            target, key = raw.setdefault("sweep", {}), key.removeprefix("sweep.")
-        target[key] = value
     command = raw.pop("command", None)
-    if not isinstance(command, str) or not command:
-        raise InputError(f"{path}: the config must name its subcommand, e.g. command = \"demo\"")
     sweep = raw.pop("sweep", {})
     if not isinstance(sweep, dict):
         raise InputError(f"{path}: [sweep] must be a table of KEY = [values], got {type(sweep).__name__}")
-    for key, values in sweep.items():
-        if not isinstance(values, list) or not values:
-            raise InputError(f"{path}: sweep.{key} must be a non-empty list of values, got {values!r}")
     for key, value in raw.items():
         if isinstance(value, dict):
             raise InputError(f"{path}: unexpected table [{key}]: only [sweep] is allowed")
-    return Config(command, _dests(raw, path), _dests(sweep, path), str(path))
+    options, sweep = _dests(raw, path), _dests(sweep, path)
+    for text in overrides:
+        key, value = parse_override(text)
+        if key == "command":
+            command = value
+        elif key.startswith("sweep."):
+            sweep[key.removeprefix("sweep.").replace("-", "_")] = value
+        else:
+            options[key.replace("-", "_")] = value
+    if not isinstance(command, str) or not command:
+        raise InputError(f"{path}: the config must name its subcommand, e.g. command = \"demo\"")
+    for key, values in sweep.items():
+        if not isinstance(values, list) or not values:
+            raise InputError(f"{path}: sweep.{key} must be a non-empty list of values, got {values!r}")
+    return Config(command, options, sweep, str(path))
 
 
 def _dests(table: dict, path: Path) -> dict:

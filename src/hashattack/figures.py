@@ -51,17 +51,45 @@ def display_image(pixels) -> np.ndarray:
     return x[0] if x.shape[0] == 1 else np.transpose(x, (1, 2, 0))
 
 
-def _show(ax, pixels, title: str = "", color: str | None = None, fontsize: int = 8) -> None:
+def _rgb(pixels) -> np.ndarray:
     image = display_image(pixels)
-    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=fontsize, color=color or "black")
-    if color is not None:
-        for spine in ax.spines.values():
-            spine.set_edgecolor(color)
-            spine.set_linewidth(3)
+    return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+
+
+def _mosaic(ax, grid: list[list[dict | None]], title_lines: int = 2, column_gap_after: int | None = None) -> None:
+    """Draw a grid of tiles into one axes (one image, far faster than an axes per tile).
+
+    Each cell is None or {"pixels", "title" (optional, above the tile), "color" (optional border)}.
+    """
+    from matplotlib.colors import to_rgb
+
+    cells = [c for row in grid for c in row if c is not None]
+    images = [_rgb(c["pixels"]) for c in cells]
+    h = max(im.shape[0] for im in images)
+    w = max(im.shape[1] for im in images)
+    b = max(1, round(h / 14))                      # border width
+    gap_x, gap_y = max(2, w // 6), round(h * 0.28 * title_lines) + b
+    extra = w // 2 if column_gap_after is not None else 0
+    cols = max(len(row) for row in grid)
+    cell_w, cell_h = w + 2 * b + gap_x, h + 2 * b + gap_y
+    canvas = np.ones((len(grid) * cell_h, cols * cell_w + extra, 3), dtype=np.float32)
+    for r, row in enumerate(grid):
+        for c, cell in enumerate(row):
+            if cell is None:
+                continue
+            x0 = c * cell_w + (extra if column_gap_after is not None and c > column_gap_after else 0)
+            y0 = r * cell_h + gap_y
+            if cell.get("color"):
+                canvas[y0:y0 + h + 2 * b, x0:x0 + w + 2 * b] = to_rgb(cell["color"])
+            image = _rgb(cell["pixels"])
+            ih, iw = image.shape[:2]
+            top, left = y0 + b + (h - ih) // 2, x0 + b + (w - iw) // 2
+            canvas[top:top + ih, left:left + iw] = image
+            if cell.get("title"):
+                ax.text(x0 + b + w / 2, y0 - b, cell["title"], ha="center", va="bottom", fontsize=7,
+                        color=cell.get("color") or "black")
+    ax.imshow(canvas, interpolation="nearest")
+    ax.set_axis_off()
 
 
 def plot_adversarial_examples(benign, adversarial, path: str | Path, titles: Sequence[str] | None = None) -> Path:
@@ -69,50 +97,47 @@ def plot_adversarial_examples(benign, adversarial, path: str | Path, titles: Seq
 
     benign, adversarial: (n, C, H, W) (or (n, T, C, H, W)) pixels in [0, 1]. The perturbation
     δ = adversarial − benign is shown as 0.5 + δ / (2·max|δ|), mid-grey meaning 0, and its
-    amplification factor and ℓ∞ norm (in 1/255 units) are printed under it.
+    amplification factor and ℓ∞ norm (in 1/255 units) are printed above it.
     """
     benign, adversarial = np.asarray(benign, dtype=np.float32), np.asarray(adversarial, dtype=np.float32)
     if benign.shape != adversarial.shape or benign.ndim < 4 or len(benign) == 0:
         raise InputError(f"benign and adversarial must share a shape (n, C, H, W) with n >= 1, "
                          f"got {benign.shape} and {adversarial.shape}")
     n = len(benign)
-    fig = _figure(1.9 * n + 0.6, 6.0)
-    axes = fig.subplots(3, n, squeeze=False)
+    rows = [[], [], []]
     for i in range(n):
         delta = adversarial[i] - benign[i]
         peak = float(np.abs(delta).max())
         gain = 0.5 / peak if peak > 0 else 1.0
-        _show(axes[0, i], benign[i], titles[i] if titles else "")
-        _show(axes[1, i], 0.5 + delta * gain, f"×{gain:.1f}, ℓ∞ {255 * peak:.1f}/255", fontsize=7)
-        _show(axes[2, i], adversarial[i])
-    for row, label in enumerate(("benign", "perturbation", "adversarial")):
-        axes[row, 0].set_ylabel(label, fontsize=9)
+        rows[0].append({"pixels": benign[i], "title": (titles[i] if titles else "") + "\nbenign"})
+        rows[1].append({"pixels": 0.5 + delta * gain, "title": f"perturbation ×{gain:.1f}\nℓ∞ {255 * peak:.1f}/255"})
+        rows[2].append({"pixels": adversarial[i], "title": "adversarial"})
+    fig = _figure(1.5 * n + 0.3, 5.4)
+    _mosaic(fig.add_axes((0, 0, 1, 1)), rows, title_lines=3)
     return save_figure(fig, path)
 
 
 def plot_retrieval_strips(rows: Sequence[dict], path: str | Path) -> Path:
     """One strip per row: the query, then its top retrieved objects with a tick or a cross.
 
-    Each row is a dict: "query" (pixels), "title" (str, e.g. "DHTA → Sneaker"), "retrieved"
-    (list of pixels, best first) and "relevant" (list of bool: does the object carry the desired
-    label — the true one for a benign query, the target for an adversarial one).
+    Each row is a dict: "query" (pixels), "title" (str, e.g. "DHTA query (target Sneaker)"),
+    "retrieved" (list of pixels, best first) and "relevant" (list of bool: does the object carry
+    the desired label — the true one for a benign query, the target for an adversarial one).
     """
     if not rows:
         raise InputError("no retrieval strips to draw")
-    width = max(len(r["retrieved"]) for r in rows)
-    fig = _figure(1.15 * (width + 1) + 0.4, 1.45 * len(rows))
-    axes = fig.subplots(len(rows), width + 1, squeeze=False)
+    grid = []
     for r, row in enumerate(rows):
         if len(row["retrieved"]) != len(row["relevant"]):
             raise InputError(f"strip {r}: {len(row['retrieved'])} objects but {len(row['relevant'])} relevance flags")
-        _show(axes[r, 0], row["query"], row.get("title", "query"), color="black", fontsize=7)
-        for j in range(width):
-            ax = axes[r, j + 1]
-            if j >= len(row["retrieved"]):
-                ax.set_axis_off()
-                continue
-            ok = bool(row["relevant"][j])
-            _show(ax, row["retrieved"][j], f"{j + 1} {TICK if ok else CROSS}", MATCH_COLOR if ok else MISS_COLOR)
+        cells = [{"pixels": row["query"], "title": row.get("title", "query")}]
+        for j, (pixels, ok) in enumerate(zip(row["retrieved"], row["relevant"])):
+            cells.append({"pixels": pixels, "title": f"{j + 1} {TICK if ok else CROSS}",
+                          "color": MATCH_COLOR if ok else MISS_COLOR})
+        grid.append(cells)
+    width = max(len(cells) for cells in grid)
+    fig = _figure(1.0 * width + 0.5, 1.25 * len(grid))
+    _mosaic(fig.add_axes((0, 0, 1, 1)), grid, title_lines=2, column_gap_after=0)
     return save_figure(fig, path)
 
 

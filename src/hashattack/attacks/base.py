@@ -53,6 +53,7 @@ class Attack:
     """An attack built with a model and hyper-parameters, called on a batch of pixel images."""
 
     name = "attack"
+    progress = False  # True: iterative attacks show a progress bar over their steps (with ETA)
 
     def __init__(self, model: nn.Module, eps: float | torch.Tensor = 0.1, eps_space: str = "pixel"):
         if eps_space not in EPS_SPACES:

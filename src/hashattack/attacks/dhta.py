@@ -34,6 +34,7 @@ import math
 from fractions import Fraction
 
 import torch
+from tqdm.auto import tqdm
 
 from hashattack.attacks.base import Attack
 from hashattack.codes import anchor_code
@@ -83,7 +84,8 @@ class DHTA(Attack):
         step = self.step_length(images)
         bits = anchors.shape[1]
         delta = torch.zeros_like(images)
-        for t in range(self.steps):
+        for t in tqdm(range(self.steps), desc=f"{self.name} steps", unit="step", leave=False,
+                      disable=not self.progress):
             alpha = alpha_schedule(t, self.steps)
             delta.requires_grad_(True)
             outputs = self.model(images + delta * std)

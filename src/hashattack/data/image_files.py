@@ -1,0 +1,132 @@
+"""A user's own images: a class-per-subfolder folder or a list file, loaded with PIL into a LabeledSet.
+
+- Folder: `root/<class name>/<image>`; classes are the sub-folders in sorted order, labels one-hot.
+- List file: one object per line, `relative/path 0 1 0 ...` (the official DHTA / HashNet format:
+  a path, then one 0/1 per class, multi-hot allowed); paths are relative to `root` (default: the
+  list file's folder); blank lines and lines starting with `#` are skipped.
+
+Images are converted to grey (channels=1) or RGB (channels=3) and, when `size` is given, resized
+to size×size (bilinear); without `size` they must all share one size. Everything is held in
+memory as uint8, so this suits folders of up to some tens of thousands of small images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hashattack.data.base import LabeledSet, one_hot
+from hashattack.errors import InputError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+def load_image(path: Path, size: int | None = None, channels: int = 3) -> np.ndarray:
+    """One image as uint8 (channels, H, W), resized to size×size when `size` is given."""
+    from PIL import Image, UnidentifiedImageError
+
+    if channels not in (1, 3):
+        raise InputError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            if size is not None:
+                image = image.resize((size, size), Image.Resampling.BILINEAR)
+            array = np.asarray(image, dtype=np.uint8)
+    except FileNotFoundError:
+        raise InputError(f"image {path} does not exist") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read the image ({exc})") from None
+    return array[None] if channels == 1 else np.transpose(array, (2, 0, 1))
+
+
+def _stack(paths: list[Path], size: int | None, channels: int) -> torch.Tensor:
+    images = [load_image(p, size, channels) for p in paths]
+    first = images[0].shape
+    for path, image in zip(paths, images):
+        if image.shape != first:
+            raise InputError(f"{path}: image size {image.shape[2]}x{image.shape[1]} differs from {paths[0]} "
+                             f"({first[2]}x{first[1]}); give a size to resize every image")
+    return torch.from_numpy(np.stack(images))
+
+
+def load_image_folder(root: str | Path, size: int | None = None, channels: int = 3) -> tuple[LabeledSet, list[str]]:
+    """Every image of `root/<class>/` -> (LabeledSet with one-hot labels, class names)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"image folder {root} does not exist")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise InputError(f"{root}: no class sub-folders (expected {root}/<class name>/<images>)")
+    paths, labels = [], []
+    for index, name in enumerate(classes):
+        files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not files:
+            raise InputError(f"{root / name}: no images (looked for {', '.join(IMAGE_SUFFIXES)})")
+        paths += files
+        labels += [index] * len(files)
+    images = _stack(paths, size, channels)
+    return LabeledSet(images, one_hot(torch.tensor(labels), len(classes)), torch.arange(len(paths))), classes
+
+
+def load_list_file(list_path: str | Path, root: str | Path | None = None, size: int | None = None,
+                   channels: int = 3) -> LabeledSet:
+    """The objects of a list file (`path 0 1 0 ...` per line) -> LabeledSet with multi-hot labels."""
+    list_path = Path(list_path)
+    root = Path(root) if root is not None else list_path.parent
+    try:
+        lines = list_path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InputError(f"list file {list_path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{list_path}: not a UTF-8 text file ({exc})") from None
+    paths, labels, width = [], [], None
+    for number, line in enumerate(lines, start=1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        where = f"{list_path}, line {number}"
+        if len(fields) < 2:
+            raise InputError(f"{where}: expected 'path 0 1 0 ...' (a path, then one 0/1 per class)")
+        if any(f not in ("0", "1") for f in fields[1:]):
+            raise InputError(f"{where}: labels must be 0 or 1, got {' '.join(fields[1:])}")
+        vector = [int(f) for f in fields[1:]]
+        width = width or len(vector)
+        if len(vector) != width:
+            raise InputError(f"{where}: {len(vector)} labels, but the first line has {width}")
+        if not any(vector):
+            raise InputError(f"{where}: the label vector is all zeros (every object needs at least one label)")
+        path = root / fields[0]
+        if not path.is_file():
+            raise InputError(f"{where}: image {path} does not exist")
+        paths.append(path)
+        labels.append(vector)
+    if not paths:
+        raise InputError(f"{list_path}: no objects listed")
+    images = _stack(paths, size, channels)
+    return LabeledSet(images, torch.tensor(labels, dtype=torch.uint8), torch.arange(len(paths)))
+
+
+def load_images(path: str | Path, root: str | Path | None = None, size: int | None = None,
+                channels: int = 3) -> tuple[LabeledSet, list[str]]:
+    """A folder (class per sub-folder) or a list file; class names are `class 0..C-1` for a list file."""
+    path = Path(path)
+    if path.is_dir():
+        return load_image_folder(path, size, channels)
+    data = load_list_file(path, root, size, channels)
+    return data, [f"class {i}" for i in range(data.labels.shape[1])]
+
+
+def split_queries(data: LabeledSet, num_queries: int, seed: int = 0) -> tuple[LabeledSet, LabeledSet]:
+    """(database, query set): `num_queries` objects drawn with `seed` become the queries, the rest the database."""
+    if not 0 < num_queries < len(data):
+        raise InputError(f"the query split must hold between 1 and {len(data) - 1} of the {len(data)} objects, "
+                         f"got {num_queries}")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    query, database = torch.sort(order[:num_queries]).values, torch.sort(order[num_queries:]).values
+    return data.subset(database), data.subset(query)
+
+
+__all__ = ["load_image", "load_image_folder", "load_list_file", "load_images", "split_queries", "IMAGE_SUFFIXES"]
