@@ -84,7 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return args.run(args)
+        code = args.run(args)
+        if code == 0 and args.command != "run":
+            from hashattack.config import keep_resolved_config
+
+            keep_resolved_config(args)  # the run folder keeps every option it ran with
+        return code
     except InputError as exc:
         print(f"hashattack: error: {exc}", file=sys.stderr)
         return 2

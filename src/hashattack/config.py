@@ -204,6 +204,18 @@ def resolved_options(args: argparse.Namespace, command: str) -> dict:
     return values
 
 
+def keep_resolved_config(args: argparse.Namespace) -> Path | None:
+    """Write `config.resolved.toml` into the run folder (`args.out`) of a finished command, if it has one."""
+    from hashattack.io import atomic_write_text
+
+    command, out = getattr(args, "command", None), getattr(args, "out", None)
+    if command is None or out is None or not Path(out).is_dir():
+        return None
+    path = Path(out) / RESOLVED_NAME
+    atomic_write_text(path, to_toml(command, resolved_options(args, command)))
+    return path
+
+
 def _plain(value):
     return str(value) if isinstance(value, Path) else value
 
@@ -233,4 +245,4 @@ def _toml_value(value) -> str:
 
 
 __all__ = ["Config", "load_config", "parse_override", "config_keys", "to_argv", "parse_config_run", "sweep_points",
-           "resolved_options", "to_toml", "RESOLVED_NAME"]
+           "resolved_options", "to_toml", "keep_resolved_config", "RESOLVED_NAME"]

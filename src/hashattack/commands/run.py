@@ -31,8 +31,8 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hashattack.config import (RESOLVED_NAME, config_keys, load_config, parse_config_run, resolved_options,
-                                   sweep_points, to_argv, to_toml)
+    from hashattack.config import (RESOLVED_NAME, config_keys, keep_resolved_config, load_config, parse_config_run,
+                                   resolved_options, sweep_points, to_argv, to_toml)
     from hashattack.io import atomic_write_text
 
     config = load_config(args.config, args.set)
@@ -56,9 +56,7 @@ def run(args: argparse.Namespace) -> int:
         code = sub_args.run(sub_args)
         if code:
             return code
-        out = getattr(sub_args, "out", None)
-        if out is not None and Path(out).is_dir():
-            atomic_write_text(Path(out) / RESOLVED_NAME, to_toml(config.command, resolved_options(sub_args, config.command)))
+        keep_resolved_config(sub_args)
     if config.sweep:
         from hashattack.run_report import write_report
         from hashattack.summary import run_summary
