@@ -12,6 +12,7 @@ from PIL import Image
 
 from hashattack.audit import AuditedModel, load_user_model
 from hashattack.cli import main
+from hashattack.config import load_config, parse_config_run
 from hashattack.data.image_files import load_image_folder, load_list_file, split_queries
 from hashattack.errors import InputError
 
@@ -83,6 +84,9 @@ def test_audit_end_to_end_on_a_model_from_a_user_file(tmp_path, user_model, caps
     assert manifests[0] == manifests[1]  # every eps attacks the same queries and targets
     assert (out / "figures" / "tmap_vs_eps.png").is_file()
     assert "ε = 0.03" in (out / "report.md").read_text()
+    resolved = parse_config_run(load_config(out / "config.resolved.toml"))  # the audit re-runs from its config
+    assert resolved.model_arg == ["bits=12"] and resolved.eps == [0.03, 0.2] and resolved.output == "tanh"
+    assert [str(p) for p in resolved.model_path] == [str(code_dir)]
 
 
 def test_audited_model_undoes_tanh_and_normalises():

@@ -140,6 +140,9 @@ def to_argv(sub: argparse.ArgumentParser, command: str, options: dict, source: s
                 raise InputError(f"{source}: {key} is a flag: write {key} = true or false, not {value!r}")
             if value == isinstance(action, argparse._StoreTrueAction):
                 flags.append(name)
+        elif isinstance(action, argparse._AppendAction):
+            for item in value if isinstance(value, list) else [value]:
+                flags.append(f"{name}={_scalar(item, key, source)}")
         elif isinstance(value, list):
             if action.nargs not in ("+", "*") and not isinstance(action.nargs, int):
                 raise InputError(f"{source}: {key} takes one value, got the list {value!r}")

@@ -109,14 +109,19 @@ def _perceptibility_table(record: dict) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def _manifest_summary(folder: Path) -> dict:
-    path = folder / "manifest.json"
-    if not path.is_file():
+def _manifest_summary(folder: Path, record: dict) -> dict:
+    """Counts of the run's manifest: its own manifest.json, or the one its record points to (a shared one)."""
+    candidates = [folder / "manifest.json"]
+    if isinstance(record.get("manifest"), str):
+        candidates.append(folder / record["manifest"])
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
         return {}
     try:
         raw = json.loads(path.read_text())
         targets = [tuple(t) for t in raw["target_labels"]]
-        return {"file": str(path.name), "dataset": raw.get("dataset", ""), "seed": raw["seed"],
+        return {"file": path.relative_to(folder).as_posix() if path.parent == folder else str(record["manifest"]),
+                "dataset": raw.get("dataset", ""), "seed": raw["seed"],
                 "queries": len(raw["query_ids"]), "first query ids": raw["query_ids"][:8],
                 "n_t values with anchors": sorted(int(k) for k in raw["anchor_ids"]),
                 "distinct target labels": len(set(targets))}
@@ -130,7 +135,7 @@ def _settings_rows(record: dict, folder: Path) -> list[tuple[str, str]]:
             ("bits", record.get("bits", "")), ("queries", record.get("num_queries", "")), ("seed", record.get("seed", ""))]
     rows += [(f"setting: {k}", v) for k, v in settings.items()]
     rows += [(f"convention: {k}", v) for k, v in conv.items()]
-    rows += [(f"manifest: {k}", v) for k, v in _manifest_summary(folder).items()]
+    rows += [(f"manifest: {k}", v) for k, v in _manifest_summary(folder, record).items()]
     model = record.get("model", {})
     if model.get("path"):
         rows.append(("model checkpoint", model["path"]))
