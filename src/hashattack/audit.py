@@ -121,7 +121,7 @@ def code_length(model: nn.Module, example: torch.Tensor) -> int:
 
 def run_audit(model: nn.Module, dataset: RetrievalDataset, eps_values: Sequence[float], out_dir: str | Path,
               base_settings, num_queries: int = 100, seed: int = 0, model_meta: dict | None = None,
-              device: str = "cpu", progress: bool = True) -> list[dict]:
+              device: str = "cpu", progress: bool = True, force: bool = False) -> list[dict]:
     """Run every method at each ε on the same queries and targets; returns the run records.
 
     Writes `<out_dir>/eps-<ε>/` per ε (results, tables, figures) and `<out_dir>/report.html` / `.md`.
@@ -142,7 +142,8 @@ def run_audit(model: nn.Module, dataset: RetrievalDataset, eps_values: Sequence[
         settings = replace(base_settings, eps=float(eps))
         records.append(run_experiment(dataset, bits, settings, out_dir / f"eps-{eps}", seed=seed,
                                       architecture=(model_meta or {}).get("source", "user model"), manifest=manifest,
-                                      device=device, progress=progress, model=model, model_meta=model_meta))
+                                      device=device, progress=progress, force=force, model=model,
+                                      model_meta=model_meta))
     write_report(out_dir)
     return records
 

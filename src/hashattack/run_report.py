@@ -95,17 +95,28 @@ def write_sweep_figures(run_dir: str | Path, records: list[dict]) -> list[Path]:
     return written
 
 
-def _perceptibility_table(record: dict) -> tuple[list[str], list[list[str]]]:
+def _attack_seconds(folder: Path) -> dict[str, float]:
+    """Attack time of each method from the run's timing.json (kept apart from results.json), if any."""
+    try:
+        timing = json.loads((folder / "timing.json").read_text())
+        return {m: float(t["seconds"]) for m, t in timing.get("methods", {}).items()}
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return {}
+
+
+def _perceptibility_table(record: dict, folder: Path) -> tuple[list[str], list[list[str]]]:
     header = ["Method", "t-MAP (%)", "ℓ∞ mean (/255)", "ℓ2 mean", "PSNR median (dB)", "attack time (s)"]
     body = []
+    seconds = _attack_seconds(folder)
     for method in _methods([record]):
         entry = record["methods"][method]
+        seconds.setdefault(method, entry.get("seconds"))
         p = entry.get("perceptibility", {})
         body.append([method, percent(entry.get("t_map")),
                      f"{255 * p['linf_mean']:.2f}" if "linf_mean" in p else "",
                      f"{p['l2_mean']:.3f}" if "l2_mean" in p else "",
                      f"{p['psnr_median']:.1f}" if "psnr_median" in p else "",
-                     f"{entry['seconds']:.1f}" if "seconds" in entry else ""])
+                     f"{seconds[method]:.1f}" if seconds.get(method) is not None else ""])
     return header, body
 
 
@@ -242,7 +253,7 @@ def write_report(run_dir: str | Path) -> dict[str, Path]:
             page.heading(f"Run {name}: {record.get('bits')} bits, ε = {record['settings'].get('eps')}, "
                          f"n_t = {record['settings'].get('n_t')}")
         page.heading("Methods: success and perceptibility", 3)
-        page.table(*_perceptibility_table(record), "results")
+        page.table(*_perceptibility_table(record, folder), "results")
         for file, text in FIGURE_CAPTIONS.items():
             if (folder / "figures" / file).is_file():
                 page.figure(folder / "figures" / file, text)

@@ -11,6 +11,8 @@ FILE_ROLES = {
     "curves.json": "precision-recall and precision@k curves",
     "examples.npz": "pixels and top-10 ids of the first queries",
     "figures": "PNG figures",
+    "run.json": "the run's fingerprint: rerunning the same command resumes (batches/ holds finished batches)",
+    "timing.json": "wall-clock times of training and of each method",
     "report.html": "the report, one self-contained page (open it in a browser)",
     "report.md": "the report in Markdown",
     "config.resolved.toml": "every option of the run: rerun with `hashattack run`",

@@ -63,6 +63,7 @@ def add_parser(commands) -> None:
     attack.add_argument("--seed", type=int, default=0, help="seed of the query split, targets, anchors and noise (default 0)")
     audit.add_argument("--out", type=Path, default=Path("runs/audit"), help="run folder (default runs/audit)")
     audit.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    audit.add_argument("--force", action="store_true", help="start over in run folders that hold another run")
     audit.add_argument("--quiet", action="store_true", help="no progress bars")
     audit.set_defaults(run=run)
 
@@ -101,9 +102,13 @@ def run(args: argparse.Namespace) -> int:
                               batch_size=args.batch_size, topk=args.topk, zero_relevance=args.zero_relevance)
     meta = {"source": f"user model {args.model}", "weights": str(args.weights) if args.weights else "(factory's own)",
             "factory_kwargs": kwargs, "output": args.output}
+    if args.weights is not None:
+        from hashattack.checkpoints import sha256_of
+
+        meta["sha256"] = sha256_of(args.weights)  # a resumed audit refuses other weights
     started = time.perf_counter()
     records = run_audit(model, dataset, args.eps, args.out, settings, args.queries, args.seed, meta,
-                        args.device, progress=not args.quiet)
+                        args.device, progress=not args.quiet, force=args.force)
     lines = [f"eps {r['settings']['eps']:<8g} " + "  ".join(f"{m} t-MAP {100 * r['methods'][m]['t_map']:.2f}"
                                                        for m in ("Original", "P2P", "DHTA") if m in r["methods"])
              for r in records]
