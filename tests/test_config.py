@@ -11,7 +11,6 @@ import pytest
 
 from hashattack.cli import main
 from hashattack.config import (config_keys, load_config, parse_config_run, parse_override, sweep_points, to_toml)
-from hashattack.errors import InputError
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
 
