@@ -192,12 +192,14 @@ def _setting(record: dict, key: str):
 
 
 def _methods_in(records: Sequence[dict]) -> list[str]:
+    """Methods of the records, the known ones in the paper's order (Original, Noise, P2P, DHTA) first."""
     seen = []
     for rec in records:
         for method in rec.get("methods", {}):
             if method not in seen:
                 seen.append(method)
-    return seen
+    order = list(METHOD_STYLE)
+    return sorted(seen, key=lambda m: (order.index(m) if m in order else len(order), seen.index(m)))
 
 
 def plot_precision_recall(curves: dict, path: str | Path) -> Path:
