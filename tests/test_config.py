@@ -49,6 +49,12 @@ def test_bad_configs_are_one_line_errors(tmp_path, capsys, text, overrides, mess
     assert message in err and err.startswith("hashattack: error: ") and err.count("\n") == 1
 
 
+def test_unset_drops_a_key_back_to_its_default(tmp_path):
+    path = write(tmp_path, 'command = "demo"\nsteps = 7\nn-t = 3\n')
+    args = parse_config_run(load_config(path, ["steps=5"], ["n-t", "topk"]))
+    assert args.steps == 5 and args.n_t == 9
+
+
 def test_overrides_are_toml_values_or_strings():
     assert parse_override("steps=2") == ("steps", 2)
     assert parse_override("sweep.n_t=[1, 3]") == ("sweep.n_t", [1, 3])
@@ -74,6 +80,7 @@ def test_dry_run_prints_the_command_lines(tmp_path, capsys):
                      f"hashattack demo --bits=16 --out={Path('o') / 'eps-0.2'} --eps=0.2"]
 
 
+PAPER_SCALE_KEYS = ("train_list", "database_list", "query_list", "weights", "arch")  # dropped on the embedded default
 TINY = {"steps": 2, "queries": 4, "epochs": 1, "train_per_class": 20, "batch_size": 8, "topk": 50}
 
 
@@ -86,18 +93,24 @@ def roomy_fmnist(tmp_path_factory):
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_every_example_config_runs_at_tiny_size(config, roomy_fmnist, tmp_path):
-    """The documented tiny override: --set steps=2 --set queries=4 ... and at most two values per sweep axis."""
+    """The documented tiny override: --set steps=2 --set queries=4 ..., at most two values per sweep axis, and
+    a paper-scale config moved onto the embedded default (--set dataset=fashion-mnist --unset weights ...)."""
     loaded = load_config(config)
     keys = config_keys(loaded.command)
     overrides = {**{k: v for k, v in TINY.items() if k in keys}, "out": str(tmp_path / "out"),
                  "cache_dir": str(tmp_path.parent / "config-cache")}
-    if "data" in keys:
-        overrides["data"] = str(roomy_fmnist)
+    for key in ("data", "root"):       # the embedded default's folder, whichever name the command gives it
+        if key in keys:
+            overrides[key] = str(roomy_fmnist)
+    if "dataset" in keys:
+        overrides["dataset"] = "fashion-mnist"
+    unset = [k for k in PAPER_SCALE_KEYS if k in loaded.options]
     sets = [f"{k}={json.dumps(v)}" for k, v in overrides.items()]
     sets += [f"sweep.{k}={json.dumps(v[:1] if k == 'bits' else v[:2])}" for k, v in loaded.sweep.items()]
-    assert main(["run", str(config), "--quiet", *sum((["--set", s] for s in sets), [])]) == 0
+    assert main(["run", str(config), "--quiet", *sum((["--set", s] for s in sets), []),
+                 *sum((["--unset", k] for k in unset), [])]) == 0
     out = tmp_path / "out"
-    runs = [out / name for name, _ in sweep_points(load_config(config, sets))]
+    runs = [out / name for name, _ in sweep_points(load_config(config, sets, unset))]
     for run in runs:
         results = json.loads((run / "results.json").read_text())
         assert results["settings"]["steps"] == 2 and results["num_queries"] == 4
@@ -107,7 +120,7 @@ def test_every_example_config_runs_at_tiny_size(config, roomy_fmnist, tmp_path):
         assert again.steps == 2 and str(again.data) == str(roomy_fmnist)
     if loaded.sweep:
         assert (out / "report.html").is_file() and (out / "config.resolved.toml").is_file()
-        assert load_config(out / "config.resolved.toml").sweep == load_config(config, sets).sweep
+        assert load_config(out / "config.resolved.toml").sweep == load_config(config, sets, unset).sweep
         for axis in loaded.sweep:
             if axis != "bits":
                 assert (out / "figures" / f"tmap_vs_{axis.replace('_', '').replace('-', '')}.png").is_file()

@@ -13,7 +13,8 @@ Keys are mapped onto the subcommand's own argparse options, so every command-lin
 config key with the same checks and defaults, and a new option needs no change here. Flags take
 true/false, options taking several values take a list, relative paths are relative to the
 current folder (as on the command line). `--set KEY=VALUE` overrides a key (VALUE is read as a
-TOML value, else as a string; `sweep.KEY=[...]` replaces a sweep's values). The folder of each
+TOML value, else as a string; `sweep.KEY=[...]` replaces a sweep's values) and `--unset KEY`
+drops one (the command's default applies), e.g. to run a paper config on the embedded default. The folder of each
 run receives `config.resolved.toml`: every option with the value it ran with.
 """
 
@@ -43,8 +44,8 @@ class Config:
     source: str = "<config>"
 
 
-def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
-    """Read a TOML config and apply `KEY=VALUE` overrides."""
+def load_config(path: str | Path, overrides: list[str] = (), unset: list[str] = ()) -> Config:
+    """Read a TOML config, remove the `unset` keys (back to the command's defaults), apply `KEY=VALUE` overrides."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -60,6 +61,8 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
         if isinstance(value, dict):
             raise InputError(f"{path}: unexpected table [{key}]: only [sweep] is allowed")
     options, sweep = _dests(raw, path), _dests(sweep, path)
+    for key in unset:
+        options.pop(key.replace("-", "_"), None)
     for text in overrides:
         key, value = parse_override(text)
         if key == "command":

@@ -25,6 +25,8 @@ def add_parser(commands) -> None:
     run_cmd.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="override a config key (repeatable); VALUE is TOML (2, 0.1, true, [1, 3]) or a string; "
                               "sweep.KEY=[...] replaces a sweep's values")
+    run_cmd.add_argument("--unset", action="append", default=[], metavar="KEY",
+                         help="drop a config key so the command's default applies (repeatable), e.g. a dataset root")
     run_cmd.add_argument("--dry-run", action="store_true", help="print the command lines the config resolves to, run nothing")
     run_cmd.add_argument("--quiet", action="store_true", help="no progress bars (sets quiet = true in every run)")
     run_cmd.set_defaults(run=run)
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
                                    resolved_options, sweep_points, to_argv, to_toml)
     from hashattack.io import atomic_write_text
 
-    config = load_config(args.config, args.set)
+    config = load_config(args.config, args.set, args.unset)
     keys = config_keys(config.command)
     if args.quiet and "quiet" in keys:
         config.options["quiet"] = True
