@@ -12,7 +12,7 @@ from pathlib import Path
 from hashattack import __version__
 from hashattack.errors import InputError
 
-DEFAULT_EPS = 0.1   # pixel space, for 28x28 grey Fashion-MNIST (see docs/calibration.md)
+DEFAULT_EPS = 0.2   # pixel space, for 28x28 grey Fashion-MNIST (see docs/calibration.md)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -42,7 +42,7 @@ TIE_ORDER = "ascending Hamming distance; equal distances keep database order"
 class AttackSettings:
     """Settings shared by every method of a run. ε is in `eps_space` ("pixel" or "normalized")."""
 
-    eps: float = 0.1
+    eps: float = 0.2
     eps_space: str = "pixel"
     steps: int = 2000
     n_t: int = 9

@@ -14,7 +14,7 @@ def add_parser(commands) -> None:
         "demo", help="train the default model on Fashion-MNIST, attack it, print the t-MAP/MAP table",
         description="Train (or reuse) the small CNN hashing model on Fashion-MNIST, run Original, Noise, "
                     "P2P and DHTA on the same queries and targets, and print the paper's Table 1 layout.",
-        epilog="example: hashattack demo --bits 32 --queries 100 --eps 0.1 --out runs/demo",
+        epilog="example: hashattack demo --bits 32 --queries 100 --eps 0.2 --out runs/demo",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--bits", type=positive_int, default=32, help="code length K (default 32)")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (default runs/demo)")
