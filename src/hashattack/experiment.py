@@ -27,6 +27,7 @@ from hashattack.encoding import encode_set
 from hashattack.errors import InputError
 from hashattack.io import atomic_write_json
 from hashattack.metrics import average_precisions, mean_of_average_precisions, perceptibility, summarize_perceptibility
+from hashattack.model_inputs import bind_inputs, model_inputs, slice_inputs
 from hashattack.models import create_model
 from hashattack.report import table1, write_table
 from hashattack.runfolder import MemoryBatches, RunFolder, run_fingerprint
@@ -126,37 +127,48 @@ def anchor_codes_for(method: str, manifest: Manifest, db_codes: torch.Tensor, n_
 
 
 def attack_batch(attack: Attack, images: torch.Tensor, anchors: torch.Tensor | None, query_ids: list[int],
-                 device: str = "cpu") -> torch.Tensor:
-    """Attack one batch of queries; returns adversarial pixels on the CPU."""
+                 device: str = "cpu", inputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Attack one batch of queries; returns adversarial pixels on the CPU.
+
+    `inputs`: the batch's extra model inputs (video lengths), bound to the model for this batch."""
     batch = images.to(device)
-    if isinstance(attack, Noise):
-        adv = attack(batch, ids=query_ids)
-    elif anchors is None:
-        adv = attack(batch)
-    else:
-        adv = attack(batch, anchors.to(device))
+    model = attack.model
+    attack.model = bind_inputs(model, {k: v.to(device) for k, v in (inputs or {}).items()})
+    try:
+        if isinstance(attack, Noise):
+            adv = attack(batch, ids=query_ids)
+        elif anchors is None:
+            adv = attack(batch)
+        else:
+            adv = attack(batch, anchors.to(device))
+    finally:
+        attack.model = model
     return adv.cpu()
 
 
 def attack_in_batches(attack: Attack, images: torch.Tensor, anchors: torch.Tensor | None, query_ids: list[int],
-                      batch_size: int, device: str = "cpu", progress: bool = True) -> torch.Tensor:
-    """Run `attack` over all queries, `batch_size` at a time; returns adversarial pixels on the CPU."""
+                      batch_size: int, device: str = "cpu", progress: bool = True,
+                      inputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Run `attack` over all queries, `batch_size` at a time; returns adversarial pixels on the CPU.
+    `inputs`: the queries' extra model inputs (video lengths)."""
     out = []
     for start in tqdm(range(0, len(images), batch_size), desc=attack.name, unit="batch", disable=not progress):
         stop = start + batch_size
         out.append(attack_batch(attack, images[start:stop], None if anchors is None else anchors[start:stop],
-                                query_ids[start:stop], device))
+                                query_ids[start:stop], device, slice_inputs(inputs, slice(start, stop))))
     return torch.cat(out)
 
 
 def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images: torch.Tensor,
                      anchors: torch.Tensor | None, query_ids: list[int], batch_size: int, store=None,
-                     device: str = "cpu", progress: bool = True) -> list[dict]:
+                     device: str = "cpu", progress: bool = True,
+                     inputs: dict[str, torch.Tensor] | None = None) -> list[dict]:
     """Attack the queries `batch_size` at a time and keep, per batch, what the results need.
 
     Each batch becomes a record (query ids, adversarial codes as hex, per-query perceptibility,
     seconds) saved in `store` (a `RunFolder` writes one file per batch, atomically) as soon as it
     is done; batches already in the store are not attacked again. Returns the records in order.
+    `inputs`: the queries' extra model inputs (video lengths), used batch by batch.
     """
     store = store if store is not None else MemoryBatches()
     starts = range(0, len(images), batch_size)
@@ -169,10 +181,12 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
         if record is None:
             started = time.perf_counter()
             benign = images[start:stop]
-            adversarial = attack_batch(attack, benign, None if anchors is None else anchors[start:stop], ids, device)
+            extra = slice_inputs(inputs, slice(start, stop))
+            adversarial = attack_batch(attack, benign, None if anchors is None else anchors[start:stop], ids, device,
+                                       extra)
             check_finite(adversarial, f"{method}'s adversarial queries {start}..{start + len(ids) - 1}",
                          "the model's outputs or gradients are not finite")
-            codes = encode_set(model, adversarial, batch_size, device, progress=False)
+            codes = encode_set(model, adversarial, batch_size, device, progress=False, inputs=extra)
             sizes = perceptibility(benign, adversarial)
             record = store.save_batch(method, index, {
                 "start": start, "query_ids": ids, "bits": int(codes.shape[1]), "codes": codes_to_hex(codes),
@@ -194,6 +208,7 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
     """
     query_ids = torch.tensor(manifest.query_ids)
     images = dataset.query.pixels(query_ids)
+    inputs = model_inputs(dataset.query, query_ids)   # e.g. the frame counts of padded videos
     true_labels = dataset.query.labels[query_ids]
     target_labels = torch.from_numpy(manifest.target_labels)
     db_labels = dataset.database.labels
@@ -204,7 +219,7 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
         attack.progress = progress
         anchors = anchor_codes_for(method, manifest, db_codes, settings.n_t)
         records = attacked_batches(method, attack, model, images, anchors, manifest.query_ids, settings.batch_size,
-                                   store, device, progress)
+                                   store, device, progress, inputs=inputs)
         codes = codes_from_records(records)
         t_ap = average_precisions(codes, db_codes, target_labels, db_labels, **score)
         entry = {
@@ -285,7 +300,7 @@ def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSetting
                    train_config: TrainConfig = TrainConfig(), manifest: Manifest | None = None,
                    methods=METHODS, cache_dir: Path | None = None, device: str = "cpu",
                    progress: bool = True, force: bool = False, model: torch.nn.Module | None = None,
-                   model_meta: dict | None = None, figures: bool = True) -> dict:
+                   model_meta: dict | None = None, figures: bool = True, model_kwargs: dict | None = None) -> dict:
     """One code length end to end; writes manifest.json, results.json, table.md and table.csv into `out_dir`,
     and (unless `figures` is False) curves.json, examples.npz and figures/ (see `hashattack.showcase`).
 
@@ -298,6 +313,7 @@ def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSetting
     missing. A folder that holds a run with other settings is refused unless `force` (start over).
     Wall-clock times go to timing.json, so results.json and the tables are byte-identical between
     an interrupted-and-resumed run and an uninterrupted one.
+    `model_kwargs` go to the architecture's factory (e.g. a video model's pretrained frame encoder).
     """
     out_dir = Path(out_dir)
     if manifest is None:
@@ -305,14 +321,16 @@ def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSetting
     else:
         check_manifest(manifest, dataset.query.labels, dataset.database.labels, settings.n_t)
     if model is None:
-        model, model_meta = trained_model(dataset, architecture, bits, train_config, cache_dir, device, progress)
+        model, model_meta = trained_model(dataset, architecture, bits, train_config, cache_dir, device, progress,
+                                          model_kwargs=model_kwargs)
     else:
         model, model_meta = model.to(device).eval(), dict(model_meta or {})
     for method in methods:   # an unknown method or an out-of-range eps is refused before the folder is touched
         build_attack(method, model, settings, seed=manifest.seed)
     db_codes = encode_set(model, dataset.database, device=device, progress=progress, desc="encode database")
     folder = RunFolder(out_dir, run_fingerprint(dataset, bits, architecture, train_config, settings, methods,
-                                                manifest, device), force=force)
+                                                manifest, device, **({"model": model_kwargs} if model_kwargs else {})),
+                       force=force)
     folder.check()
     folder.start(model_meta.get("sha256"))
     manifest.save(out_dir / "manifest.json")

@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 from hashattack.data.base import LabeledSet
 from hashattack.errors import InputError
 from hashattack.losses import LOSSES
+from hashattack.model_inputs import model_inputs
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ def train_model(model: torch.nn.Module, data: LabeledSet, config: TrainConfig = 
             index = order[start:start + config.batch_size]
             pixels = data.pixels(index).to(device)
             labels = data.labels[index].to(device)
-            loss = loss_fn(model(pixels), labels)
+            extra = {k: v.to(device) for k, v in model_inputs(data, index).items()}
+            loss = loss_fn(model(pixels, **extra), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
