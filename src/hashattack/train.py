@@ -40,9 +40,29 @@ class TrainConfig:
         return asdict(self)
 
 
+@torch.no_grad()
+def frozen_front_outputs(model: torch.nn.Module, data: LabeledSet, batch_size: int,
+                         device: str | torch.device = "cpu", progress: bool = True) -> torch.Tensor:
+    """`model.frozen_front` of every object of `data`, on the CPU (computed once for training)."""
+    model.to(device).eval()
+    chunks = []
+    for start in tqdm(range(0, len(data), batch_size), desc="frozen features", unit="batch", disable=not progress):
+        index = torch.arange(start, min(start + batch_size, len(data)))
+        extra = {k: v.to(device) for k, v in model_inputs(data, index).items()}
+        chunks.append(model.frozen_front(data.pixels(index).to(device), **extra).cpu())
+    return torch.cat(chunks)
+
+
 def train_model(model: torch.nn.Module, data: LabeledSet, config: TrainConfig = TrainConfig(),
                 device: str | torch.device = "cpu", progress: bool = True) -> list[float]:
-    """Train `model` in place on `data`; returns the mean loss of each epoch. Deterministic for a seed on CPU."""
+    """Train `model` in place on `data`; returns the mean loss of each epoch. Deterministic for a seed on CPU.
+
+    A model whose first stage is frozen (a video model's frame encoder) offers `frozen_front(pixels,
+    **inputs)` and `head(front_output, **inputs)` with model(x) = head(frozen_front(x)); the frozen
+    stage then runs once per object instead of once per epoch, with the same result.
+    """
+    cached = frozen_front_outputs(model, data, config.batch_size, device, progress) \
+        if callable(getattr(model, "frozen_front", None)) else None
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     model.to(device).train()
@@ -57,10 +77,13 @@ def train_model(model: torch.nn.Module, data: LabeledSet, config: TrainConfig = 
         total = 0.0
         for start in range(0, len(data), config.batch_size):
             index = order[start:start + config.batch_size]
-            pixels = data.pixels(index).to(device)
             labels = data.labels[index].to(device)
             extra = {k: v.to(device) for k, v in model_inputs(data, index).items()}
-            loss = loss_fn(model(pixels, **extra), labels)
+            if cached is None:
+                outputs = model(data.pixels(index).to(device), **extra)
+            else:
+                outputs = model.head(cached[index].to(device), **extra)
+            loss = loss_fn(outputs, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

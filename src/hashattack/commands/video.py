@@ -44,7 +44,7 @@ def add_parser(commands) -> None:
     video.add_argument("--seed", type=int, default=0, help="seed of queries, targets, anchors, noise and splits (default 0)")
     video.add_argument("--manifest", type=Path, help="re-run exactly the queries/targets/anchors of a manifest.json")
     video.add_argument("--data", type=Path, help="Fashion-MNIST folder for the embedded clips (default: the Debian package's)")
-    video.add_argument("--epochs", type=positive_int, help="training epochs (default 30 embedded, 50 paper datasets)")
+    video.add_argument("--epochs", type=positive_int, help="training epochs (default 50)")
     video.add_argument("--cache-dir", type=Path, help="trained-model cache (default $HASHATTACK_CACHE or ~/.cache/hashattack)")
     video.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     video.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -179,11 +179,28 @@ class VideoHashingModel(HashingModel):
         out[real] = self.frame_encoder(normalized[real])
         return out
 
+    def sequence_features(self, frame_features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Frame features (B, T, F) -> the LSTM's hidden state after each video's last real frame, (B, hidden)."""
+        if lengths is None:
+            lengths = torch.full((len(frame_features),), frame_features.shape[1], dtype=torch.long)
+        lengths = lengths.to(frame_features.device).long()
+        outputs, _ = self.lstm(frame_features)
+        return outputs[torch.arange(len(lengths), device=frame_features.device), lengths - 1]
+
     def features(self, pixels: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """The LSTM's hidden state after each video's last real frame, (B, hidden)."""
         lengths = self.check_lengths(pixels, lengths)
-        outputs, _ = self.lstm(self.frame_features(self.normalize(pixels), lengths))
-        return outputs[torch.arange(len(lengths), device=pixels.device), lengths - 1]
+        return self.sequence_features(self.frame_features(self.normalize(pixels), lengths), lengths)
+
+    @torch.no_grad()
+    def frozen_front(self, pixels: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The frozen stage, frame features (B, T, F): training computes them once (`train.train_model`)."""
+        lengths = self.check_lengths(pixels, lengths)
+        return self.frame_features(self.normalize(pixels), lengths)
+
+    def head(self, frame_features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The trained stage: frame features (B, T, F) -> f(x) (B, bits)."""
+        return self.hash_layer(self.sequence_features(frame_features, lengths))
 
     def forward(self, pixels: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Pre-tanh hash output f(x), (B, bits), from videos (B, T, C, H, W) in [0, 1]."""
