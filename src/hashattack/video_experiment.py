@@ -76,9 +76,9 @@ def paper_setup(name: str, root: str | Path, weights: str | Path, lists: str | P
     from hashattack.data.video_splits import video_retrieval
     from hashattack.models.video import alexnet_weights_path
 
+    weights = alexnet_weights_path(weights)
     dataset = video_retrieval(name, root, lists, size=(size, size), seed=seed)
-    return VideoSetup(dataset, "lstm-alexnet", video_train_config(epochs),
-                      {"weights": str(alexnet_weights_path(weights))})
+    return VideoSetup(dataset, "lstm-alexnet", video_train_config(epochs), {"weights": str(weights)})
 
 
 def adversarial_example(model: torch.nn.Module, dataset: RetrievalDataset, manifest: Manifest,

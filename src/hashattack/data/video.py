@@ -197,7 +197,8 @@ class VideoSet:
 
     @property
     def images(self) -> torch.Tensor:
-        """The videos (n, T, C, H, W), as `LabeledSet.images`; for videos on disk a zero-size view for its shape."""
+        """The videos (n, T, C, H, W), as `LabeledSet.images`; for videos on disk a view of one zero
+        (no memory) that only tells the shape."""
         if self.in_memory:
             return self.videos
         return torch.zeros((), dtype=torch.uint8).expand(len(self), self.frames, self.channels, *self.size)
