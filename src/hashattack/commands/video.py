@@ -49,6 +49,9 @@ def add_parser(commands) -> None:
     video.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     video.add_argument("--quiet", action="store_true", help="no progress bars")
     video.add_argument("--no-figure", action="store_true", help="skip frames.png")
+    video.add_argument("--step-size", type=positive_float,
+                       help="DHTA/P2P step length factor (default 2000/--steps: the total path length of the paper's "
+                            "2000 unit steps; exactly 1.0 at 2000 steps)")
     add_attack_options(video)
     video.set_defaults(eps=EMBEDDED_EPS, steps=EMBEDDED_STEPS, run=run)
     for action in video._actions:
@@ -75,8 +78,10 @@ def run(args: argparse.Namespace) -> int:
         setup = ve.paper_setup(args.dataset, args.root, args.weights, args.lists, epochs=args.epochs or ve.PAPER_EPOCHS,
                                seed=args.seed)
         eps_list = args.eps_list or ve.PAPER_EPS
+    step_size = args.step_size or ve.path_length_step_size(args.steps)
     settings = AttackSettings(eps=args.eps, eps_space=args.eps_space, steps=args.steps, n_t=args.n_t,
-                              batch_size=args.batch_size, topk=args.topk, zero_relevance=args.zero_relevance)
+                              step_size=step_size, batch_size=args.batch_size, topk=args.topk,
+                              zero_relevance=args.zero_relevance)
     manifest = None
     if args.manifest is not None:
         manifest = load_manifest(args.manifest, len(setup.dataset.query), len(setup.dataset.database))
@@ -92,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         table, _ = ve.eps_preset(setup, settings, args.out, eps_list, bits=args.bits, manifest=manifest, **common)
     print()
     print(table, end="")
-    print(f"\n{setup.dataset.name}, {setup.architecture}, eps {settings.eps} ({settings.eps_space}), {settings.steps} steps; "
+    print(f"\n{setup.dataset.name}, {setup.architecture}, eps {settings.eps} ({settings.eps_space}), {settings.steps} steps "
+          f"of size {settings.step_size:g}; "
           f"{time.perf_counter() - started:.0f} s")
     print(f"run folder: {args.out}")
     return 0

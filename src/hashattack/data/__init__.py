@@ -6,6 +6,9 @@ from hashattack.data.fashion_mnist import (
     fashion_mnist_retrieval,
     load_fashion_mnist,
 )
+from hashattack.data.moving_fashion import moving_fashion_retrieval
+from hashattack.data.video import VideoSet, read_video, sample_frame_indices
+from hashattack.data.video_splits import video_retrieval
 
 __all__ = [
     "LabeledSet",
@@ -14,4 +17,9 @@ __all__ = [
     "FASHION_MNIST_ROOT",
     "fashion_mnist_retrieval",
     "load_fashion_mnist",
+    "VideoSet",
+    "read_video",
+    "sample_frame_indices",
+    "moving_fashion_retrieval",
+    "video_retrieval",
 ]
