@@ -49,6 +49,8 @@ def add_parser(commands) -> None:
     video.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     video.add_argument("--quiet", action="store_true", help="no progress bars")
     video.add_argument("--no-figure", action="store_true", help="skip frames.png")
+    video.add_argument("--force", action="store_true",
+                       help="start over in a run folder that holds a run with other settings")
     video.add_argument("--step-size", type=positive_float,
                        help="DHTA/P2P step length factor (default 2000/--steps: the total path length of the paper's "
                             "2000 unit steps; exactly 1.0 at 2000 steps)")
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.manifest is not None:
         manifest = load_manifest(args.manifest, len(setup.dataset.query), len(setup.dataset.database))
     common = dict(num_queries=args.queries, seed=args.seed, cache_dir=args.cache_dir, device=args.device,
-                  progress=progress, figure=not args.no_figure)
+                  progress=progress, figure=not args.no_figure, force=args.force)
     started = time.perf_counter()
     if args.preset == "single":
         record = ve.run_video(setup, args.bits, settings, args.out, manifest=manifest, **common)
