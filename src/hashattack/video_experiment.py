@@ -132,13 +132,14 @@ def run_video(setup: VideoSetup, bits: int, settings: AttackSettings, out_dir: s
               cache_dir=None, device: str = "cpu", progress: bool = True, figure: bool = True,
               force: bool = False) -> dict:
     """One code length end to end (`experiment.run_experiment`, resumable; `force` starts a folder
-    holding another run over) plus frames.png when DHTA ran."""
+    holding another run over) plus frames.png when DHTA ran (the image figures of
+    `hashattack.showcase` are for images and are not drawn)."""
     out_dir = Path(out_dir)
     started = time.perf_counter()
     record = run_experiment(setup.dataset, bits, settings, out_dir, num_queries=num_queries, seed=seed,
                             architecture=setup.architecture, train_config=setup.train_config, manifest=manifest,
                             methods=methods, cache_dir=cache_dir, device=device, progress=progress,
-                            force=force, model_kwargs=setup.model_kwargs)
+                            force=force, model_kwargs=setup.model_kwargs, figures=False)
     if figure and "DHTA" in methods:
         record["figure"] = str(write_figure(setup, bits, settings, out_dir, cache_dir, device))
     record["seconds"] = round(time.perf_counter() - started, 1)
