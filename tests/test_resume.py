@@ -113,11 +113,11 @@ def test_other_settings_are_refused_and_force_starts_over(data, tmp_path, capsys
     assert run_cli(args, capsys) == 0
     before = folder_snapshot(out)
 
-    changed = args + ["--eps", "0.2"]
+    changed = args + ["--eps", "0.3"]
     assert run_cli(changed) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("hashattack: error: run folder")
-    assert "settings.eps: 0.1 -> 0.2" in err and "--force" in err
+    assert "settings.eps: 0.2 -> 0.3" in err and "--force" in err
     assert folder_snapshot(out) == before
 
     (out / "batches" / "stale-from-before.json").write_text("{}")
