@@ -124,8 +124,8 @@ def test_other_settings_are_refused_and_force_starts_over(data, tmp_path, capsys
     assert run_cli(changed + ["--force"]) == 0
     assert "resumed" not in capsys.readouterr().out
     assert not (out / "batches" / "stale-from-before.json").exists()
-    assert json.loads((out / RUN_FILE).read_text())["fingerprint"]["settings"]["eps"] == 0.2
-    assert json.loads((out / "results.json").read_text())["settings"]["eps"] == 0.2
+    assert json.loads((out / RUN_FILE).read_text())["fingerprint"]["settings"]["eps"] == 0.3
+    assert json.loads((out / "results.json").read_text())["settings"]["eps"] == 0.3
 
 
 def test_results_without_run_file_are_refused(data, tmp_path, capsys):
