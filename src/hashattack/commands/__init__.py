@@ -1,5 +1,5 @@
 """One module per `hashattack` subcommand; each offers `add_parser(subparsers)` setting `run`."""
 
-from hashattack.commands import audit, demo, report, run
+from hashattack.commands import audit, demo, experiment, report, run, train
 
-COMMAND_MODULES = [demo, run, audit, report]
+COMMAND_MODULES = [demo, run, audit, report, experiment, train]
