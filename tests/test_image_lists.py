@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+
+from hashattack.cli import main
 import torch
 from PIL import Image
 
@@ -99,6 +101,10 @@ def test_imagenet100_builder_counts_and_disjointness(tmp_path):
     assert (tmp_path / "again" / "train.txt").read_text() == (root / "train.txt").read_text()
     with pytest.raises(InputError, match="fewer than 9 for training"):
         build_imagenet100_lists(root, num_classes=3, train_per_class=9)
+    (tmp_path / "classes.txt").write_text("n01\nn03\n")
+    assert main(["lists", "imagenet100", "--root", str(root), "--out", str(tmp_path / "cli"), "--train-per-class", "2",
+                 "--classes-file", str(tmp_path / "classes.txt")]) == 0
+    assert read_image_list(tmp_path / "cli" / "test.txt", root)[1].shape == (4, 2)
 
 
 def test_nus_wide_builder_keeps_top_concepts(tmp_path):

@@ -1,5 +1,5 @@
 """One module per `hashattack` subcommand; each offers `add_parser(subparsers)` setting `run`."""
 
-from hashattack.commands import audit, demo, experiment, report, run, train
+from hashattack.commands import audit, demo, experiment, lists, report, run, train
 
-COMMAND_MODULES = [demo, run, audit, report, experiment, train]
+COMMAND_MODULES = [demo, run, audit, report, experiment, train, lists]

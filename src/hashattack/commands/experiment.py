@@ -51,6 +51,8 @@ def add_parser(commands) -> None:
     sweep.add_argument("--seen-classes", type=int, nargs="+",
                        help="open-set: classes the model trains on (default: the first half, 0-4 on fashion-mnist)")
     sweep.add_argument("--steps", type=positive_int, default=2000, help="attack iterations (default 2000, as the paper)")
+    sweep.add_argument("--step-size", type=positive_float, default=1.0,
+                       help="l2 length of a step before the input-size scaling sqrt(D/150528) (default 1.0, official)")
     sweep.add_argument("--batch-size", type=positive_int, default=100, help="queries attacked at once (default 100)")
     sweep.add_argument("--topk", type=positive_int, help="R of MAP@R (default 5000 on nus-wide, 1000 otherwise)")
     sweep.add_argument("--zero-relevance", choices=("zero", "drop"), default="zero",
@@ -80,6 +82,7 @@ def preset_config(args: argparse.Namespace):
     default_eps, default_values = (DEFAULT_EPS, EMBEDDED_EPS_VALUES) if eps_space == "pixel" and embedded else (
         (PAPER_EPS, PAPER_EPS_VALUES) if eps_space == "normalized" else (8 / 255, (2 / 255, 4 / 255, 8 / 255, 16 / 255)))
     settings = AttackSettings(eps=args.eps or default_eps, eps_space=eps_space, steps=args.steps, n_t=args.n_t,
+                              step_size=args.step_size,
                               batch_size=args.batch_size, topk=args.topk or default_topk(args.dataset),
                               zero_relevance=args.zero_relevance)
     architecture, model_kwargs = model_choice(args)
