@@ -1,9 +1,7 @@
-"""Tiny on-disk datasets for the paper-scale tests: PIL image folders, list files and IDX files."""
+"""Tiny on-disk datasets for the paper-scale tests: PIL image folders and list files."""
 
 from __future__ import annotations
 
-import gzip
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -40,24 +38,4 @@ def image_list_dataset(root: Path, classes: int = 3, per_class: int = 8, queries
     write_list(root / "train.txt", rows["train"])
     write_list(root / "database.txt", rows["database"])
     write_list(root / "test.txt", rows["query"])
-    return root
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    with gzip.open(path, "wb") as handle:
-        handle.write(header + array.astype(np.uint8).tobytes())
-
-
-def tiny_fashion_mnist(root: Path, train: int = 200, test: int = 50, seed: int = 0) -> Path:
-    """Four IDX .gz files in Fashion-MNIST's layout: 10 classes, images that depend on the class."""
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", train), ("t10k", test)):
-        labels = np.arange(n) % 10
-        images = np.clip(rng.normal(0, 40, size=(n, 28, 28)) + 20 * labels[:, None, None], 0, 255)
-        for i, c in enumerate(labels):       # a class-dependent bright bar
-            images[i, 2 * c:2 * c + 3, :] = 255
-        write_idx(root / f"{split}-images-idx3-ubyte.gz", images)
-        write_idx(root / f"{split}-labels-idx1-ubyte.gz", labels)
     return root

@@ -13,7 +13,7 @@ from hashattack.errors import InputError
 from hashattack.experiment import AttackSettings
 from hashattack.presets import PRESETS, PresetConfig, open_set_split, run_preset
 from hashattack.train import TrainConfig
-from paper_scale_helpers import image_list_dataset, tiny_fashion_mnist
+from paper_scale_helpers import image_list_dataset
 
 
 def tiny_dataset(n_db=48, n_query=16, classes=4, seed=0) -> RetrievalDataset:
@@ -86,9 +86,8 @@ def test_preset_on_list_files_with_rgb_model(config, tmp_path):
     assert summary["num_queries"] == 4 and "8 bits" in summary["table"]
 
 
-def test_experiment_and_train_commands(tmp_path, capsys):
-    data = tiny_fashion_mnist(tmp_path / "fm")
-    common = ["--root", str(data), "--train-per-class", "10", "--epochs", "1", "--cache-dir", str(tmp_path / "c"),
+def test_experiment_and_train_commands(fake_fmnist, tmp_path, capsys):
+    common = ["--root", str(fake_fmnist), "--train-per-class", "10", "--epochs", "1", "--cache-dir", str(tmp_path / "c"),
               "--quiet"]
     code = main(["experiment", "nt", "--n-t-values", "1", "2", "--bits", "8", "--steps", "2", "--queries", "3",
                  "--out", str(tmp_path / "nt"), *common])
