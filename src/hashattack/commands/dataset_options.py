@@ -21,7 +21,7 @@ def add_dataset_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("dataset")
     group.add_argument("--dataset", choices=DATASET_NAMES, default="fashion-mnist",
                        help="fashion-mnist (embedded default) or imagenet100 / nus-wide from list files")
-    group.add_argument("--root", type=Path,
+    group.add_argument("--root", "--data", dest="root", type=Path,
                        help="image root of the list files (imagenet100, nus-wide), or the Fashion-MNIST IDX folder")
     group.add_argument("--train-list", type=Path, help="training list file (default ROOT/train.txt)")
     group.add_argument("--database-list", type=Path, help="database list file (default ROOT/database.txt)")
