@@ -104,3 +104,17 @@ def test_experiment_and_train_commands(fake_fmnist, tmp_path, capsys):
     assert meta["train"]["loss"] == "hashnet" and meta["train"]["lr"] == 0.05 and meta["model"]["bits"] == 8
     assert main(["train", "--dataset", "imagenet100", "--out", str(tmp_path / "x.pt")]) == 2
     assert "needs --root" in capsys.readouterr().err
+
+
+def test_preset_resumes_its_sub_runs_and_refuses_other_settings(config, tmp_path):
+    run_preset("eps", tiny_dataset(), tmp_path, config)
+    first = (tmp_path / "eps0.1" / "results.json").read_bytes()
+    (tmp_path / "eps0.1" / "results.json").unlink()
+    run_preset("eps", tiny_dataset(), tmp_path, config)
+    timing = json.loads((tmp_path / "eps0.1" / "timing.json").read_text())
+    assert timing["batches_attacked"] == 0 and timing["batches_reused"] == 1
+    assert (tmp_path / "eps0.1" / "results.json").read_bytes() == first
+    longer = PresetConfig(**{**config.__dict__, "settings": AttackSettings(eps=0.1, steps=4, n_t=3, batch_size=4, topk=20)})
+    with pytest.raises(InputError, match="holds a run with other settings"):
+        run_preset("eps", tiny_dataset(), tmp_path, longer)
+    run_preset("eps", tiny_dataset(), tmp_path, PresetConfig(**{**longer.__dict__, "force": True}))

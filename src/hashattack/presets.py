@@ -13,6 +13,10 @@ All sub-runs of a preset share one manifest (queries, targets, anchor objects), 
 folder (`16bits/`, `eps0.1/`, `nt9/`, ...); the preset's table is `table.md` / `table.csv` and
 `preset.json` holds its rows, settings and wall time. A model is trained (or taken from the
 cache) once per code length and the database encoded once per model.
+
+Each sub-run folder is a resumable `runfolder.RunFolder`: finished batches of attacked queries
+are kept in its `batches/`, so running the same preset again after an interruption attacks only
+what is missing; a sub-run folder holding other settings is refused unless `force`.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from hashattack.errors import InputError
 from hashattack.experiment import AttackSettings, METHODS, conventions, run_methods, summary_row, trained_model
 from hashattack.io import atomic_write_json
 from hashattack.report import nt_table, table1, table2, table3, write_table
+from hashattack.runfolder import RunFolder, run_fingerprint
 from hashattack.targets import Manifest, choose_targets
 from hashattack.train import TrainConfig
 
@@ -57,6 +62,7 @@ class PresetConfig:
     cache_dir: Path | None = None
     device: str = "cpu"
     progress: bool = True
+    force: bool = False                          # start sub-runs over instead of resuming them
 
 
 @dataclass
@@ -256,13 +262,19 @@ def _model_and_codes(dataset, bits, config):
 
 
 def _sub_run(out_dir, dataset, bits, model, meta, db_codes, manifest, settings, methods, config) -> dict:
-    results = run_methods(model, dataset, db_codes, manifest, settings, methods, config.device, config.progress)
+    folder = RunFolder(out_dir, run_fingerprint(dataset, bits, config.architecture, config.train, settings, methods,
+                                                manifest, config.device, model_kwargs=config.model_kwargs),
+                       force=config.force)
+    folder.check()
+    folder.start(meta.get("sha256"))
+    results = run_methods(model, dataset, db_codes, manifest, settings, methods, config.device, config.progress,
+                          store=folder)
     record = {
         "dataset": dataset.name,
         "protocol": dataset.protocol,
         "bits": bits,
         "architecture": config.architecture,
-        "model": {k: v for k, v in meta.items() if k != "loss_history"},
+        "model": {k: v for k, v in meta.items() if k not in ("loss_history", "train_seconds")},
         "settings": asdict(settings),
         "conventions": conventions(settings),
         "num_queries": len(manifest),
@@ -271,8 +283,8 @@ def _sub_run(out_dir, dataset, bits, model, meta, db_codes, manifest, settings, 
         "methods": results,
         "summary": summary_row(bits, results),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "results.json", record)
+    atomic_write_json(out_dir / "timing.json", folder.timing(meta.get("train_seconds")))
     return record
 
 

@@ -63,6 +63,7 @@ def add_parser(commands) -> None:
     run.add_argument("--manifest", type=Path, help="re-run exactly the queries/targets/anchors of a manifest.json")
     run.add_argument("--cache-dir", type=Path, help="trained-model cache (default $HASHATTACK_CACHE or ~/.cache/hashattack)")
     run.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    run.add_argument("--force", action="store_true", help="start sub-runs over instead of resuming them")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run_command)
 
@@ -93,7 +94,7 @@ def preset_config(args: argparse.Namespace):
         eps_values=tuple(args.eps_values or default_values), n_t_values=tuple(args.n_t_values or PAPER_N_TS),
         seen_classes=tuple(args.seen_classes) if args.seen_classes else None,
         num_queries=args.queries, seed=args.seed, cache_dir=args.cache_dir, device=args.device,
-        progress=not args.quiet)
+        progress=not args.quiet, force=args.force)
 
 
 def run_command(args: argparse.Namespace) -> int:
