@@ -102,7 +102,7 @@ def test_experiment_and_train_commands(fake_fmnist, tmp_path, capsys):
     assert main(["train", "--bits", "8", "--loss", "hashnet", "--out", str(tmp_path / "m.pt"), *common[:-3], "--quiet"]) == 0
     meta = json.loads((tmp_path / "m.pt.json").read_text())
     assert meta["train"]["loss"] == "hashnet" and meta["train"]["lr"] == 0.05 and meta["model"]["bits"] == 8
-    assert main(["train", "--dataset", "imagenet100", "--out", str(tmp_path / "x.pt")]) == 2
+    assert main(["train", "--dataset", "imagenet100", "--random-init", "--out", str(tmp_path / "x.pt")]) == 2
     assert "needs --root" in capsys.readouterr().err
 
 
@@ -118,3 +118,13 @@ def test_preset_resumes_its_sub_runs_and_refuses_other_settings(config, tmp_path
     with pytest.raises(InputError, match="holds a run with other settings"):
         run_preset("eps", tiny_dataset(), tmp_path, longer)
     run_preset("eps", tiny_dataset(), tmp_path, PresetConfig(**{**longer.__dict__, "force": True}))
+
+
+def test_paper_scale_commands_need_imagenet_weights(tmp_path, monkeypatch, capsys):
+    root = image_list_dataset(tmp_path / "data", classes=2, per_class=2, queries_per_class=1)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    assert main(["train", "--dataset", "imagenet100", "--root", str(root), "--out", str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "vgg11 needs ImageNet weights" in err and "vgg11-8a719046.pth" in err and "--random-init" in err
+    assert main(["experiment", "bits", "--dataset", "nus-wide", "--root", str(root), "--weights", str(tmp_path)]) == 2
+    assert "holds no ImageNet weights for vgg11" in capsys.readouterr().err

@@ -38,7 +38,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--arch", choices=available_models(),
                        help="hashing model (default: small-cnn on fashion-mnist, vgg11 otherwise)")
     group.add_argument("--weights", type=Path,
-                       help="ImageNet weights of a torchvision backbone: a state_dict file or torchvision's cache folder")
+                       help="ImageNet weights of a torchvision backbone: a state_dict file or torchvision's cache folder "
+                            "(default: torchvision's cache, $TORCH_HOME or ~/.cache/torch, when it holds them)")
+    group.add_argument("--random-init", action="store_true",
+                       help="train a torchvision backbone from random weights instead of ImageNet's")
     group.add_argument("--loss", choices=sorted(LOSSES), default="pairwise",
                        help="training loss: pairwise (Yang et al., default) or hashnet (HashNet, the 'advanced' model)")
     group.add_argument("--epochs", type=positive_int, help="training epochs (default: 10 small-cnn, 24 paper-scale)")
@@ -59,12 +62,29 @@ def open_dataset_from(args: argparse.Namespace):
 def model_choice(args: argparse.Namespace) -> tuple[str, dict]:
     """(architecture, model kwargs) from the options, with the dataset's default architecture."""
     architecture = args.arch or ("small-cnn" if args.dataset == "fashion-mnist" else "vgg11")
-    kwargs = {}
-    if args.weights is not None:
-        if architecture == "small-cnn":
-            raise InputError("--weights applies to the torchvision backbones (vgg11, vgg16, resnet50), not small-cnn")
-        kwargs["weights"] = str(args.weights)
-    return architecture, kwargs
+    if architecture == "small-cnn":
+        if args.weights is not None or args.random_init:
+            raise InputError("--weights / --random-init apply to the torchvision backbones (vgg11, vgg16, resnet50), "
+                             "not small-cnn")
+        return architecture, {}
+    if args.random_init:
+        if args.weights is not None:
+            raise InputError("give either --weights or --random-init, not both")
+        return architecture, {}
+    weights = args.weights
+    if weights is None:
+        import torch.hub
+
+        from hashattack.models.torchvision_hash import weights_file_name
+
+        cache = Path(torch.hub.get_dir()) / "checkpoints" / weights_file_name(architecture)
+        if not cache.is_file():
+            raise InputError(f"{architecture} needs ImageNet weights: {cache} does not exist (no download is possible); "
+                             f"give --weights FILE-or-FOLDER holding {cache.name}, or --random-init")
+        weights = cache
+    from hashattack.models.torchvision_hash import resolve_weights
+
+    return architecture, {"weights": str(resolve_weights(architecture, weights))}   # fails early when absent
 
 
 def train_config_from(args: argparse.Namespace, architecture: str):
