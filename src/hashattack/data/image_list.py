@@ -11,7 +11,8 @@ Transforms of the official code, with sizes as arguments (defaults 256 and 224):
 - test (database and queries): resize to 256x256, then a fixed 224x224 crop whose top-left corner is
   at (256 - 224 - 1) // 2 = 15 on both axes (HashNet's `PlaceCrop` with its Python 2 integer
   division; `crop_offset` overrides it);
-- train: RandomResizedCrop(224) and a random horizontal flip.
+- train: resize to 256x256, RandomResizedCrop(224) and a random horizontal flip (HashNet's
+  `image_train`).
 
 Pixels come out in [0, 1]; the ImageNet mean/std normalisation belongs to the model. Images are
 read lazily, batch by batch (a paper-scale database does not fit in memory as pixels).
@@ -121,11 +122,12 @@ def eval_transform(image: Image.Image, resize_size: int = RESIZE_SIZE, crop_size
     return to_tensor(image)
 
 
-def train_transform(image: Image.Image, crop_size: int = CROP_SIZE) -> torch.Tensor:
-    """RandomResizedCrop(crop) + random horizontal flip (torchvision's, drawn from torch's RNG) -> (3, crop, crop)."""
+def train_transform(image: Image.Image, resize_size: int = RESIZE_SIZE, crop_size: int = CROP_SIZE) -> torch.Tensor:
+    """Resize to (resize, resize), RandomResizedCrop(crop) (torchvision's) and a random horizontal flip,
+    drawn from torch's RNG -> (3, crop, crop)."""
     from torchvision import transforms
 
-    image = transforms.RandomResizedCrop(crop_size)(image)
+    image = transforms.RandomResizedCrop(crop_size)(image.resize((resize_size, resize_size), Image.BILINEAR))
     if torch.rand(1).item() < 0.5:
         image = image.transpose(Image.FLIP_LEFT_RIGHT)
     return to_tensor(image)
@@ -157,7 +159,7 @@ class ImageListSet(LabeledSet):
         if not paths:
             return torch.zeros(0, 3, self.crop_size, self.crop_size)
         if self.augment:  # drawn in order from torch's RNG, so a seeded training run repeats
-            return torch.stack([train_transform(load_image(p), self.crop_size) for p in paths])
+            return torch.stack([train_transform(load_image(p), self.resize_size, self.crop_size) for p in paths])
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             images = list(pool.map(lambda p: eval_transform(load_image(p), self.resize_size, self.crop_size,
                                                             self.crop_offset), paths))
@@ -204,5 +206,5 @@ def list_retrieval(name: str, root: str | Path, train_list: str | Path | None = 
         raise InputError(f"list files disagree on the number of classes: {widths}")
     protocol = {split: f"{path} ({len(sets[split])} images, sha256 {_digest(path)})" for split, path in files.items()}
     protocol["transform"] = (f"test: resize {resize_size}x{resize_size}, crop {crop_size} at offset "
-                             f"{center_offset(resize_size, crop_size)}; train: RandomResizedCrop {crop_size} + flip")
+                             f"{center_offset(resize_size, crop_size)}; train: resize {resize_size}, RandomResizedCrop {crop_size} + flip")
     return RetrievalDataset(name, sets["train"], sets["database"], sets["query"], [], protocol)
