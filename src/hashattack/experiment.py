@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hashattack.attacks import DHTA, P2P, Attack, Noise, Original
+from hashattack.attacks import DHTA, P2P, Attack, FeatureAttack, Noise, Original
 from hashattack.checkpoints import load_checkpoint, metadata_path, save_checkpoint
 from hashattack.codes import anchor_code, hamming_distance, pack_bits, unpack_bits
 from hashattack.data.base import RetrievalDataset
@@ -36,6 +36,7 @@ from hashattack.train import TrainConfig, train_model
 from hashattack.validation import check_finite, check_manifest, check_not_empty
 
 METHODS = ("Original", "Noise", "P2P", "DHTA")
+ALL_METHODS = METHODS + ("Feature",)   # "Feature": the feature-based attack (appendix Table 3)
 TIE_ORDER = "ascending Hamming distance; equal distances keep database order"
 
 
@@ -112,18 +113,30 @@ def build_attack(method: str, model: torch.nn.Module, settings: AttackSettings, 
         return P2P(model, steps=settings.steps, step_size=settings.step_size, **common)
     if method == "DHTA":
         return DHTA(model, steps=settings.steps, n_t=settings.n_t, step_size=settings.step_size, **common)
-    raise InputError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
+    if method == "Feature":
+        return FeatureAttack(model, steps=settings.steps, step_size=settings.step_size, **common)
+    raise InputError(f"unknown method {method!r}: choose from {', '.join(ALL_METHODS)}")
 
 
 def anchor_codes_for(method: str, manifest: Manifest, db_codes: torch.Tensor, n_t: int) -> torch.Tensor | None:
-    """Per-query anchor codes (n_queries, K) a targeted method steers towards; None for baselines."""
-    size = {"P2P": 1, "DHTA": n_t}.get(method)
+    """Per-query anchor codes (n_queries, K) a targeted method steers towards; None for baselines.
+
+    For "Feature" it is the code of the n_t = 1 object (P2P's), whose feature that attack pulls towards."""
+    size = {"P2P": 1, "DHTA": n_t, "Feature": 1}.get(method)
     if size is None:
         return None
     if size not in manifest.anchor_ids:
         raise InputError(f"the manifest holds no anchors for n_t = {size} (it has {sorted(manifest.anchor_ids)})")
     ids = torch.tensor(manifest.anchor_ids[size])
     return anchor_code(db_codes[ids])
+
+
+def attack_targets(method: str, manifest: Manifest, dataset: RetrievalDataset, anchors: torch.Tensor | None):
+    """What a method's attack is called with besides the queries: the target object's pixels for
+    "Feature" (the n_t = 1 object of the manifest, P2P's), the anchor codes otherwise."""
+    if method != "Feature":
+        return anchors
+    return dataset.database.pixels(torch.tensor([ids[0] for ids in manifest.anchor_ids[1]]))
 
 
 def attack_batch(attack: Attack, images: torch.Tensor, anchors: torch.Tensor | None, query_ids: list[int],
@@ -218,8 +231,8 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
         attack = build_attack(method, model, settings, seed=manifest.seed)
         attack.progress = progress
         anchors = anchor_codes_for(method, manifest, db_codes, settings.n_t)
-        records = attacked_batches(method, attack, model, images, anchors, manifest.query_ids, settings.batch_size,
-                                   store, device, progress, inputs=inputs)
+        records = attacked_batches(method, attack, model, images, attack_targets(method, manifest, dataset, anchors),
+                                   manifest.query_ids, settings.batch_size, store, device, progress, inputs=inputs)
         codes = codes_from_records(records)
         t_ap = average_precisions(codes, db_codes, target_labels, db_labels, **score)
         entry = {
@@ -362,6 +375,7 @@ def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSetting
     return record
 
 
-__all__ = ["run_experiment", "AttackSettings", "METHODS", "trained_model", "build_attack", "anchor_codes_for",
-           "attack_batch", "attack_in_batches", "attacked_batches", "run_methods", "codes_from_records",
-           "perceptibility_from_records", "plan", "conventions", "summary_row", "default_cache_dir", "codes_to_hex"]
+__all__ = ["run_experiment", "AttackSettings", "METHODS", "ALL_METHODS", "trained_model", "build_attack",
+           "anchor_codes_for", "attack_targets", "attack_batch", "attack_in_batches", "attacked_batches", "run_methods",
+           "codes_from_records", "perceptibility_from_records", "plan", "conventions", "summary_row",
+           "default_cache_dir", "codes_to_hex"]

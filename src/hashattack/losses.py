@@ -22,9 +22,6 @@ def pairwise_loss(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return ((inner - similarity_matrix(labels, labels)) ** 2).mean()
 
 
-LOSSES = {"pairwise": pairwise_loss}
-
-
 DVH_BALANCE = 1e-4   # appendix B: balance of the quantization term
 
 
@@ -61,4 +58,35 @@ def dvh_loss(outputs: torch.Tensor, labels: torch.Tensor, balance: float = DVH_B
     return discriminative + balance * quantization
 
 
-LOSSES["dvh"] = dvh_loss
+
+def hashnet_beta(iteration: int, gamma: float = 0.005, power: float = 0.5, step: int = 200, init: float = 1.0) -> float:
+    """HashNet's continuation: β = init · (1 + γ · s·⌊t/s⌋)^power at 0-based iteration t, raised every
+    `step` = s iterations (HashNet's defaults: γ 0.005, power 0.5, s 200, init 1)."""
+    return init * (1.0 + gamma * step * (iteration // step)) ** power
+
+
+def hashnet_loss(outputs: torch.Tensor, labels: torch.Tensor, iteration: int = 0, alpha: float | None = None,
+                 gamma: float = 0.005, power: float = 0.5, step: int = 200) -> torch.Tensor:
+    """HashNet's weighted pairwise log-likelihood (Cao et al., ICCV 2017) with tanh(β z) continuation.
+
+    outputs: pre-tanh hash outputs z (B, K); labels (B, C); iteration: the training iteration, which
+    sets β (`hashnet_beta`). With u = tanh(β z), a_ij = α u_iᵀu_j (α = 10/K by default, HashNet's
+    sigmoid parameter) and s_ij = 1 when i and j share a label, else 0:
+        ℓ_ij = log(1 + exp(a_ij)) - s_ij a_ij,
+        L = Σ_ij w_ij ℓ_ij / Σ_ij w_ij,  w_ij = |S|/|S_1| if s_ij = 1 else |S|/|S_0|,
+    over all B² pairs of the batch (S_1 / S_0: similar / dissimilar pairs), i.e. the mean of the
+    similar pairs' and the dissimilar pairs' mean losses, which balances the two kinds of pairs.
+    """
+    beta = hashnet_beta(iteration, gamma, power, step)
+    u = torch.tanh(beta * outputs)
+    a = (10.0 / u.shape[1] if alpha is None else alpha) * (u @ u.T)
+    similar = similarity_matrix(labels, labels) > 0
+    pair_loss = torch.nn.functional.softplus(a) - similar.float() * a
+    n_similar = similar.sum()
+    n_dissimilar = similar.numel() - n_similar
+    weights = torch.where(similar, 1.0 / n_similar.clamp_min(1), 1.0 / n_dissimilar.clamp_min(1)).to(a.dtype)
+    return (weights * pair_loss).sum() / weights.sum()
+
+
+
+LOSSES = {"pairwise": pairwise_loss, "hashnet": hashnet_loss, "dvh": dvh_loss}

@@ -52,3 +52,24 @@ def write_table(run_dir: Path, header: list[str], body: list[list[str]], name: s
     atomic_write_text(Path(run_dir) / f"{name}.md", (caption + "\n\n" if caption else "") + text)
     atomic_write_text(Path(run_dir) / f"{name}.csv", csv_text(header, body))
     return text
+
+
+def table2(eps_values: list[float], t_maps: list[float], label: str) -> tuple[list[str], list[list[str]]]:
+    """Appendix Table 2 layout: DHTA t-MAP (%) at one code length, one column per ε; `label` names the row."""
+    return ["ε"] + [f"{eps:g}" for eps in eps_values], [[label] + [percent(v) for v in t_maps]]
+
+
+def table3(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Appendix Table 3 layout: t-MAP (%) of the feature-based attack and DHTA, one column per code length.
+
+    rows: one dict per code length with "bits", "Feature t-MAP" and "DHTA t-MAP".
+    """
+    header = ["Method"] + [f"{row['bits']} bits" for row in rows]
+    body = [[name] + [percent(row.get(f"{method} t-MAP")) for row in rows]
+            for name, method in (("Feature-based Attack", "Feature"), ("DHTA", "DHTA"))]
+    return header, body
+
+
+def nt_table(n_ts: list[int], t_maps: list[float], label: str = "DHTA t-MAP") -> tuple[list[str], list[list[str]]]:
+    """t-MAP (%) as the number n_t of target objects voted into the anchor varies (n_t = 1 is P2P)."""
+    return ["n_t"] + [str(n) for n in n_ts], [[label] + [percent(v) for v in t_maps]]

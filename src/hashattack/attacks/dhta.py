@@ -30,17 +30,15 @@ Example::
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import torch
-from tqdm.auto import tqdm
 
 from hashattack.attacks.base import Attack
+from hashattack.attacks.descent import REFERENCE_INPUT_SIZE, normalized_descent, step_length
 from hashattack.codes import anchor_code
 from hashattack.errors import InputError
 
-REFERENCE_INPUT_SIZE = 3 * 224 * 224
 ALPHA_BOUNDARIES = tuple(Fraction(n, 10) for n in (5, 6, 7, 8, 9))
 ALPHA_VALUES = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 
@@ -69,8 +67,7 @@ class DHTA(Attack):
 
     def step_length(self, images: torch.Tensor) -> float:
         """The ℓ2 length of one step for inputs shaped like `images` (see the scaling rule above)."""
-        per_query = images[0].numel()
-        return self.step_size * (math.sqrt(per_query / REFERENCE_INPUT_SIZE) if self.scale_step else 1.0)
+        return step_length(images, self.step_size, self.scale_step)
 
     def forward(self, images: torch.Tensor, target_codes: torch.Tensor) -> torch.Tensor:
         """images (B, C, ...) in [0, 1]; target_codes: anchors (B, K) or target objects' codes (B, n, K)."""
@@ -78,25 +75,15 @@ class DHTA(Attack):
         anchors = anchors.to(images.device, torch.float32)
         if anchors.shape[0] != images.shape[0]:
             raise InputError(f"{images.shape[0]} images but {anchors.shape[0]} anchor codes")
-        _, std = self.normalization(images)
-        eps = self.eps_pixel(images) / std                     # the bound in normalised units
-        lower, upper = (0 - images) / std, (1 - images) / std  # valid pixels, in normalised units
-        step = self.step_length(images)
         bits = anchors.shape[1]
-        delta = torch.zeros_like(images)
-        for t in tqdm(range(self.steps), desc=f"{self.name} steps", unit="step", leave=False,
-                      disable=not self.progress):
+
+        def loss_of(adversarial: torch.Tensor, t: int) -> torch.Tensor:
             alpha = alpha_schedule(t, self.steps)
-            delta.requires_grad_(True)
-            outputs = self.model(images + delta * std)
-            loss = -(anchors * torch.tanh(alpha * outputs)).sum() / bits
-            (grad,) = torch.autograd.grad(loss, delta)
-            norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (images.dim() - 1)))
-            with torch.no_grad():
-                delta = delta - step * grad / norms
-                delta = torch.maximum(torch.minimum(delta, upper), lower)
-                delta = torch.maximum(torch.minimum(delta, eps), -eps)
-        return (images + delta.detach() * std).clamp(0, 1)
+            return -(anchors * torch.tanh(alpha * self.model(adversarial))).sum() / bits
+
+        _, std = self.normalization(images)
+        return normalized_descent(images, loss_of, self.steps, self.step_length(images), self.eps_pixel(images), std,
+                                  progress=f"{self.name} steps" if self.progress else None)
 
     def settings(self) -> dict:
         return {**super().settings(), "steps": self.steps, "n_t": self.n_t, "step_size": self.step_size,

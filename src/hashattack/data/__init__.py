@@ -1,6 +1,7 @@
 """Datasets for retrieval experiments: a train / database / query split of labelled objects."""
 
 from hashattack.data.base import LabeledSet, RetrievalDataset, one_hot
+from hashattack.data.catalog import DATASET_NAMES, default_topk, open_dataset
 from hashattack.data.fashion_mnist import (
     DEFAULT_ROOT as FASHION_MNIST_ROOT,
     fashion_mnist_retrieval,
@@ -11,6 +12,9 @@ from hashattack.data.video import VideoSet, read_video, sample_frame_indices
 from hashattack.data.video_splits import video_retrieval
 
 __all__ = [
+    "DATASET_NAMES",
+    "default_topk",
+    "open_dataset",
     "LabeledSet",
     "RetrievalDataset",
     "one_hot",

@@ -1,0 +1,54 @@
+"""The projected, per-query normalised descent that DHTA's official code uses, shared by the attacks
+that follow the same optimiser (DHTA, P2P, the feature-based attack).
+
+- δ starts at 0 and lives in the model's normalised input space;
+- each step: g = ∇_δ L; δ <- δ - step · g / ‖g‖₂, with the ℓ2 norm of *that query's* gradient;
+  then x + δ is projected onto valid pixels and δ onto the ε ball (per channel);
+- the step length is `step_size * sqrt(D / 150528)` for D values per query (`step_length`): the
+  unit ℓ2 step of the official code was tuned for 3x224x224 inputs, and this keeps its per-value
+  RMS step at other sizes (for 3x224x224 it is exactly `step_size`).
+
+The loss must be a sum of per-query terms (the model in eval mode), so a batch of B queries gives
+the same result as B one-query runs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+REFERENCE_INPUT_SIZE = 3 * 224 * 224
+
+
+def step_length(images: torch.Tensor, step_size: float, scale_step: bool = True) -> float:
+    """The ℓ2 length of one step for inputs shaped like `images` (B, ...) (see the module docstring)."""
+    per_query = images[0].numel() if len(images) else 0
+    return step_size * (math.sqrt(per_query / REFERENCE_INPUT_SIZE) if scale_step else 1.0)
+
+
+def normalized_descent(images: torch.Tensor, loss_of: Callable[[torch.Tensor, int], torch.Tensor], steps: int,
+                       step: float, eps_pixel: torch.Tensor, std: torch.Tensor,
+                       progress: str | None = None) -> torch.Tensor:
+    """Minimise `loss_of(adversarial_pixels, t)` over the ε ball around `images`; returns the adversarial pixels.
+
+    images: (B, ...) pixels in [0, 1]; eps_pixel, std: per-channel tensors broadcasting over `images`
+    (the bound in pixel units and the model's std); t: the 0-based iteration, for schedules.
+    `progress`: the description of a progress bar over the steps (None: no bar).
+    """
+    eps = eps_pixel / std                                   # the bound in normalised units
+    lower, upper = (0 - images) / std, (1 - images) / std   # valid pixels, in normalised units
+    shape = (-1, *([1] * (images.dim() - 1)))
+    delta = torch.zeros_like(images)
+    for t in tqdm(range(steps), desc=progress, unit="step", leave=False, disable=progress is None):
+        delta.requires_grad_(True)
+        loss = loss_of(images + delta * std, t)
+        (grad,) = torch.autograd.grad(loss, delta)
+        norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(shape)
+        with torch.no_grad():
+            delta = delta - step * grad / norms
+            delta = torch.maximum(torch.minimum(delta, upper), lower)
+            delta = torch.maximum(torch.minimum(delta, eps), -eps)
+    return (images + delta.detach() * std).clamp(0, 1)

@@ -1,0 +1,74 @@
+"""Feature-based targeted attack (Inkawhich et al., "Feature Space Perturbations Yield More
+Transferable Adversarial Examples", CVPR 2019), as the baseline of DHTA's appendix Table 3.
+
+Distance: ℓ∞, ‖x' - x‖∞ <= ε (per channel; pixel or normalised space, see `attacks.base`).
+Objective: minimise Σ_b ‖φ(x_b + δ_b) - φ(t_b)‖₂, where φ is the model's `features` (the layer just
+before the hash layer) and t_b one object of the target label (the experiment protocol uses the
+manifest's n_t = 1 object, the one P2P steers towards, so the two attacks share their targets).
+Optimiser: exactly DHTA's (`attacks.descent`): δ from 0, per-query unit-ℓ2 steps scaled by
+sqrt(D/150528), projection onto valid pixels and the ε ball, the same number of steps. With
+per-query normalised steps the distance and its square give the same iterates.
+
+Arguments: model (needs `features(pixels) -> (B, F)`), eps (0.1), eps_space ("pixel"),
+steps (2000), step_size (1.0), scale_step (True).
+
+Example::
+
+    attack = FeatureAttack(model, eps=0.1, steps=2000)
+    adversarial = attack(images, target_images)   # (B, C, H, W), (B, C, H, W) or (B, F) -> (B, C, H, W)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hashattack.attacks.base import Attack
+from hashattack.attacks.descent import normalized_descent, step_length
+from hashattack.errors import InputError
+
+
+class FeatureAttack(Attack):
+    """Pull the feature before the hash layer towards that of one target object."""
+
+    name = "Feature"
+
+    def __init__(self, model, eps: float | torch.Tensor = 0.1, eps_space: str = "pixel", steps: int = 2000,
+                 step_size: float = 1.0, scale_step: bool = True):
+        super().__init__(model, eps, eps_space)
+        if not callable(getattr(model, "features", None)):
+            raise InputError(f"the feature-based attack needs a model with a `features` method, got {type(model).__name__}")
+        if not isinstance(steps, int) or steps <= 0:
+            raise InputError(f"steps must be a positive integer, got {steps!r}")
+        if not step_size > 0:
+            raise InputError(f"step_size must be positive, got {step_size}")
+        self.steps, self.step_size, self.scale_step = steps, step_size, scale_step
+
+    def target_features(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Targets given as pixels shaped like `images` -> their features; (B, F) features pass through."""
+        if targets.shape[0] != images.shape[0]:
+            raise InputError(f"{images.shape[0]} images but {targets.shape[0]} targets")
+        targets = targets.to(images.device, torch.float32)
+        if targets.shape == images.shape:
+            with torch.no_grad():
+                return self.model.features(targets)
+        if targets.dim() != 2:
+            raise InputError(f"targets must be images shaped like the queries {tuple(images.shape)} or features (B, F), "
+                             f"got {tuple(targets.shape)}")
+        return targets
+
+    def forward(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """images (B, C, ...) in [0, 1]; targets: target objects' pixels (same shape) or features (B, F)."""
+        goal = self.target_features(images, targets)
+
+        def loss_of(adversarial: torch.Tensor, t: int) -> torch.Tensor:
+            return (self.model.features(adversarial) - goal).flatten(1).norm(dim=1).sum()
+
+        _, std = self.normalization(images)
+        step = step_length(images, self.step_size, self.scale_step)
+        return normalized_descent(images, loss_of, self.steps, step, self.eps_pixel(images), std,
+                                  progress=f"{self.name} steps" if self.progress else None)
+
+    def settings(self) -> dict:
+        return {**super().settings(), "steps": self.steps, "step_size": self.step_size, "scale_step": self.scale_step,
+                "step_length_rule": "step_size*sqrt(D/150528)" if self.scale_step else "step_size",
+                "feature": "layer before the hash layer (model.features)"}

@@ -1,0 +1,210 @@
+"""Image datasets described by list files under a root folder (ImageNet-100, NUS-WIDE, ...).
+
+One object per line, `relative/path.JPEG LABELS`, paths relative to the root folder (or absolute).
+Two label forms are read, as HashNet's and the official DHTA code's `data_list.py` does:
+
+- multi-hot (HashNet's lists): `path 0 1 0 …`, one 0/1 value per class (one-hot for ImageNet-100);
+- class index: `path 7`, one integer class (the number of classes is given or the largest + 1).
+
+Transforms of the official code, with sizes as arguments (defaults 256 and 224):
+
+- test (database and queries): resize to 256x256, then a fixed 224x224 crop whose top-left corner is
+  at (256 - 224 - 1) // 2 = 15 on both axes (HashNet's `PlaceCrop` with its Python 2 integer
+  division; `crop_offset` overrides it);
+- train: resize to 256x256, RandomResizedCrop(224) and a random horizontal flip (HashNet's
+  `image_train`).
+
+Pixels come out in [0, 1]; the ImageNet mean/std normalisation belongs to the model. Images are
+read lazily, batch by batch (a paper-scale database does not fit in memory as pixels).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from hashattack.data.base import LabeledSet, RetrievalDataset
+from hashattack.errors import InputError
+
+RESIZE_SIZE = 256
+CROP_SIZE = 224
+LIST_NAMES = {"train": "train.txt", "database": "database.txt", "query": "test.txt"}
+DATASETS = {
+    # name -> number of classes and the R of MAP@R used for it in the paper / HashNet
+    "imagenet100": {"num_classes": 100, "topk": 1000},
+    "nus-wide": {"num_classes": 20, "topk": 5000},
+}
+
+
+def center_offset(resize_size: int = RESIZE_SIZE, crop_size: int = CROP_SIZE) -> int:
+    """Top-left corner of the official test crop: (resize - crop - 1) // 2 (15 for 256 / 224)."""
+    return (resize_size - crop_size - 1) // 2
+
+
+def read_image_list(path: str | Path, root: str | Path | None = None, num_classes: int | None = None,
+                    check_files: bool = True) -> tuple[list[Path], torch.Tensor]:
+    """Parse a list file -> (image paths, labels uint8 (n, C) multi-hot).
+
+    Errors name the file and line: a line without labels, a label count that differs from the
+    first line's (or from `num_classes`), a value that is not 0/1 (multi-hot) or not a class index,
+    an image that does not exist under `root` (default: the list file's folder).
+    """
+    path = Path(path)
+    root = Path(root) if root is not None else path.parent
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise InputError(f"list file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read list file ({exc})") from None
+    paths, rows, form = [], [], None
+    for number, line in enumerate(lines, start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        where = f"{path}, line {number}"
+        if len(fields) < 2:
+            raise InputError(f"{where}: expected 'image-path label…', found no label")
+        values = fields[1:]
+        try:
+            numbers = [int(v) for v in values]
+        except ValueError:
+            raise InputError(f"{where}: labels must be integers, got {' '.join(values)!r}") from None
+        line_form = "index" if len(numbers) == 1 and num_classes != 1 else "multi-hot"
+        if form is None:
+            form = line_form
+            if form == "multi-hot" and num_classes is not None and len(numbers) != num_classes:
+                raise InputError(f"{where}: {len(numbers)} label values, expected {num_classes} (one per class)")
+        elif line_form != form or (form == "multi-hot" and len(numbers) != len(rows[0])):
+            expected = 1 if form == "index" else len(rows[0])
+            raise InputError(f"{where}: {len(numbers)} label values, expected {expected} as on the first line")
+        if form == "multi-hot" and any(v not in (0, 1) for v in numbers):
+            raise InputError(f"{where}: multi-hot labels must be 0 or 1, got {' '.join(values)!r}")
+        if form == "index" and (numbers[0] < 0 or (num_classes is not None and numbers[0] >= num_classes)):
+            raise InputError(f"{where}: class index {numbers[0]} outside 0..{(num_classes or 1) - 1}")
+        image = Path(fields[0]) if Path(fields[0]).is_absolute() else root / fields[0]
+        if check_files and not image.is_file():
+            raise InputError(f"{where}: image {image} does not exist")
+        paths.append(image)
+        rows.append(numbers)
+    if not paths:
+        raise InputError(f"list file {path} holds no images")
+    if form == "index":
+        classes = torch.tensor([r[0] for r in rows])
+        labels = torch.zeros(len(rows), num_classes or int(classes.max()) + 1, dtype=torch.uint8)
+        labels[torch.arange(len(rows)), classes] = 1
+    else:
+        labels = torch.tensor(rows, dtype=torch.uint8)
+    return paths, labels
+
+
+def load_image(path: Path) -> Image.Image:
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read image {path} ({exc})") from None
+
+
+def eval_transform(image: Image.Image, resize_size: int = RESIZE_SIZE, crop_size: int = CROP_SIZE,
+                   crop_offset: int | None = None) -> torch.Tensor:
+    """Resize to (resize, resize), fixed crop at `crop_offset` (default `center_offset`) -> (3, crop, crop) in [0, 1]."""
+    offset = center_offset(resize_size, crop_size) if crop_offset is None else crop_offset
+    image = image.resize((resize_size, resize_size), Image.BILINEAR)
+    image = image.crop((offset, offset, offset + crop_size, offset + crop_size))
+    return to_tensor(image)
+
+
+def train_transform(image: Image.Image, resize_size: int = RESIZE_SIZE, crop_size: int = CROP_SIZE) -> torch.Tensor:
+    """Resize to (resize, resize), RandomResizedCrop(crop) (torchvision's) and a random horizontal flip,
+    drawn from torch's RNG -> (3, crop, crop)."""
+    from torchvision import transforms
+
+    image = transforms.RandomResizedCrop(crop_size)(image.resize((resize_size, resize_size), Image.BILINEAR))
+    if torch.rand(1).item() < 0.5:
+        image = image.transpose(Image.FLIP_LEFT_RIGHT)
+    return to_tensor(image)
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    array = np.asarray(image, dtype=np.uint8)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+@dataclass
+class ImageListSet(LabeledSet):
+    """A `LabeledSet` whose images are files read on demand (`images` is None).
+
+    `augment` selects the train transform (random) instead of the fixed test transform.
+    """
+
+    paths: tuple[Path, ...] = ()
+    augment: bool = False
+    resize_size: int = RESIZE_SIZE
+    crop_size: int = CROP_SIZE
+    crop_offset: int | None = None
+    workers: int = min(8, os.cpu_count() or 1)
+
+    def pixels(self, index: torch.Tensor | slice) -> torch.Tensor:
+        """Float pixels (n, 3, crop, crop) in [0, 1] of the selected objects, transformed."""
+        chosen = np.arange(len(self.paths))[index if isinstance(index, slice) else np.asarray(index).reshape(-1)]
+        paths = [self.paths[i] for i in chosen]
+        if not paths:
+            return torch.zeros(0, 3, self.crop_size, self.crop_size)
+        if self.augment:  # drawn in order from torch's RNG, so a seeded training run repeats
+            return torch.stack([train_transform(load_image(p), self.resize_size, self.crop_size) for p in paths])
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            images = list(pool.map(lambda p: eval_transform(load_image(p), self.resize_size, self.crop_size,
+                                                            self.crop_offset), paths))
+        return torch.stack(images)
+
+    def subset(self, index: torch.Tensor) -> "ImageListSet":
+        chosen = np.asarray(index).reshape(-1)
+        return ImageListSet(None, self.labels[index], self.ids[index], tuple(self.paths[i] for i in chosen),
+                            self.augment, self.resize_size, self.crop_size, self.crop_offset, self.workers)
+
+
+def image_list_set(list_file: str | Path, root: str | Path | None = None, num_classes: int | None = None,
+                   augment: bool = False, resize_size: int = RESIZE_SIZE, crop_size: int = CROP_SIZE,
+                   crop_offset: int | None = None) -> ImageListSet:
+    paths, labels = read_image_list(list_file, root, num_classes)
+    return ImageListSet(None, labels, torch.arange(len(paths)), tuple(paths), augment, resize_size, crop_size,
+                        crop_offset)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def list_retrieval(name: str, root: str | Path, train_list: str | Path | None = None,
+                   database_list: str | Path | None = None, query_list: str | Path | None = None,
+                   resize_size: int = RESIZE_SIZE, crop_size: int = CROP_SIZE,
+                   num_classes: int | None = None) -> RetrievalDataset:
+    """A retrieval dataset from three list files (default: train.txt, database.txt, test.txt in `root`).
+
+    List paths are relative to `root`; relative list-file names are looked up in `root` too.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"dataset root {root} is not a folder")
+    num_classes = num_classes or DATASETS.get(name, {}).get("num_classes")
+    files = {}
+    for split, given in (("train", train_list), ("database", database_list), ("query", query_list)):
+        path = Path(given) if given is not None else Path(LIST_NAMES[split])
+        files[split] = path if path.is_absolute() or path.is_file() else root / path
+    sets = {split: image_list_set(path, root, num_classes, augment=(split == "train"), resize_size=resize_size,
+                                  crop_size=crop_size) for split, path in files.items()}
+    widths = {split: s.labels.shape[1] for split, s in sets.items()}
+    if len(set(widths.values())) != 1:
+        raise InputError(f"list files disagree on the number of classes: {widths}")
+    protocol = {split: f"{path} ({len(sets[split])} images, sha256 {_digest(path)})" for split, path in files.items()}
+    protocol["transform"] = (f"test: resize {resize_size}x{resize_size}, crop {crop_size} at offset "
+                             f"{center_offset(resize_size, crop_size)}; train: resize {resize_size}, RandomResizedCrop {crop_size} + flip")
+    return RetrievalDataset(name, sets["train"], sets["database"], sets["query"], [], protocol)
