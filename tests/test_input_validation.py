@@ -15,21 +15,11 @@ from hashattack.cli import main
 from hashattack.data import fashion_mnist_retrieval
 from hashattack.errors import InputError
 from hashattack.experiment import AttackSettings, run_experiment
-from hashattack.models import create_model
-from hashattack.targets import load_manifest
 from hashattack.train import TrainConfig
 from hashattack.validation import (check_codes, check_finite, check_label_vectors, check_listed_path,
                                    check_not_empty, check_targets, parse_list_line)
 from hashattack.data.fashion_mnist import write_idx
 from run_helpers import folder_snapshot, tiny_demo_args
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -42,12 +32,7 @@ def finished(tmp_path_factory, fake_fmnist):
     """A finished tiny run: (data folder, cache folder, run folder, its files)."""
     base = tmp_path_factory.mktemp("finished")
     data = fake_fmnist
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert main(tiny_demo_args(data, base / "cache", base / "run", steps=2)) == 0
-    finally:
-        torch.set_num_threads(before)
+    assert main(tiny_demo_args(data, base / "cache", base / "run", steps=2)) == 0
     return data, base / "cache", base / "run", folder_snapshot(base / "run")
 
 

@@ -3,19 +3,10 @@ from a fresh model cache each time (so training is repeated too)."""
 
 import json
 
-import pytest
 import torch
 
 from hashattack.cli import main
 from run_helpers import tiny_demo_args
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def run_twice(data, tmp_path, *extra_a, extra_b=()):

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from hashattack.cli import main
 from hashattack.runfolder import BATCH_FORMAT, RUN_FILE, RunFolder
@@ -18,15 +17,6 @@ from run_helpers import folder_snapshot, tiny_demo_args
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 FINAL_FILES = ("results.json", "table.md", "table.csv", "manifest.json", "run.json")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: deterministic and fast on a shared 2-core machine (as the subprocesses)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -101,7 +101,7 @@ def open_set_split(dataset: RetrievalDataset, seen: list[int] | None = None) -> 
     names = ", ".join(dataset.class_names[c] for c in seen) if dataset.class_names else str(seen)
     protocol = {**dataset.protocol, "train": f"{dataset.protocol.get('train', 'train split')}, "
                                             f"restricted to the seen classes {seen} ({names})",
-                "open_set": f"queries of seen classes only; targets carry none of the seen classes"}
+                "open_set": "queries of seen classes only; targets carry none of the seen classes"}
     restricted = replace(dataset, name=f"{dataset.name}-seen{'_'.join(map(str, seen))}", train=train,
                          protocol=protocol)
     return OpenSetSplit(restricted, seen, unseen, query_ids)

@@ -35,7 +35,7 @@ from fractions import Fraction
 import torch
 
 from hashattack.attacks.base import Attack
-from hashattack.attacks.descent import REFERENCE_INPUT_SIZE, normalized_descent, step_length
+from hashattack.attacks.descent import normalized_descent, step_length
 from hashattack.codes import anchor_code
 from hashattack.errors import InputError
 
