@@ -17,6 +17,8 @@ def test_shard_and_gather_are_inverse_in_one_process():
     items = list(range(7))
     assert distributed.shard(items) == items and distributed.gather(items) == items
     assert distributed.block(10, 3) == (0, 10) and distributed.world_size() == 1 and distributed.is_main()
+    with distributed.solo():
+        assert distributed.shard(items) == items and distributed.rank() == 0
 
 
 def test_torchrun_two_processes_equal_one(fake_fmnist, tmp_path):

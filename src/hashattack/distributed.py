@@ -25,14 +25,32 @@ import torch.distributed as dist
 T = TypeVar("T")
 
 
+_solo = False   # inside `solo()`: this process works alone (no sharding, no collectives)
+
+
+def _joined() -> bool:
+    return not _solo and dist.is_available() and dist.is_initialized()
+
+
 def world_size() -> int:
     """Number of processes of the run (1 without torchrun)."""
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    return dist.get_world_size() if _joined() else 1
 
 
 def rank() -> int:
     """This process's rank (0 without torchrun)."""
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    return dist.get_rank() if _joined() else 0
+
+
+@contextlib.contextmanager
+def solo() -> Iterator[None]:
+    """Work done by one rank alone (e.g. rank 0 drawing figures): sharding and gathering are off."""
+    global _solo
+    before, _solo = _solo, True
+    try:
+        yield
+    finally:
+        _solo = before
 
 
 def is_main() -> bool:

@@ -395,7 +395,8 @@ def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSetting
         atomic_write_json(out_dir / "timing.json", record["timing"])
     if figures and writes:
         from hashattack.showcase import write_run_figures
-        write_run_figures(out_dir, model, dataset, db_codes, manifest, settings, results, device, progress)
+        with distributed.solo():          # rank 0 alone draws the figures
+            write_run_figures(out_dir, model, dataset, db_codes, manifest, settings, results, device, progress)
     return record
 
 
