@@ -55,6 +55,28 @@ def add_attack_options(parser: argparse.ArgumentParser) -> None:
                         help="queries with no relevant item in the top R: count as 0 (default) or drop (official code)")
 
 
+def add_speed_options(parser: argparse.ArgumentParser) -> None:
+    """Options that make the attacks faster without changing the method (see docs/speed.md)."""
+    group = parser.add_argument_group("speed")
+    group.add_argument("--early-stop", action="store_true",
+                       help="stop attacking a query once its code equals its anchor (the official optimiser runs every step)")
+    group.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                       help="bf16: the model's forward/backward under bfloat16 autocast (default fp32)")
+    group.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPU convolutions)")
+    group.add_argument("--compile", action="store_true", help="run the model through torch.compile")
+    group.add_argument("--tf32", action="store_true", help="TF32 matmuls and convolutions on Ampere+ GPUs")
+
+
+def speed_settings(args: argparse.Namespace) -> dict:
+    """AttackSettings keywords from `add_speed_options`; turns TF32 on when asked."""
+    if args.tf32:
+        from hashattack.acceleration import enable_tf32
+
+        enable_tf32()
+    return {"early_stop": args.early_stop, "precision": args.precision, "channels_last": args.channels_last,
+            "compile": args.compile}
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queries", type=positive_int, default=100, help="queries drawn from the query set (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="seed of queries, targets, anchors and noise (default 0)")

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from hashattack import distributed
 from hashattack.attacks import DHTA, P2P, Attack, FeatureAttack, Noise, Original
 from hashattack.checkpoints import load_checkpoint, metadata_path, save_checkpoint
 from hashattack.codes import anchor_code, hamming_distance, pack_bits, unpack_bits
@@ -52,6 +53,10 @@ class AttackSettings:
     batch_size: int = 100
     topk: int | None = 1000
     zero_relevance: str = "zero"
+    early_stop: bool = False     # speed options of DHTA / P2P (see attacks.dhta); the defaults are the official optimiser
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool | str = False
 
     def __post_init__(self):
         if not (isinstance(self.eps, (int, float)) and np.isfinite(self.eps) and self.eps > 0):
@@ -68,6 +73,13 @@ class AttackSettings:
             raise InputError(f"topk must be a positive integer, got {self.topk}")
         if self.zero_relevance not in ("zero", "drop"):
             raise InputError(f"unknown zero-relevance convention {self.zero_relevance!r}: choose 'zero' or 'drop'")
+        if self.precision not in ("fp32", "bf16"):
+            raise InputError(f"unknown precision {self.precision!r}: choose 'fp32' or 'bf16'")
+
+    def speed_options(self) -> dict:
+        """The keyword options that make DHTA / P2P faster without changing the method."""
+        return {"early_stop": self.early_stop, "precision": self.precision, "channels_last": self.channels_last,
+                "compile": self.compile}
 
 
 def default_cache_dir() -> Path:
@@ -110,9 +122,10 @@ def build_attack(method: str, model: torch.nn.Module, settings: AttackSettings, 
     if method == "Noise":
         return Noise(model, seed=seed, **common)
     if method == "P2P":
-        return P2P(model, steps=settings.steps, step_size=settings.step_size, **common)
+        return P2P(model, steps=settings.steps, step_size=settings.step_size, **common, **settings.speed_options())
     if method == "DHTA":
-        return DHTA(model, steps=settings.steps, n_t=settings.n_t, step_size=settings.step_size, **common)
+        return DHTA(model, steps=settings.steps, n_t=settings.n_t, step_size=settings.step_size, **common,
+                    **settings.speed_options())
     if method == "Feature":
         return FeatureAttack(model, steps=settings.steps, step_size=settings.step_size, **common)
     raise InputError(f"unknown method {method!r}: choose from {', '.join(ALL_METHODS)}")
@@ -165,11 +178,12 @@ def attack_in_batches(attack: Attack, images: torch.Tensor, anchors: torch.Tenso
     """Run `attack` over all queries, `batch_size` at a time; returns adversarial pixels on the CPU.
     `inputs`: the queries' extra model inputs (video lengths)."""
     out = []
-    for start in tqdm(range(0, len(images), batch_size), desc=attack.name, unit="batch", disable=not progress):
+    starts = distributed.shard(range(0, len(images), batch_size))   # this rank's batches (all, in one process)
+    for start in tqdm(starts, desc=attack.name, unit="batch", disable=not (progress and distributed.is_main())):
         stop = start + batch_size
         out.append(attack_batch(attack, images[start:stop], None if anchors is None else anchors[start:stop],
                                 query_ids[start:stop], device, slice_inputs(inputs, slice(start, stop))))
-    return torch.cat(out)
+    return torch.cat(distributed.gather(out))
 
 
 def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images: torch.Tensor,
@@ -185,9 +199,10 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
     """
     store = store if store is not None else MemoryBatches()
     starts = range(0, len(images), batch_size)
+    mine = distributed.shard(list(enumerate(starts)))   # this rank's batches (all of them in one process)
     records = []
-    bar = tqdm(total=len(starts), desc=method, unit="batch", disable=not progress)
-    for index, start in enumerate(starts):
+    bar = tqdm(total=len(mine), desc=method, unit="batch", disable=not (progress and distributed.is_main()))
+    for index, start in mine:
         stop = start + batch_size
         ids = [int(i) for i in query_ids[start:stop]]
         record = store.load_batch(method, index, ids)
@@ -208,7 +223,7 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
         records.append(record)
         bar.update(1)
     bar.close()
-    return records
+    return distributed.gather(records)
 
 
 def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: torch.Tensor, manifest: Manifest,
@@ -329,24 +344,31 @@ def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSetting
     `model_kwargs` go to the architecture's factory (e.g. a video model's pretrained frame encoder).
     """
     out_dir = Path(out_dir)
+    device = distributed.setup(device)   # under torchrun: join the process group; this rank's device
+    progress = progress and distributed.is_main()
     if manifest is None:
         manifest = plan(dataset, num_queries, settings.n_t, seed)
     else:
         check_manifest(manifest, dataset.query.labels, dataset.database.labels, settings.n_t)
     if model is None:
-        model, model_meta = trained_model(dataset, architecture, bits, train_config, cache_dir, device, progress,
-                                          model_kwargs=model_kwargs)
+        with distributed.main_first():   # rank 0 trains and caches the model, the others load it
+            model, model_meta = trained_model(dataset, architecture, bits, train_config, cache_dir, device, progress,
+                                              model_kwargs=model_kwargs)
     else:
         model, model_meta = model.to(device).eval(), dict(model_meta or {})
     for method in methods:   # an unknown method or an out-of-range eps is refused before the folder is touched
         build_attack(method, model, settings, seed=manifest.seed)
-    db_codes = encode_set(model, dataset.database, device=device, progress=progress, desc="encode database")
+    db_codes = distributed.encode_sharded(model, dataset.database, device=device, progress=progress,
+                                          desc="encode database")
+    writes = distributed.is_main()       # under torchrun rank 0 writes the run's files; each rank its batches
     folder = RunFolder(out_dir, run_fingerprint(dataset, bits, architecture, train_config, settings, methods,
                                                 manifest, device, **({"model": model_kwargs} if model_kwargs else {})),
-                       force=force)
-    folder.check()
-    folder.start(model_meta.get("sha256"))
-    manifest.save(out_dir / "manifest.json")
+                       force=force and writes)
+    with distributed.main_first():       # rank 0 claims (or clears) the folder before the others check it
+        folder.check()
+        if writes:
+            folder.start(model_meta.get("sha256"))
+            manifest.save(out_dir / "manifest.json")
     results = run_methods(model, dataset, db_codes, manifest, settings, methods, device, progress, store=folder)
     record = {
         "dataset": dataset.name,
@@ -361,17 +383,20 @@ def run_experiment(dataset: RetrievalDataset, bits: int, settings: AttackSetting
         "methods": results,
         "summary": summary_row(bits, results),
     }
-    atomic_write_json(out_dir / "results.json", record)
+    if writes:
+        atomic_write_json(out_dir / "results.json", record)
     header, body = table1([record["summary"]])
     caption = (f"t-MAP / MAP (%) on {dataset.name}, {len(manifest)} queries, eps = {settings.eps} "
                f"({settings.eps_space} space), {settings.steps} steps, n_t = {settings.n_t}, "
                f"{conventions(settings)['map']}, zero-relevance queries: {settings.zero_relevance}.")
-    record["table"] = write_table(out_dir, header, body, caption=caption)
-    record["timing"] = folder.timing(model_meta.get("train_seconds"))
-    atomic_write_json(out_dir / "timing.json", record["timing"])
-    if figures:
+    record["table"] = write_table(out_dir, header, body, caption=caption) if writes else None
+    record["timing"] = folder.timing(model_meta.get("train_seconds"))   # under torchrun: this rank's batches
+    if writes:
+        atomic_write_json(out_dir / "timing.json", record["timing"])
+    if figures and writes:
         from hashattack.showcase import write_run_figures
-        write_run_figures(out_dir, model, dataset, db_codes, manifest, settings, results, device, progress)
+        with distributed.solo():          # rank 0 alone draws the figures
+            write_run_figures(out_dir, model, dataset, db_codes, manifest, settings, results, device, progress)
     return record
 
 

@@ -22,6 +22,18 @@ Arguments: model (pixels in [0, 1] -> pre-tanh (B, K)), eps (0.1), eps_space ("p
 steps (2000), n_t (9; the number of target objects voted into the anchor, used by the
 experiment protocol), step_size (1.0), scale_step (True).
 
+Speed options (none changes the algorithm; the defaults reproduce the official optimiser):
+- early_stop (False): freeze a query as soon as its code equals its anchor (its δ is the one
+  that reached the anchor) and drop it from the batch; the official optimiser runs every step.
+  `steps_taken` holds, after a call, the forward/backward passes each query of the batch ran;
+- precision ("fp32"): "bf16" runs the model's forward and backward under bfloat16 autocast
+  (the loss, the step and δ stay float32); codes can differ from fp32, so its t-MAP is measured;
+- channels_last (False): 4-D inputs and the model's weights in channels-last memory format
+  (faster convolutions on GPUs with tensor cores; converts the model in place);
+- compile (False): run the model through `torch.compile` (True: the default backend, or the
+  name of a backend), compiled once per attack object. TF32 matmuls on GPU are a process-wide
+  switch: `hashattack.acceleration.enable_tf32()`.
+
 Example::
 
     attack = DHTA(model, eps=0.1, steps=2000)
@@ -30,9 +42,11 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 from fractions import Fraction
 
 import torch
+from tqdm.auto import tqdm
 
 from hashattack.attacks.base import Attack
 from hashattack.attacks.descent import normalized_descent, step_length
@@ -41,6 +55,7 @@ from hashattack.errors import InputError
 
 ALPHA_BOUNDARIES = tuple(Fraction(n, 10) for n in (5, 6, 7, 8, 9))
 ALPHA_VALUES = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+PRECISIONS = ("fp32", "bf16")
 
 
 def alpha_schedule(step: int, steps: int) -> float:
@@ -55,8 +70,17 @@ class DHTA(Attack):
     name = "DHTA"
 
     def __init__(self, model, eps: float | torch.Tensor = 0.1, eps_space: str = "pixel", steps: int = 2000,
-                 n_t: int = 9, step_size: float = 1.0, scale_step: bool = True):
+                 n_t: int = 9, step_size: float = 1.0, scale_step: bool = True, *, early_stop: bool = False,
+                 precision: str = "fp32", channels_last: bool = False, compile: bool | str = False):
         super().__init__(model, eps, eps_space)
+        if precision not in PRECISIONS:
+            raise InputError(f"unknown precision {precision!r}: choose from {', '.join(PRECISIONS)}")
+        if not isinstance(compile, (bool, str)):
+            raise InputError(f"compile must be True, False or a torch.compile backend name, got {compile!r}")
+        self.early_stop, self.precision, self.channels_last, self.compile = \
+            bool(early_stop), precision, bool(channels_last), compile
+        self._compiled = None
+        self.steps_taken: torch.Tensor | None = None
         if not isinstance(steps, int) or steps <= 0:
             raise InputError(f"steps must be a positive integer, got {steps!r}")
         if not isinstance(n_t, int) or n_t <= 0:
@@ -69,12 +93,77 @@ class DHTA(Attack):
         """The ℓ2 length of one step for inputs shaped like `images` (see the scaling rule above)."""
         return step_length(images, self.step_size, self.scale_step)
 
+    def network(self) -> torch.nn.Module:
+        """The model as the step loop calls it: compiled once when `compile` is set."""
+        if not self.compile:
+            return self.model
+        if self._compiled is None:
+            backend = "inductor" if self.compile is True else self.compile
+            self._compiled = torch.compile(self.model, backend=backend, dynamic=self.early_stop or None)
+        return self._compiled
+
+    def _descent_with_speed_options(self, images: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+        """`descent.normalized_descent` with the speed options: the same step arithmetic, plus
+        autocast, a compiled or channels-last model, and early stop (queries leave the batch)."""
+        if self.channels_last and images.dim() == 4:
+            self.model.to(memory_format=torch.channels_last)
+            images = images.contiguous(memory_format=torch.channels_last)
+        net = self.network()
+        autocast = (torch.autocast(images.device.type, dtype=torch.bfloat16) if self.precision == "bf16"
+                    else contextlib.nullcontext())
+        benign = images
+        _, std = self.normalization(images)
+        eps = self.eps_pixel(images) / std                     # the bound in normalised units
+        lower, upper = (0 - images) / std, (1 - images) / std  # valid pixels, in normalised units
+        step = self.step_length(images)
+        bits = anchors.shape[1]
+        delta = torch.zeros_like(images)
+        frozen_delta = None                                  # early stop: δ of the queries frozen so far
+        active = torch.arange(len(images), device=images.device)   # early stop: queries still running
+        passes = torch.full((len(images),), self.steps, dtype=torch.int64)
+        for t in tqdm(range(self.steps), desc=f"{self.name} steps", unit="step", leave=False,
+                      disable=not self.progress):
+            alpha = alpha_schedule(t, self.steps)
+            delta.requires_grad_(True)
+            with autocast:
+                outputs = net(images + delta * std)
+            outputs = outputs.float()
+            loss = -(anchors * torch.tanh(alpha * outputs)).sum() / bits
+            (grad,) = torch.autograd.grad(loss, delta)
+            norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (images.dim() - 1)))
+            with torch.no_grad():
+                if self.early_stop:
+                    reached = (torch.where(outputs >= 0, 1.0, -1.0) == anchors).all(dim=1)
+                    if bool(reached.any()):             # freeze them with the δ that reached the anchor
+                        if frozen_delta is None:
+                            frozen_delta = torch.zeros_like(benign)
+                        frozen_delta[active[reached]] = delta[reached]
+                        passes[active[reached].cpu()] = t + 1
+                        keep = ~reached
+                        active, images, anchors = active[keep], images[keep], anchors[keep]
+                        lower, upper, delta = lower[keep], upper[keep], delta[keep]
+                        grad, norms = grad[keep], norms[keep]
+                        if len(active) == 0:
+                            break
+                delta = delta - step * grad / norms
+                delta = torch.maximum(torch.minimum(delta, upper), lower)
+                delta = torch.maximum(torch.minimum(delta, eps), -eps)
+        self.steps_taken = passes
+        final = delta.detach()
+        if frozen_delta is not None:
+            frozen_delta[active] = final
+            final = frozen_delta
+        return (benign + final * std).clamp(0, 1)
+
     def forward(self, images: torch.Tensor, target_codes: torch.Tensor) -> torch.Tensor:
         """images (B, C, ...) in [0, 1]; target_codes: anchors (B, K) or target objects' codes (B, n, K)."""
         anchors = anchor_code(target_codes) if target_codes.dim() == 3 else target_codes
         anchors = anchors.to(images.device, torch.float32)
         if anchors.shape[0] != images.shape[0]:
             raise InputError(f"{images.shape[0]} images but {anchors.shape[0]} anchor codes")
+        if self.early_stop or self.precision != "fp32" or self.channels_last or self.compile:
+            return self._descent_with_speed_options(images, anchors)
+        self.steps_taken = torch.full((len(images),), self.steps, dtype=torch.int64)
         bits = anchors.shape[1]
 
         def loss_of(adversarial: torch.Tensor, t: int) -> torch.Tensor:
@@ -87,7 +176,9 @@ class DHTA(Attack):
 
     def settings(self) -> dict:
         return {**super().settings(), "steps": self.steps, "n_t": self.n_t, "step_size": self.step_size,
-                "scale_step": self.scale_step, "step_length_rule": "step_size*sqrt(D/150528)" if self.scale_step else "step_size"}
+                "scale_step": self.scale_step, "step_length_rule": "step_size*sqrt(D/150528)" if self.scale_step else "step_size",
+                "early_stop": self.early_stop, "precision": self.precision, "channels_last": self.channels_last,
+                "compile": self.compile}
 
 
 class P2P(DHTA):
@@ -96,5 +187,5 @@ class P2P(DHTA):
     name = "P2P"
 
     def __init__(self, model, eps: float | torch.Tensor = 0.1, eps_space: str = "pixel", steps: int = 2000,
-                 step_size: float = 1.0, scale_step: bool = True):
-        super().__init__(model, eps, eps_space, steps, 1, step_size, scale_step)
+                 step_size: float = 1.0, scale_step: bool = True, **speed_options):
+        super().__init__(model, eps, eps_space, steps, 1, step_size, scale_step, **speed_options)

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from hashattack.cli import add_attack_options, add_run_options, positive_int
+from hashattack.cli import add_attack_options, add_run_options, add_speed_options, positive_int, speed_settings
 
 
 def add_parser(commands) -> None:
@@ -20,17 +20,20 @@ def add_parser(commands) -> None:
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (default runs/demo)")
     add_attack_options(demo)
     add_run_options(demo)
+    add_speed_options(demo)
     demo.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from hashattack import distributed
     from hashattack.data import fashion_mnist_retrieval
     from hashattack.experiment import AttackSettings, run_experiment
     from hashattack.targets import load_manifest
     from hashattack.train import TrainConfig
 
     settings = AttackSettings(eps=args.eps, eps_space=args.eps_space, steps=args.steps, n_t=args.n_t,
-                              batch_size=args.batch_size, topk=args.topk, zero_relevance=args.zero_relevance)
+                              batch_size=args.batch_size, topk=args.topk, zero_relevance=args.zero_relevance,
+                              **speed_settings(args))
     dataset = fashion_mnist_retrieval(args.data, train_per_class=args.train_per_class)
     manifest = None
     if args.manifest is not None:
@@ -40,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
                             train_config=TrainConfig(epochs=args.epochs), manifest=manifest,
                             cache_dir=args.cache_dir, device=args.device, progress=not args.quiet,
                             force=args.force)
+    main = distributed.is_main()
+    distributed.shutdown()
+    if not main:   # under torchrun only rank 0 reports
+        return 0
     from hashattack.summary import run_summary
 
     timing = record["timing"]

@@ -1,0 +1,89 @@
+"""The batched DHTA against the official one-query loop, and its speed options (early stop, bf16,
+channels_last, torch.compile) on a tiny model."""
+
+import pytest
+import torch
+
+from hashattack.acceleration import enable_tf32, tf32_enabled
+from hashattack.attacks import DHTA, P2P
+from hashattack.attacks.reference import one_query_at_a_time
+from hashattack.errors import InputError
+from hashattack.models import create_model
+
+STEPS = 12
+
+
+@pytest.fixture(scope="module")
+def setup():
+    torch.manual_seed(0)
+    model = create_model("small-cnn", 16, feature_dim=32)
+    images = torch.rand(5, 1, 28, 28)
+    anchors = torch.where(torch.randn(5, 16) > 0, 1.0, -1.0)
+    reference = DHTA(model, eps=0.1, steps=STEPS)(images, anchors)
+    return model, images, anchors, reference
+
+
+def test_batched_equals_one_query_loop(setup):
+    model, images, anchors, reference = setup
+    loop = one_query_at_a_time(DHTA(model, eps=0.1, steps=STEPS), images, anchors)
+    assert all(p.requires_grad for p in model.parameters())     # the official loop leaves weights as they were
+    torch.testing.assert_close(reference, loop, atol=1e-5, rtol=0)
+    assert torch.equal(model.encode(reference), model.encode(loop))
+
+
+def test_early_stop_freezes_queries_at_their_anchor(setup):
+    model, images, anchors, reference = setup
+    anchors = anchors.clone()
+    anchors[:2] = model.encode(images[:2])          # these two start at their anchor
+    plain = DHTA(model, eps=0.1, steps=STEPS)(images, anchors)
+    attack = DHTA(model, eps=0.1, steps=STEPS, early_stop=True)
+    out = attack(images, anchors)
+    assert torch.equal(out[:2], images[:2])         # frozen at step 0 with δ = 0
+    assert attack.steps_taken[:2].tolist() == [1, 1]
+    reached = (model.encode(out) == anchors).all(dim=1)
+    assert reached[attack.steps_taken < STEPS].all()     # a query stops only once its code is its anchor
+    running = attack.steps_taken == STEPS
+    torch.testing.assert_close(out[running], plain[running], atol=1e-5, rtol=0)
+    assert DHTA(model, eps=0.1, steps=STEPS).settings()["early_stop"] is False
+    assert attack.settings()["early_stop"] is True
+
+
+def test_bf16_autocast_stays_in_the_eps_ball(setup):
+    model, images, anchors, reference = setup
+    attack = P2P(model, eps=0.1, steps=STEPS, precision="bf16")
+    out = attack(images, anchors)
+    assert out.dtype == torch.float32
+    assert (out - images).abs().max() <= 0.1 + 1e-6 and out.min() >= 0 and out.max() <= 1
+    assert (out != images).any()
+    assert attack.settings()["precision"] == "bf16"
+    # a small network: bf16 gradients point almost the same way, so the codes mostly agree
+    assert (model.encode(out) == model.encode(reference)).float().mean() > 0.8
+
+
+def test_channels_last_and_compile_give_the_same_result(setup):
+    model, images, anchors, reference = setup
+    copy = create_model("small-cnn", 16, feature_dim=32)
+    copy.load_state_dict(model.state_dict())
+    out = DHTA(copy, eps=0.1, steps=STEPS, channels_last=True)(images, anchors)
+    torch.testing.assert_close(out, reference, atol=1e-5, rtol=0)
+    compiled = DHTA(model, eps=0.1, steps=STEPS, compile="eager")   # dynamo tracing without a C++ toolchain
+    torch.testing.assert_close(compiled(images, anchors), reference, atol=1e-5, rtol=0)
+
+
+def test_bad_speed_options(setup):
+    model = setup[0]
+    with pytest.raises(InputError, match="precision"):
+        DHTA(model, precision="fp8")
+    with pytest.raises(InputError, match="compile"):
+        DHTA(model, compile=3)
+
+
+def test_tf32_switch():
+    before = tf32_enabled()
+    try:
+        enable_tf32(True)
+        assert tf32_enabled()
+        enable_tf32(False)
+        assert not tf32_enabled()
+    finally:
+        enable_tf32(before)
