@@ -29,26 +29,44 @@ def step_length(images: torch.Tensor, step_size: float, scale_step: bool = True)
     return step_size * (math.sqrt(per_query / REFERENCE_INPUT_SIZE) if scale_step else 1.0)
 
 
-def normalized_descent(images: torch.Tensor, loss_of: Callable[[torch.Tensor, int], torch.Tensor], steps: int,
-                       step: float, eps_pixel: torch.Tensor, std: torch.Tensor,
-                       progress: str | None = None) -> torch.Tensor:
-    """Minimise `loss_of(adversarial_pixels, t)` over the ε ball around `images`; returns the adversarial pixels.
+def normalized_descent(images: torch.Tensor, loss_of: Callable, steps: int, step: float, eps_pixel: torch.Tensor,
+                       std: torch.Tensor, progress: str | None = None,
+                       early_stop: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Minimise `loss_of(adversarial_pixels, t, active)` over the ε ball around `images`.
 
     images: (B, ...) pixels in [0, 1]; eps_pixel, std: per-channel tensors broadcasting over `images`
-    (the bound in pixel units and the model's std); t: the 0-based iteration, for schedules.
-    `progress`: the description of a progress bar over the steps (None: no bar).
+    (the bound in pixel units and the model's std); t: the 0-based iteration, for schedules;
+    active: the indices (into the batch) of the queries still running, to select per-query targets.
+    With `early_stop`, `loss_of` returns (loss, reached): a query whose `reached` is True is frozen
+    with the δ that reached its goal and leaves the batch (the official optimiser never stops, so
+    this is off by default). `progress`: the description of a progress bar over the steps.
+    Returns (adversarial pixels (B, ...), forward/backward passes each query ran (B,) int64).
     """
     eps = eps_pixel / std                                   # the bound in normalised units
     lower, upper = (0 - images) / std, (1 - images) / std   # valid pixels, in normalised units
     shape = (-1, *([1] * (images.dim() - 1)))
+    active = torch.arange(len(images), device=images.device)
+    passes = torch.full((len(images),), steps, dtype=torch.int64)
+    final = torch.zeros_like(images)
+    current = images
     delta = torch.zeros_like(images)
     for t in tqdm(range(steps), desc=progress, unit="step", leave=False, disable=progress is None):
         delta.requires_grad_(True)
-        loss = loss_of(images + delta * std, t)
+        result = loss_of(current + delta * std, t, active)
+        loss, reached = result if early_stop else (result, None)
         (grad,) = torch.autograd.grad(loss, delta)
-        norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(shape)
         with torch.no_grad():
+            if reached is not None and bool(reached.any()):
+                final[active[reached]] = delta[reached]
+                passes[active[reached].cpu()] = t + 1
+                keep = ~reached
+                active, current, lower, upper = active[keep], current[keep], lower[keep], upper[keep]
+                delta, grad = delta[keep], grad[keep]
+                if len(active) == 0:
+                    break
+            norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(shape)
             delta = delta - step * grad / norms
             delta = torch.maximum(torch.minimum(delta, upper), lower)
             delta = torch.maximum(torch.minimum(delta, eps), -eps)
-    return (images + delta.detach() * std).clamp(0, 1)
+    final[active] = delta.detach()
+    return (images + final * std).clamp(0, 1), passes

@@ -46,7 +46,6 @@ import contextlib
 from fractions import Fraction
 
 import torch
-from tqdm.auto import tqdm
 
 from hashattack.attacks.base import Attack
 from hashattack.attacks.descent import normalized_descent, step_length
@@ -102,77 +101,34 @@ class DHTA(Attack):
             self._compiled = torch.compile(self.model, backend=backend, dynamic=self.early_stop or None)
         return self._compiled
 
-    def _descent_with_speed_options(self, images: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
-        """`descent.normalized_descent` with the speed options: the same step arithmetic, plus
-        autocast, a compiled or channels-last model, and early stop (queries leave the batch)."""
-        if self.channels_last and images.dim() == 4:
-            self.model.to(memory_format=torch.channels_last)
-            images = images.contiguous(memory_format=torch.channels_last)
-        net = self.network()
-        autocast = (torch.autocast(images.device.type, dtype=torch.bfloat16) if self.precision == "bf16"
-                    else contextlib.nullcontext())
-        benign = images
-        _, std = self.normalization(images)
-        eps = self.eps_pixel(images) / std                     # the bound in normalised units
-        lower, upper = (0 - images) / std, (1 - images) / std  # valid pixels, in normalised units
-        step = self.step_length(images)
-        bits = anchors.shape[1]
-        delta = torch.zeros_like(images)
-        frozen_delta = None                                  # early stop: δ of the queries frozen so far
-        active = torch.arange(len(images), device=images.device)   # early stop: queries still running
-        passes = torch.full((len(images),), self.steps, dtype=torch.int64)
-        for t in tqdm(range(self.steps), desc=f"{self.name} steps", unit="step", leave=False,
-                      disable=not self.progress):
-            alpha = alpha_schedule(t, self.steps)
-            delta.requires_grad_(True)
-            with autocast:
-                outputs = net(images + delta * std)
-            outputs = outputs.float()
-            loss = -(anchors * torch.tanh(alpha * outputs)).sum() / bits
-            (grad,) = torch.autograd.grad(loss, delta)
-            norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (images.dim() - 1)))
-            with torch.no_grad():
-                if self.early_stop:
-                    reached = (torch.where(outputs >= 0, 1.0, -1.0) == anchors).all(dim=1)
-                    if bool(reached.any()):             # freeze them with the δ that reached the anchor
-                        if frozen_delta is None:
-                            frozen_delta = torch.zeros_like(benign)
-                        frozen_delta[active[reached]] = delta[reached]
-                        passes[active[reached].cpu()] = t + 1
-                        keep = ~reached
-                        active, images, anchors = active[keep], images[keep], anchors[keep]
-                        lower, upper, delta = lower[keep], upper[keep], delta[keep]
-                        grad, norms = grad[keep], norms[keep]
-                        if len(active) == 0:
-                            break
-                delta = delta - step * grad / norms
-                delta = torch.maximum(torch.minimum(delta, upper), lower)
-                delta = torch.maximum(torch.minimum(delta, eps), -eps)
-        self.steps_taken = passes
-        final = delta.detach()
-        if frozen_delta is not None:
-            frozen_delta[active] = final
-            final = frozen_delta
-        return (benign + final * std).clamp(0, 1)
-
     def forward(self, images: torch.Tensor, target_codes: torch.Tensor) -> torch.Tensor:
         """images (B, C, ...) in [0, 1]; target_codes: anchors (B, K) or target objects' codes (B, n, K)."""
         anchors = anchor_code(target_codes) if target_codes.dim() == 3 else target_codes
         anchors = anchors.to(images.device, torch.float32)
         if anchors.shape[0] != images.shape[0]:
             raise InputError(f"{images.shape[0]} images but {anchors.shape[0]} anchor codes")
-        if self.early_stop or self.precision != "fp32" or self.channels_last or self.compile:
-            return self._descent_with_speed_options(images, anchors)
-        self.steps_taken = torch.full((len(images),), self.steps, dtype=torch.int64)
+        if self.channels_last and images.dim() == 4:
+            self.model.to(memory_format=torch.channels_last)
+            images = images.contiguous(memory_format=torch.channels_last)
+        net = self.network()
+        autocast = (torch.autocast(images.device.type, dtype=torch.bfloat16) if self.precision == "bf16"
+                    else contextlib.nullcontext())
         bits = anchors.shape[1]
 
-        def loss_of(adversarial: torch.Tensor, t: int) -> torch.Tensor:
-            alpha = alpha_schedule(t, self.steps)
-            return -(anchors * torch.tanh(alpha * self.model(adversarial))).sum() / bits
+        def loss_of(adversarial: torch.Tensor, t: int, active: torch.Tensor):
+            with autocast:
+                outputs = net(adversarial)
+            outputs, goal = outputs.float(), anchors[active]
+            loss = -(goal * torch.tanh(alpha_schedule(t, self.steps) * outputs)).sum() / bits
+            if not self.early_stop:
+                return loss
+            return loss, (torch.where(outputs >= 0, 1.0, -1.0) == goal).all(dim=1)
 
         _, std = self.normalization(images)
-        return normalized_descent(images, loss_of, self.steps, self.step_length(images), self.eps_pixel(images), std,
-                                  progress=f"{self.name} steps" if self.progress else None)
+        adversarial, self.steps_taken = normalized_descent(
+            images, loss_of, self.steps, self.step_length(images), self.eps_pixel(images), std,
+            progress=f"{self.name} steps" if self.progress else None, early_stop=self.early_stop)
+        return adversarial
 
     def settings(self) -> dict:
         return {**super().settings(), "steps": self.steps, "n_t": self.n_t, "step_size": self.step_size,

@@ -60,13 +60,14 @@ class FeatureAttack(Attack):
         """images (B, C, ...) in [0, 1]; targets: target objects' pixels (same shape) or features (B, F)."""
         goal = self.target_features(images, targets)
 
-        def loss_of(adversarial: torch.Tensor, t: int) -> torch.Tensor:
-            return (self.model.features(adversarial) - goal).flatten(1).norm(dim=1).sum()
+        def loss_of(adversarial: torch.Tensor, t: int, active: torch.Tensor) -> torch.Tensor:
+            return (self.model.features(adversarial) - goal[active]).flatten(1).norm(dim=1).sum()
 
         _, std = self.normalization(images)
         step = step_length(images, self.step_size, self.scale_step)
-        return normalized_descent(images, loss_of, self.steps, step, self.eps_pixel(images), std,
-                                  progress=f"{self.name} steps" if self.progress else None)
+        adversarial, _ = normalized_descent(images, loss_of, self.steps, step, self.eps_pixel(images), std,
+                                            progress=f"{self.name} steps" if self.progress else None)
+        return adversarial
 
     def settings(self) -> dict:
         return {**super().settings(), "steps": self.steps, "step_size": self.step_size, "scale_step": self.scale_step,
