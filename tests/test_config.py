@@ -110,6 +110,12 @@ def test_every_example_config_runs_at_tiny_size(config, roomy_fmnist, tmp_path):
     assert main(["run", str(config), "--quiet", *sum((["--set", s] for s in sets), []),
                  *sum((["--unset", k] for k in unset), [])]) == 0
     out = tmp_path / "out"
+    if loaded.command == "experiment":      # a preset: one folder of sub-runs and a table in the paper's layout
+        preset = json.loads((out / "preset.json").read_text())
+        assert (out / "table.md").is_file() and (out / "config.resolved.toml").is_file()
+        assert preset["preset"] == loaded.options["preset"] and preset["num_queries"] == 4
+        assert preset["settings"]["steps"] == 2 and preset["rows"]
+        return
     runs = [out / name for name, _ in sweep_points(load_config(config, sets, unset))]
     for run in runs:
         results = json.loads((run / "results.json").read_text())
