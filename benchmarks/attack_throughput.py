@@ -23,15 +23,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import platform  # noqa: E402
-import resource  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
-
-RESULTS = Path(__file__).with_name("RESULTS.md")
+from measure import PeakMemory, append_results  # noqa: E402
 
 
 def load(queries: int, bits: int, seed: int):
@@ -50,32 +46,6 @@ def load(queries: int, bits: int, seed: int):
     codes = encode_set(model, dataset.database.pixels(ids.flatten()), progress=False)
     anchors = anchor_code(codes.view(len(ids), 9, -1))
     return dataset, model, manifest, images, anchors
-
-
-def rss_mib() -> float:
-    """Resident memory of this process now (Linux /proc)."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
-
-
-class PeakMemory:
-    """Highest resident memory while the block runs, sampled every 5 ms by a thread."""
-
-    def __enter__(self):
-        self.start = self.peak = rss_mib()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def _watch(self):
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, rss_mib())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_mib())
 
 
 def run_variant(kind: str, queries: int, bits: int, seed: int, steps: int, threads: int, out) -> None:
@@ -120,22 +90,22 @@ def quality(args) -> list[list[str]]:
     dataset, model, manifest, images, anchors = load(args.queries, args.bits, args.seed)
     db_codes = encode_set(model, dataset.database, progress=False)
     targets = torch.from_numpy(manifest.target_labels)
-    rows = []
+    rows, times = [], []
     for name, options in (("every step (official)", {}), ("early stop", {"early_stop": True}),
                           ("bf16 autocast", {"precision": "bf16"})):
         attack = DHTA(model, eps=0.1, steps=args.quality_steps, **options)
         started = time.perf_counter()
         adversarial = attack(images, anchors)
         seconds = time.perf_counter() - started
+        times.append(seconds)
         codes = model.encode(adversarial)
         t_map = mean_average_precision(codes, db_codes, targets, dataset.database.labels, topk=1000)
         reached = int((codes == anchors).all(dim=1).sum())
         passes = int(attack.steps_taken.sum())
         rows.append([name, f"{100 * t_map:.2f}", f"{reached}/{len(codes)}", f"{passes:,}", f"{seconds:.1f}"])
         print(rows[-1], flush=True)
-    base = float(rows[0][4])
-    for row in rows:
-        row.append(f"{base / float(row[4]):.2f}x")
+    for row, seconds in zip(rows, times):
+        row.append(f"{times[0] / seconds:.2f}x")
     return rows
 
 
@@ -176,8 +146,7 @@ def main() -> None:
                  + table(["DHTA", "t-MAP", "codes = anchor", "forward/backward passes", "seconds", "speed-up"], qrows))
     print(text)
     if not args.no_write:
-        with RESULTS.open("a") as f:
-            f.write("\n" + text)
+        append_results(text)
 
 
 if __name__ == "__main__":

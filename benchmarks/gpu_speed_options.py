@@ -21,11 +21,10 @@ from __future__ import annotations
 import argparse
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import torch
+from measure import append_results  # noqa: E402
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 CONFIGS = {
     "fp32": {},
     "tf32": {"tf32": True},
@@ -137,8 +136,7 @@ def main() -> None:
             + "".join("| " + " | ".join(r) + " |\n" for r in rows))
     print(text)
     if not args.no_write:
-        with RESULTS.open("a") as f:
-            f.write("\n" + text)
+        append_results(text)
 
 
 if __name__ == "__main__":

@@ -27,42 +27,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
 import multiprocessing as mp  # noqa: E402
-import resource  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from measure import PeakMemory, append_results  # noqa: E402
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 BITS = 64
 TOPK = 1000
-
-
-def rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
-
-
-class PeakMemory:
-    """Highest resident memory while the block runs, sampled every 5 ms by a thread."""
-
-    def __enter__(self):
-        self.start = self.peak = rss_mib()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def _watch(self):
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, rss_mib())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_mib())
 
 
 def synthetic_packed(n: int, seed: int, classes: int = 10, flip: float = 0.1, chunk: int = 250_000):
@@ -226,8 +198,7 @@ def main() -> None:
         text += part2(args)
     print(text)
     if not args.no_write:
-        with RESULTS.open("a") as f:
-            f.write("\n" + text)
+        append_results(text)
 
 
 if __name__ == "__main__":

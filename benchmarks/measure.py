@@ -1,0 +1,41 @@
+"""What the benchmark scripts share: resident-memory sampling and appending figures to RESULTS.md."""
+
+from __future__ import annotations
+
+import resource
+import threading
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def rss_mib() -> float:
+    """Resident memory of this process now (Linux /proc)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+class PeakMemory:
+    """Highest resident memory while the block runs, sampled every 5 ms by a thread."""
+
+    def __enter__(self):
+        self.start = self.peak = rss_mib()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, rss_mib())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mib())
+
+
+def append_results(text: str) -> None:
+    """Append a benchmark's printed section to benchmarks/RESULTS.md."""
+    with RESULTS.open("a") as f:
+        f.write("\n" + text)
