@@ -152,31 +152,28 @@ def run_preset(preset: str, dataset: RetrievalDataset, out_dir: str | Path, conf
 # --- the presets --------------------------------------------------------------------------------
 
 
-def _bits(dataset, out_dir, config, manifest):
+def _per_code_length(dataset, out_dir, config, manifest, methods, layout, caption):
+    """One sub-run per code length on one shared manifest, tabulated with `layout`."""
     manifest = _manifest(dataset, config, manifest, (1, config.settings.n_t), out_dir)
     rows = []
     for bits in config.bits:
         model, meta, db_codes = _model_and_codes(dataset, bits, config)
         record = _sub_run(out_dir / f"{bits}bits", dataset, bits, model, meta, db_codes, manifest, config.settings,
-                          METHODS, config)
+                          methods, config)
         rows.append(record["summary"])
-    header, body = table1(rows)
-    return _finish(out_dir, dataset, manifest, config, header, body, rows,
-                   f"t-MAP / MAP (%) per code length on {dataset.name} (appendix Table 1 layout)")
+    header, body = layout(rows)
+    return _finish(out_dir, dataset, manifest, config, header, body, rows, caption)
+
+
+def _bits(dataset, out_dir, config, manifest):
+    return _per_code_length(dataset, out_dir, config, manifest, METHODS, table1,
+                            f"t-MAP / MAP (%) per code length on {dataset.name} (appendix Table 1 layout)")
 
 
 def _feature(dataset, out_dir, config, manifest):
-    manifest = _manifest(dataset, config, manifest, (1, config.settings.n_t), out_dir)
-    rows = []
-    for bits in config.bits:
-        model, meta, db_codes = _model_and_codes(dataset, bits, config)
-        record = _sub_run(out_dir / f"{bits}bits", dataset, bits, model, meta, db_codes, manifest, config.settings,
-                          ("Feature", "DHTA"), config)
-        rows.append(record["summary"])
-    header, body = table3(rows)
-    return _finish(out_dir, dataset, manifest, config, header, body, rows,
-                   f"t-MAP (%) of the feature-based attack (target: the n_t = 1 object's feature) and DHTA on "
-                   f"{dataset.name} (appendix Table 3 layout)")
+    return _per_code_length(dataset, out_dir, config, manifest, ("Feature", "DHTA"), table3,
+                            f"t-MAP (%) of the feature-based attack (target: the n_t = 1 object's feature) and DHTA "
+                            f"on {dataset.name} (appendix Table 3 layout)")
 
 
 def _eps(dataset, out_dir, config, manifest):
