@@ -32,11 +32,11 @@ from measure import PeakMemory, append_results  # noqa: E402
 
 def load(queries: int, bits: int, seed: int):
     """The default model, the demo's queries and their DHTA anchors (n_t = 9)."""
-    from hashattack.codes import anchor_code
+    from hashattack.retrieval.codes import anchor_code
     from hashattack.data import fashion_mnist_retrieval
-    from hashattack.encoding import encode_set
-    from hashattack.experiment import plan, trained_model
-    from hashattack.train import TrainConfig
+    from hashattack.models.encode import encode_set
+    from hashattack.protocol.engine import plan, trained_model
+    from hashattack.training.loop import TrainConfig
 
     dataset = fashion_mnist_retrieval()
     model, _ = trained_model(dataset, "small-cnn", bits, TrainConfig(), progress=False)
@@ -83,8 +83,8 @@ def measure(kind: str, args) -> dict:
 def quality(args) -> list[list[str]]:
     """t-MAP and time of the full-length attack: every step, early stop, bf16 autocast."""
     from hashattack.attacks import DHTA
-    from hashattack.encoding import encode_set
-    from hashattack.metrics import mean_average_precision
+    from hashattack.models.encode import encode_set
+    from hashattack.retrieval.metrics import mean_average_precision
 
     torch.set_num_threads(args.threads)
     dataset, model, manifest, images, anchors = load(args.queries, args.bits, args.seed)

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from hashattack.data import fashion_mnist_retrieval
-from hashattack.experiment import AttackSettings, run_experiment
-from hashattack.report import markdown
+from hashattack.protocol.engine import AttackSettings, run_experiment
+from hashattack.reporting.tables import markdown
 
 
 def main() -> None:

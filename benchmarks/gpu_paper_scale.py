@@ -24,9 +24,9 @@ import time
 import torch
 
 from hashattack.attacks import DHTA
-from hashattack.codes import anchor_code
+from hashattack.retrieval.codes import anchor_code
 from hashattack.models import create_model
-from hashattack.retrieval import hamming_rank
+from hashattack.retrieval.ranking import hamming_rank
 
 
 def synchronize(device: torch.device) -> None:

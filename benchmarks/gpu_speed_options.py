@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
-    from hashattack.acceleration import enable_tf32
+    from hashattack.models.acceleration import enable_tf32
     from hashattack.attacks import DHTA
 
     torch.manual_seed(0)

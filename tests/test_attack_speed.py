@@ -4,7 +4,7 @@ channels_last, torch.compile) on a tiny model."""
 import pytest
 import torch
 
-from hashattack.acceleration import enable_tf32, tf32_enabled
+from hashattack.models.acceleration import enable_tf32, tf32_enabled
 from hashattack.attacks import DHTA, P2P
 from hashattack.attacks.reference import one_query_at_a_time
 from hashattack.errors import InputError

@@ -93,7 +93,7 @@ def test_attack_moves_codes_towards_the_anchor_and_leaves_weights_untouched(mode
 def test_target_codes_are_voted_into_anchors(model):
     images = torch.rand(2, 1, 28, 28)
     targets = torch.where(torch.randn(2, 3, 16) > 0, 1.0, -1.0)
-    from hashattack.codes import anchor_code
+    from hashattack.retrieval.codes import anchor_code
     attack = DHTA(model, eps=0.1, steps=3)
     torch.testing.assert_close(attack(images, targets), attack(images, anchor_code(targets)))
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from hashattack.audit import AuditedModel, load_user_model
-from hashattack.cli import main
-from hashattack.config import load_config, parse_config_run
+from hashattack.protocol.audit import AuditedModel, load_user_model
+from hashattack.cli.main import main
+from hashattack.cli.config import load_config, parse_config_run
 from hashattack.data.image_files import load_image_folder, load_list_file, split_queries
 from hashattack.errors import InputError
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hashattack.checkpoints import load_checkpoint, metadata_path, save_checkpoint
+from hashattack.training.checkpoints import load_checkpoint, metadata_path, save_checkpoint
 from hashattack.errors import InputError
 from hashattack.models import create_model
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from hashattack.cli import main
+from hashattack.cli.main import main
 
 TINY = ["--queries", "6", "--steps", "6", "--train-per-class", "12", "--epochs", "2", "--batch-size", "4",
         "--topk", "50", "--eps", "0.2", "--quiet"]

@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from hashattack.cli import build_parser, main
+from hashattack.cli.main import build_parser, main
 
 
 def subcommands() -> list[str]:

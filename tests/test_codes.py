@@ -1,4 +1,4 @@
-"""Tests for hashattack.codes: binarize, anchor codes (Theorem 1 of DHTA), distances, bit packing."""
+"""Tests for hashattack.retrieval.codes: binarize, anchor codes (Theorem 1 of DHTA), distances, bit packing."""
 
 import itertools
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hashattack.codes import anchor_code, binarize, hamming_distance, pack_bits, unpack_bits
+from hashattack.retrieval.codes import anchor_code, binarize, hamming_distance, pack_bits, unpack_bits
 
 
 def random_codes(rng: np.random.Generator, n: int, k: int) -> np.ndarray:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hashattack.cli import main
-from hashattack.config import (config_keys, load_config, parse_config_run, parse_override, sweep_points, to_toml)
+from hashattack.cli.main import main
+from hashattack.cli.config import (config_keys, load_config, parse_config_run, parse_override, sweep_points, to_toml)
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
 

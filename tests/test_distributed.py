@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import hashattack
-from hashattack import distributed
+from hashattack.protocol import distributed
 
 ARGS = ["demo", "--bits", "8", "--queries", "5", "--batch-size", "2", "--steps", "3", "--n-t", "2", "--topk", "20",
         "--epochs", "1", "--train-per-class", "6", "--quiet"]

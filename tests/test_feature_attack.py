@@ -5,7 +5,7 @@ import torch
 
 from hashattack.attacks import DHTA, FeatureAttack
 from hashattack.errors import InputError
-from hashattack.experiment import AttackSettings, build_attack
+from hashattack.protocol.engine import AttackSettings, build_attack
 from hashattack.models import create_model
 from hashattack.models.torchvision_hash import IMAGENET_MEAN, IMAGENET_STD
 

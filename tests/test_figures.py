@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hashattack import figures
+from hashattack.reporting import plots as figures
 from hashattack.errors import InputError
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from hashattack.data.base import LabeledSet, one_hot
-from hashattack.losses import LOSSES, hashnet_beta, hashnet_loss
-from hashattack.train import TrainConfig, train_model
+from hashattack.training.losses import LOSSES, hashnet_beta, hashnet_loss
+from hashattack.training.loop import TrainConfig, train_model
 
 
 def hand_loss(z, same, beta, alpha):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hashattack.cli import main
+from hashattack.cli.main import main
 import torch
 from PIL import Image
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from hashattack.checkpoints import load_checkpoint, read_metadata, save_checkpoint
-from hashattack.cli import main
+from hashattack.training.checkpoints import load_checkpoint, read_metadata, save_checkpoint
+from hashattack.cli.main import main
 from hashattack.data import fashion_mnist_retrieval
 from hashattack.errors import InputError
-from hashattack.experiment import AttackSettings, run_experiment
-from hashattack.train import TrainConfig
+from hashattack.protocol.engine import AttackSettings, run_experiment
+from hashattack.training.loop import TrainConfig
 from hashattack.validation import (check_codes, check_finite, check_label_vectors, check_listed_path,
                                    check_not_empty, check_targets, parse_list_line)
 from hashattack.data.fashion_mnist import write_idx
@@ -256,7 +256,7 @@ class BrokenGradients(torch.nn.Module):
 
 def test_nan_produced_during_the_attack_is_refused():
     from hashattack.attacks import DHTA
-    from hashattack.experiment import attacked_batches
+    from hashattack.protocol.engine import attacked_batches
     model = BrokenGradients()
     with pytest.raises(InputError, match=r"DHTA's adversarial queries 0..1 holds NaN or inf"):
         attacked_batches("DHTA", DHTA(model, steps=2), model, torch.rand(2, 1, 4, 4), torch.ones(2, 4), [0, 1], 2,

@@ -1,4 +1,4 @@
-"""Tests for hashattack.metrics against per-query Python references and hand-computed values."""
+"""Tests for hashattack.retrieval.metrics against per-query Python references and hand-computed values."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hashattack.metrics import (
+from hashattack.retrieval.metrics import (
     average_precisions,
     mean_average_precision,
     perceptibility,

@@ -8,12 +8,12 @@ import pickle
 import pytest
 import torch
 
-from hashattack.checkpoints import load_checkpoint, metadata_path, save_checkpoint
+from hashattack.training.checkpoints import load_checkpoint, metadata_path, save_checkpoint
 from hashattack.data import fashion_mnist_retrieval
 from hashattack.errors import InputError
-from hashattack.losses import pairwise_loss
+from hashattack.training.losses import pairwise_loss
 from hashattack.models import available_models, create_model
-from hashattack.train import TrainConfig, train_model
+from hashattack.training.loop import TrainConfig, train_model
 
 
 @pytest.mark.parametrize("bits", [16, 32, 48, 64, 12])
@@ -93,7 +93,7 @@ def test_tampered_or_pickled_checkpoints_are_refused(tmp_path):
     evil = tmp_path / "evil.pt"
     evil.write_bytes(pickle.dumps({"w": Exploit()}))
     meta = json.loads(metadata_path(path).read_text())
-    from hashattack.checkpoints import sha256_of
+    from hashattack.training.checkpoints import sha256_of
     meta["sha256"] = sha256_of(evil)
     metadata_path(evil).write_text(json.dumps(meta))
     with pytest.raises(InputError, match="not a plain state_dict"):

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from hashattack.cli import main
+from hashattack.cli.main import main
 from hashattack.data.base import LabeledSet, RetrievalDataset, one_hot
 from hashattack.data.image_list import list_retrieval
 from hashattack.errors import InputError
-from hashattack.experiment import AttackSettings
-from hashattack.presets import PRESETS, PresetConfig, open_set_split, run_preset
-from hashattack.train import TrainConfig
+from hashattack.protocol.engine import AttackSettings
+from hashattack.protocol.presets import PRESETS, PresetConfig, open_set_split, run_preset
+from hashattack.training.loop import TrainConfig
 from paper_scale_helpers import image_list_dataset
 
 

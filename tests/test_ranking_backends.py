@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from hashattack import popcount
-from hashattack.codes import pack_bits
+from hashattack.retrieval import popcount
+from hashattack.retrieval.codes import pack_bits
 from hashattack.errors import InputError
-from hashattack.metrics import mean_average_precision
-from hashattack.retrieval import (
+from hashattack.retrieval.metrics import mean_average_precision
+from hashattack.retrieval.ranking import (
     HammingIndex,
     hamming_rank,
     hamming_rank_with_distances,

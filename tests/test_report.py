@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hashattack.browser import find_chromium, render
-from hashattack.checkpoints import load_checkpoint
-from hashattack.cli import main
+from hashattack.reporting.browser import find_chromium, render
+from hashattack.training.checkpoints import load_checkpoint
+from hashattack.cli.main import main
 from hashattack.data import fashion_mnist_retrieval
-from hashattack.encoding import encode_set
-from hashattack.retrieval import hamming_rank
-from hashattack.showcase import codes_from_hex
+from hashattack.models.encode import encode_set
+from hashattack.retrieval.ranking import hamming_rank
+from hashattack.reporting.run_figures import codes_from_hex
 
 FIGURES = {"adversarial_examples.png", "retrieval.png", "precision_recall.png", "precision_at_k.png"}
 

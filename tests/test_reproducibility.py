@@ -5,7 +5,7 @@ import json
 
 import torch
 
-from hashattack.cli import main
+from hashattack.cli.main import main
 from run_helpers import tiny_demo_args
 
 

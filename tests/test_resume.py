@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hashattack.cli import main
-from hashattack.runfolder import BATCH_FORMAT, RUN_FILE, RunFolder
+from hashattack.cli.main import main
+from hashattack.protocol.runfolder import BATCH_FORMAT, RUN_FILE, RunFolder
 from run_helpers import folder_snapshot, tiny_demo_args
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -174,7 +174,7 @@ def test_run_folder_records_and_refuses_a_changed_model(tmp_path):
 
 
 def test_ctrl_c_mid_run_then_rerun_gives_identical_results(data, tmp_path, capsys, monkeypatch):
-    import hashattack.experiment as experiment
+    import hashattack.protocol.engine as experiment
 
     cache = tmp_path / "cache"
     assert run_cli(tiny_demo_args(data, cache, tmp_path / "reference", steps=2), capsys) == 0

@@ -1,10 +1,10 @@
-"""Tests for hashattack.retrieval: Hamming ranking and its tie rule against a brute-force reference."""
+"""Tests for hashattack.retrieval.ranking: Hamming ranking and its tie rule against a brute-force reference."""
 
 import numpy as np
 import pytest
 import torch
 
-from hashattack.retrieval import hamming_rank, hamming_rank_with_distances
+from hashattack.retrieval.ranking import hamming_rank, hamming_rank_with_distances
 
 
 def random_codes(rng: np.random.Generator, n: int, k: int) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hashattack.errors import InputError
-from hashattack.targets import choose_targets, load_manifest
+from hashattack.protocol.targets import choose_targets, load_manifest
 
 
 def labels(classes, n_classes=4):

@@ -9,14 +9,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from hashattack.cli import main
+from hashattack.cli.main import main
 from hashattack.data.moving_fashion import moving_fashion_retrieval
 from hashattack.data.video_splits import VideoProtocol, video_retrieval
-from hashattack.experiment import AttackSettings, run_experiment
-from hashattack.frame_encoder import FramePretraining, pretrained_frame_encoder
-from hashattack.train import TrainConfig
-from hashattack.video_experiment import VideoSetup, bits_preset, eps_preset, run_video, video_train_config
-from hashattack.video_figures import frame_comparison, shown_frames
+from hashattack.protocol.engine import AttackSettings, run_experiment
+from hashattack.training.frame_pretraining import FramePretraining, pretrained_frame_encoder
+from hashattack.training.loop import TrainConfig
+from hashattack.protocol.video import VideoSetup, bits_preset, eps_preset, run_video, video_train_config
+from hashattack.reporting.video_plots import frame_comparison, shown_frames
 
 from test_video_data import make_video_root
 

@@ -8,15 +8,15 @@ import pytest
 import torch
 
 from hashattack.attacks import DHTA, Noise
-from hashattack.codes import hamming_distance
+from hashattack.retrieval.codes import hamming_distance
 from hashattack.data.video import VideoSet
-from hashattack.encoding import encode_set
+from hashattack.models.encode import encode_set
 from hashattack.errors import InputError
-from hashattack.losses import LOSSES, dvh_loss
-from hashattack.model_inputs import bind_inputs
+from hashattack.training.losses import LOSSES, dvh_loss
+from hashattack.models.inputs import bind_inputs
 from hashattack.models import create_model
 from hashattack.models.video import ALEXNET_WEIGHTS_FILE, AlexNetLSTM, alexnet_weights_path
-from hashattack.train import TrainConfig, train_model
+from hashattack.training.loop import TrainConfig, train_model
 
 
 def video_model(bits: int = 16, size: int = 16, seed: int = 0):

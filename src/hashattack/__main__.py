@@ -1,5 +1,5 @@
 """`python -m hashattack` runs the command-line interface."""
 
-from hashattack.cli import main
+from hashattack.cli.main import main
 
 raise SystemExit(main())

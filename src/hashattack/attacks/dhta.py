@@ -32,7 +32,7 @@ Speed options (none changes the algorithm; the defaults reproduce the official o
   (faster convolutions on GPUs with tensor cores; converts the model in place);
 - compile (False): run the model through `torch.compile` (True: the default backend, or the
   name of a backend), compiled once per attack object. TF32 matmuls on GPU are a process-wide
-  switch: `hashattack.acceleration.enable_tf32()`.
+  switch: `hashattack.models.acceleration.enable_tf32()`.
 
 Example::
 
@@ -49,7 +49,7 @@ import torch
 
 from hashattack.attacks.base import Attack
 from hashattack.attacks.descent import normalized_descent, step_length
-from hashattack.codes import anchor_code
+from hashattack.retrieval.codes import anchor_code
 from hashattack.errors import InputError
 
 ALPHA_BOUNDARIES = tuple(Fraction(n, 10) for n in (5, 6, 7, 8, 9))

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from hashattack.errors import InputError
-from hashattack.io import atomic_write_text
+from hashattack.files import atomic_write_text
 
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp"}
 

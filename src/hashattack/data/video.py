@@ -10,7 +10,7 @@ at most `max_frames` = 40 frames:
 A `VideoSet` offers the interface of `LabeledSet` (`pixels(index)`, `labels`, `ids`, `len`,
 `subset`) for videos: `pixels` gives (B, T, C, H, W) floats in [0, 1] padded with zero frames
 to the set's T, and `model_inputs(index)` gives {"lengths": real frames per video}, which
-training, encoding and the attacks pass to the model (`hashattack.model_inputs`). Videos on
+training, encoding and the attacks pass to the model (`hashattack.models.inputs`). Videos on
 disk are decoded when asked for (and kept in memory up to `cache_size` videos).
 """
 

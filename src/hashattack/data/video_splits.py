@@ -25,7 +25,7 @@ import torch
 from hashattack.data.base import RetrievalDataset
 from hashattack.data.video import FRAME_SUFFIXES, MAX_FRAMES, VIDEO_SUFFIXES, VideoSet
 from hashattack.errors import InputError
-from hashattack.io import atomic_write_text
+from hashattack.files import atomic_write_text
 
 SPLITS = ("train", "database", "query")
 

@@ -131,7 +131,7 @@ class FrameCNNBackbone(nn.Module):
 
 def load_frame_cnn(encoder: FrameCNNBackbone, checkpoint: str | Path) -> None:
     """Copy the backbone of a pretrained frame-cnn checkpoint into the frame encoder."""
-    from hashattack.checkpoints import load_checkpoint
+    from hashattack.training.checkpoints import load_checkpoint
 
     model, _ = load_checkpoint(checkpoint, architecture="frame-cnn")
     try:

@@ -1,0 +1,32 @@
+"""Encode a set of objects into binary codes with a hashing model, in batches, without gradients."""
+
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from hashattack.data.base import LabeledSet
+from hashattack.errors import InputError
+from hashattack.models.inputs import model_inputs, slice_inputs
+
+
+@torch.no_grad()
+def encode_set(model: torch.nn.Module, data: LabeledSet | torch.Tensor, batch_size: int = 1000,
+               device: str | torch.device = "cpu", progress: bool = True, desc: str = "encode",
+               inputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Codes sign(f(x)) in {-1, +1} (0 -> +1), float32 (n, K) on the CPU.
+
+    `data` is a stored set (uint8 images, or a `VideoSet`) or a float tensor of pixels in [0, 1];
+    `inputs` are the tensor's extra model inputs (`hashattack.models.inputs`, e.g. video lengths).
+    """
+    pixels = data.pixels if hasattr(data, "pixels") else data.__getitem__
+    model.eval()
+    chunks = []
+    for start in tqdm(range(0, len(data), batch_size), desc=desc, unit="batch", disable=not progress):
+        index = slice(start, start + batch_size)
+        extra = slice_inputs(inputs, index) if inputs else model_inputs(data, index)
+        outputs = model(pixels(index).to(device), **{k: v.to(device) for k, v in extra.items()})
+        if not torch.isfinite(outputs).all():
+            raise InputError(f"the model produced NaN or inf outputs for objects {start}..{start + len(outputs) - 1}")
+        chunks.append(torch.where(outputs >= 0, 1.0, -1.0).cpu())
+    return torch.cat(chunks)

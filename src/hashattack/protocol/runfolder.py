@@ -1,0 +1,259 @@
+"""A run folder that survives being killed: finished batches on disk, resumed on the next run.
+
+Layout of a run folder::
+
+    run.json            the run's settings fingerprint (and the model's SHA-256), written first
+    manifest.json       queries, targets and anchors
+    batches/            one small JSON file per method and batch of attacked queries
+    results.json, table.md, table.csv    the final results, assembled from the batch files
+    timing.json         wall-clock seconds (kept out of results.json so results are byte-stable)
+
+Every file is written atomically (temporary file, fsync, rename), so a `kill -9` at any moment
+leaves each file either whole or absent. Running the same command again finds `run.json`,
+checks that its fingerprint equals the new run's, and skips every batch whose file exists; the
+results are assembled from the batch files in both cases, so they are byte-identical to an
+uninterrupted run. A folder made with other settings is refused (two runs are never mixed);
+`force=True` clears it and starts over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from hashattack.data.base import RetrievalDataset
+from hashattack.errors import InputError
+from hashattack.files import atomic_write_json
+from hashattack.protocol.targets import Manifest
+
+RUN_FORMAT = "hashattack-run/1"
+BATCH_FORMAT = "hashattack-batch/1"
+RUN_FILE = "run.json"
+BATCH_DIR = "batches"
+RESULT_FILES = ("manifest.json", "results.json", "table.md", "table.csv", "timing.json")
+FORCE_HINT = "use --force (force=True) to start over, or another run folder"
+
+
+def canonical(obj) -> object:
+    """`obj` as it reads back from JSON (tuples become lists, keys strings), for comparisons."""
+    return json.loads(json.dumps(obj, sort_keys=True))
+
+
+def digest(obj) -> str:
+    """SHA-256 of the canonical JSON of `obj`."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def differences(old, new, prefix: str = "") -> list[str]:
+    """Dotted paths where two JSON values differ, e.g. ['settings.eps: 0.1 -> 0.2']."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key not in old or key not in new:
+                out.append(f"{path}: {old.get(key, '(absent)')} -> {new.get(key, '(absent)')}")
+            else:
+                out.extend(differences(old[key], new[key], path))
+        return out
+    if old != new:
+        show = lambda v: (json.dumps(v) if len(json.dumps(v)) <= 40 else json.dumps(v)[:37] + "...")
+        return [f"{prefix or 'value'}: {show(old)} -> {show(new)}"]
+    return []
+
+
+def dataset_fingerprint(dataset: RetrievalDataset, query_ids: list[int]) -> dict:
+    """What identifies a dataset cheaply: name, protocol, sizes, every label and id, and the
+    pixels of the attacked queries (so another copy of the data with other images is noticed)."""
+    labels = hashlib.sha256()
+    for part in (dataset.train, dataset.database, dataset.query):
+        labels.update(part.labels.contiguous().numpy().tobytes())
+        labels.update(part.ids.contiguous().numpy().tobytes())
+    pixels = dataset.query.pixels(torch.tensor(query_ids)).contiguous().numpy().tobytes()
+    return {"name": dataset.name, "protocol": dataset.protocol,
+            "sizes": [len(dataset.train), len(dataset.database), len(dataset.query)],
+            "labels_sha256": labels.hexdigest(), "query_pixels_sha256": hashlib.sha256(pixels).hexdigest()}
+
+
+def run_fingerprint(dataset: RetrievalDataset, bits: int, architecture: str, train_config, settings, methods,
+                    manifest: Manifest, device: str = "cpu", **extra) -> dict:
+    """Every setting that decides a run's results; two runs may share a folder only if these are equal.
+
+    `train_config` and `settings` are dataclasses (TrainConfig, AttackSettings); `extra` holds
+    whatever else a caller's run depends on (it must be JSON-able).
+    """
+    return {
+        "dataset": dataset_fingerprint(dataset, manifest.query_ids),
+        "bits": bits,
+        "architecture": architecture,
+        "train": asdict(train_config),
+        "settings": asdict(settings),
+        "methods": list(methods),
+        "manifest_sha256": digest(manifest.to_json()),
+        "device": torch.device(device).type,
+        **extra,
+    }
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: malformed {what} ({exc}); {FORCE_HINT}") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{path}: malformed {what} (not a JSON object); {FORCE_HINT}")
+    return value
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+class MemoryBatches:
+    """Batch records kept in memory (a run without a folder); same interface as `RunFolder`."""
+
+    def __init__(self):
+        self._records: dict[tuple[str, int], dict] = {}
+        self.reused: dict[str, int] = {}       # per method: batches found already finished
+        self.computed: dict[str, int] = {}     # per method: batches attacked by this call
+        self.seconds: dict[str, float] = {}    # per method: attack seconds of every batch record
+
+    def _count(self, counter: dict[str, int], record: dict) -> None:
+        method = record["method"]
+        counter[method] = counter.get(method, 0) + 1
+        self.seconds[method] = self.seconds.get(method, 0.0) + float(record.get("seconds", 0.0))
+
+    def load_batch(self, method: str, index: int, query_ids: list[int]) -> dict | None:
+        record = self._records.get((method, index))
+        if record is not None:
+            self._count(self.reused, record)
+        return record
+
+    def timing(self, train_seconds: float | None = None) -> dict:
+        """Wall-clock seconds (summed over batch records, reused ones included) and how many batches
+        this call reused or attacked itself, per method and in all."""
+        methods = sorted(set(self.reused) | set(self.computed))
+        return {
+            "train_seconds": train_seconds,
+            "batches_reused": sum(self.reused.values()),
+            "batches_attacked": sum(self.computed.values()),
+            "methods": {m: {"batches_reused": self.reused.get(m, 0), "batches_attacked": self.computed.get(m, 0),
+                            "seconds": round(self.seconds.get(m, 0.0), 3)} for m in methods},
+        }
+
+    def save_batch(self, method: str, index: int, record: dict) -> dict:
+        """Store a batch record; returns it as it reads back (so fresh and resumed runs match)."""
+        record = canonical({"format": BATCH_FORMAT, "method": method, "batch": index, **record})
+        self._records[(method, index)] = record
+        self._count(self.computed, record)
+        return record
+
+
+class RunFolder(MemoryBatches):
+    """A run folder bound to one settings fingerprint.
+
+    Use: `folder = RunFolder(path, fingerprint, force)`; `folder.check()` (before any expensive
+    work; raises InputError when the folder belongs to another run); `folder.start(model_sha256)`
+    (clears the folder when forced, writes run.json); then `load_batch` / `save_batch`.
+    """
+
+    def __init__(self, path: str | Path, fingerprint: dict, force: bool = False):
+        super().__init__()
+        self.path = Path(path)
+        self.fingerprint = canonical(fingerprint)
+        self.force = force
+        self.resuming = False
+        self._previous: dict | None = None
+
+    @property
+    def batch_dir(self) -> Path:
+        return self.path / BATCH_DIR
+
+    def batch_path(self, method: str, index: int) -> Path:
+        return self.batch_dir / f"{_safe_name(method)}-{index:05d}.json"
+
+    def finished_batches(self) -> list[Path]:
+        return sorted(self.batch_dir.glob("*.json")) if self.batch_dir.is_dir() else []
+
+    def check(self) -> None:
+        """Refuse a folder that holds another run (different fingerprint, or results without run.json)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise InputError(f"run folder {self.path} is a file; choose a folder")
+        run_file = self.path / RUN_FILE
+        if run_file.is_file():
+            previous = _read_json(run_file, "run file")
+            if previous.get("format") != RUN_FORMAT or not isinstance(previous.get("fingerprint"), dict):
+                if not self.force:
+                    raise InputError(f"{run_file}: not a {RUN_FORMAT} run file; {FORCE_HINT}")
+                return
+            changed = differences(previous["fingerprint"], self.fingerprint)
+            if changed and not self.force:
+                shown = "; ".join(changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3 else "")
+                raise InputError(f"run folder {self.path} holds a run with other settings ({shown}); {FORCE_HINT}")
+            if not changed and not self.force:
+                self.resuming = True
+                self._previous = previous
+            return
+        leftovers = [name for name in RESULT_FILES if (self.path / name).exists()] + \
+                    ([BATCH_DIR] if self.finished_batches() else [])
+        if leftovers and not self.force:
+            raise InputError(f"run folder {self.path} holds results ({', '.join(leftovers)}) without {RUN_FILE}, "
+                             f"so they cannot be checked against this run; {FORCE_HINT}")
+
+    def start(self, model_sha256: str | None = None) -> None:
+        """Claim the folder for this run: clear it when forced, refuse a changed model, write run.json."""
+        if self.resuming and self._previous is not None:
+            before = self._previous.get("model_sha256")
+            if before is not None and model_sha256 is not None and before != model_sha256:
+                raise InputError(f"run folder {self.path} was started with model weights {before[:12]}…, "
+                                 f"the model now is {model_sha256[:12]}… (retrained?); {FORCE_HINT}")
+        if self.force:
+            self.clear()
+        self.path.mkdir(parents=True, exist_ok=True)
+        for stale in list(self.path.glob(".*.tmp")) + list(self.batch_dir.glob(".*.tmp")):
+            stale.unlink(missing_ok=True)   # half-written files of a killed run
+        record = {"format": RUN_FORMAT, "fingerprint": self.fingerprint,
+                  "fingerprint_sha256": digest(self.fingerprint)}
+        if model_sha256 is not None:
+            record["model_sha256"] = model_sha256
+        atomic_write_json(self.path / RUN_FILE, record)
+
+    def clear(self) -> None:
+        """Remove this tool's files from the folder (run.json, batches, results); others are kept."""
+        if self.batch_dir.is_dir():
+            shutil.rmtree(self.batch_dir)
+        for name in (RUN_FILE, *RESULT_FILES):
+            (self.path / name).unlink(missing_ok=True)
+
+    def load_batch(self, method: str, index: int, query_ids: list[int]) -> dict | None:
+        """The finished batch's record, or None when it has not been written yet."""
+        path = self.batch_path(method, index)
+        if not path.is_file():
+            return None
+        record = _read_json(path, "batch file")
+        if (record.get("format") != BATCH_FORMAT or record.get("method") != method or record.get("batch") != index
+                or record.get("query_ids") != [int(i) for i in query_ids]):
+            raise InputError(f"{path}: batch file does not belong to this run (method {method}, batch {index}); "
+                             f"{FORCE_HINT}")
+        codes, sizes = record.get("codes"), record.get("perceptibility")
+        if (not isinstance(codes, list) or len(codes) != len(query_ids) or not isinstance(record.get("bits"), int)
+                or not isinstance(sizes, dict) or any(len(v) != len(query_ids) for v in sizes.values())
+                or not isinstance(record.get("seconds"), (int, float))):
+            raise InputError(f"{path}: malformed batch file (codes, bits, perceptibility or seconds); {FORCE_HINT}")
+        self._count(self.reused, record)
+        return record
+
+    def save_batch(self, method: str, index: int, record: dict) -> dict:
+        record = canonical({"format": BATCH_FORMAT, "method": method, "batch": index, **record})
+        atomic_write_json(self.batch_path(method, index), record)
+        self._count(self.computed, record)
+        return record
+
+
+__all__ = ["RunFolder", "MemoryBatches", "run_fingerprint", "dataset_fingerprint", "digest", "differences", "canonical",
+           "RUN_FILE", "BATCH_DIR", "RESULT_FILES"]

@@ -1,0 +1,141 @@
+"""The official target protocol of DHTA and the manifest that records it.
+
+For each query (drawn at random from the query set):
+- its target label vector is drawn uniformly among the distinct label vectors of the database
+  that occur more than n_t times and differ from the query's label vector;
+- n_t anchor objects are drawn without replacement from the database items whose label vector
+  equals the target; their database codes are voted into the anchor code.
+
+Several n_t values share one draw: the objects for n_t are the first n_t of one random order of
+the target's items (so the P2P object is one of the DHTA objects, and a sweep over n_t varies
+only n_t). The manifest (JSON) records query ids, target labels, anchor object ids and the seed,
+and a run given a manifest re-runs exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hashattack.errors import InputError
+from hashattack.files import atomic_write_json
+
+MANIFEST_FORMAT = "hashattack-manifest/1"
+
+
+@dataclass
+class Manifest:
+    """Queries, targets and anchor objects of one run (indices into the query set / the database)."""
+
+    seed: int
+    query_ids: list[int]
+    target_labels: np.ndarray                     # (n_queries, num_classes) uint8 multi-hot
+    anchor_ids: dict[int, list[list[int]]]        # n_t -> per query, n_t database indices
+    dataset: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.query_ids)
+
+    def to_json(self) -> dict:
+        return {
+            "format": MANIFEST_FORMAT,
+            "dataset": self.dataset,
+            "seed": self.seed,
+            "num_classes": int(self.target_labels.shape[1]),
+            "query_ids": [int(i) for i in self.query_ids],
+            "target_labels": [np.flatnonzero(row).tolist() for row in self.target_labels],
+            "anchor_ids": {str(n_t): ids for n_t, ids in sorted(self.anchor_ids.items())},
+            **({"extra": self.extra} if self.extra else {}),
+        }
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_json(path, self.to_json())
+
+
+def load_manifest(path: str | Path, num_queries: int | None = None, num_database: int | None = None) -> Manifest:
+    """Read and validate a manifest; ids are checked against the set sizes when given."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"manifest {path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: malformed manifest ({exc})") from None
+    try:
+        if raw.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"format is {raw.get('format')!r}, expected {MANIFEST_FORMAT!r}")
+        n_classes = int(raw["num_classes"])
+        query_ids = [int(i) for i in raw["query_ids"]]
+        if not query_ids:
+            raise ValueError("query_ids is empty; a manifest needs at least one query")
+        labels = np.zeros((len(query_ids), n_classes), dtype=np.uint8)
+        if len(raw["target_labels"]) != len(query_ids):
+            raise ValueError("target_labels and query_ids differ in length")
+        for row, classes in enumerate(raw["target_labels"]):
+            if not classes:
+                raise ValueError(f"target label of query {row} is empty")
+            labels[row, [int(c) for c in classes]] = 1
+        anchors = {int(k): [[int(i) for i in ids] for ids in v] for k, v in raw["anchor_ids"].items()}
+        for n_t, rows in anchors.items():
+            if len(rows) != len(query_ids) or any(len(r) != n_t for r in rows):
+                raise ValueError(f"anchor_ids[{n_t}] must hold {n_t} ids for each of {len(query_ids)} queries")
+        seed = int(raw["seed"])
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise InputError(f"{path}: malformed manifest ({exc})") from None
+    if num_queries is not None and any(not 0 <= i < num_queries for i in query_ids):
+        raise InputError(f"{path}: a query id is outside the query set of {num_queries}")
+    if num_database is not None and any(not 0 <= i < num_database for rows in anchors.values() for r in rows for i in r):
+        raise InputError(f"{path}: an anchor id is outside the database of {num_database}")
+    return Manifest(seed, query_ids, labels, anchors, raw.get("dataset", ""), raw.get("extra", {}))
+
+
+def choose_targets(query_labels: np.ndarray, db_labels: np.ndarray, num_queries: int, n_ts=(1, 9),
+                   seed: int = 0, query_ids=None, candidate_filter=None, dataset: str = "") -> Manifest:
+    """Draw queries, target label vectors and anchor objects following the official protocol.
+
+    query_labels (Nq, C), db_labels (Nd, C): one-/multi-hot label vectors.
+    num_queries: how many queries to draw (ignored when `query_ids` is given).
+    n_ts: the n_t values to draw anchors for (nested draws, see the module docstring).
+    candidate_filter: optional callable(label_vector) -> bool restricting the target labels
+    (e.g. to classes the model never saw, for the open-set experiment).
+    """
+    query_labels = np.asarray(query_labels).astype(np.uint8)
+    db_labels = np.asarray(db_labels).astype(np.uint8)
+    n_ts = sorted({int(n) for n in n_ts})
+    if not n_ts or n_ts[0] <= 0:
+        raise InputError(f"n_t values must be positive integers, got {n_ts}")
+    largest = n_ts[-1]
+    rng = np.random.default_rng(seed)
+    if query_ids is None:
+        if not 0 < num_queries <= len(query_labels):
+            raise InputError(f"number of queries must be between 1 and {len(query_labels)}, got {num_queries}")
+        query_ids = np.sort(rng.choice(len(query_labels), size=num_queries, replace=False))
+    query_ids = [int(i) for i in query_ids]
+
+    vectors, inverse, counts = np.unique(db_labels, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    eligible = counts > largest
+    if candidate_filter is not None:
+        eligible &= np.array([bool(candidate_filter(v)) for v in vectors])
+    if not eligible.any():
+        raise InputError(f"n_t = {largest} is too large: no target label has more than {largest} database objects "
+                         f"(largest count {counts.max()})")
+    eligible_ids = np.flatnonzero(eligible)
+    members = {int(v): np.flatnonzero(inverse == v) for v in eligible_ids}
+
+    targets = np.zeros((len(query_ids), db_labels.shape[1]), dtype=np.uint8)
+    anchors: dict[int, list[list[int]]] = {n: [] for n in n_ts}
+    for row, qid in enumerate(query_ids):
+        candidates = eligible_ids[(vectors[eligible_ids] != query_labels[qid]).any(axis=1)]
+        if not len(candidates):
+            raise InputError(f"query {qid} has no target label different from its own with more than {largest} objects")
+        chosen = int(candidates[int(rng.integers(len(candidates)))])
+        targets[row] = vectors[chosen]
+        order = rng.permutation(members[chosen])[:largest]
+        for n in n_ts:
+            anchors[n].append([int(i) for i in order[:n]])
+    return Manifest(int(seed), query_ids, targets, anchors, dataset)
