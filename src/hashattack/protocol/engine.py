@@ -33,7 +33,8 @@ from hashattack.models import create_model
 from hashattack.reporting.tables import table1, write_table
 from hashattack.protocol.runfolder import MemoryBatches, RunFolder, run_fingerprint
 from hashattack.protocol.targets import Manifest, choose_targets
-from hashattack.training.loop import TrainConfig, train_model
+from hashattack.training.cache import default_cache_dir, trained_model
+from hashattack.training.loop import TrainConfig
 from hashattack.validation import check_finite, check_manifest, check_not_empty
 
 METHODS = ("Original", "Noise", "P2P", "DHTA")
@@ -80,38 +81,6 @@ class AttackSettings:
         """The keyword options that make DHTA / P2P faster without changing the method."""
         return {"early_stop": self.early_stop, "precision": self.precision, "channels_last": self.channels_last,
                 "compile": self.compile}
-
-
-def default_cache_dir() -> Path:
-    """Where trained default models are cached: $HASHATTACK_CACHE or ~/.cache/hashattack."""
-    return Path(os.environ.get("HASHATTACK_CACHE", Path.home() / ".cache" / "hashattack"))
-
-
-def trained_model(dataset: RetrievalDataset, architecture: str, bits: int, config: TrainConfig,
-                  cache_dir: Path | None = None, device: str = "cpu", progress: bool = True,
-                  model_kwargs: dict | None = None):
-    """A model trained on `dataset.train` with `config`, from the cache when an identical one exists.
-
-    Returns (model in eval mode, checkpoint metadata). The cache key covers the dataset and its
-    protocol, the architecture, bits and every training setting.
-    """
-    model_kwargs = model_kwargs or {}
-    key_source = json.dumps({"dataset": dataset.name, "protocol": dataset.protocol, "architecture": architecture,
-                             "bits": bits, "train": config.as_dict(), "model": model_kwargs}, sort_keys=True)
-    key = hashlib.sha256(key_source.encode()).hexdigest()[:12]
-    path = Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{architecture}-{bits}bits-{key}.pt"
-    if not (path.is_file() and metadata_path(path).is_file()):   # weights without metadata: a killed save
-        with torch.random.fork_rng(devices=[]):   # initial weights from the training seed, not the global RNG
-            torch.manual_seed(config.seed)
-            model = create_model(architecture, bits, **model_kwargs)
-        started = time.perf_counter()
-        history = train_model(model, dataset.train, config, device=device, progress=progress)
-        meta = {"dataset": dataset.name, "protocol": dataset.protocol, "train": config.as_dict(),
-                "loss_history": history, "metrics": {"final_train_loss": history[-1]},
-                "train_seconds": round(time.perf_counter() - started, 1)}
-        save_checkpoint(path, model.cpu(), meta)
-    model, meta = load_checkpoint(path, architecture=architecture, bits=bits)
-    return model.to(device), meta | {"path": str(path)}
 
 
 def build_attack(method: str, model: torch.nn.Module, settings: AttackSettings, seed: int = 0) -> Attack:

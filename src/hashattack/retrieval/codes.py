@@ -159,3 +159,21 @@ def unpack_bits(packed: Array, n_bits: int) -> np.ndarray:
         )
     bits = np.unpackbits(p, axis=1, count=n_bits)
     return np.where(bits == 1, 1, -1).astype(np.int8)
+
+
+def codes_to_hex(codes: Array) -> list[str]:
+    """±1 codes (n, K) -> one hex string per code (bits packed as `pack_bits`, +1 = 1): compact JSON."""
+    return [row.tobytes().hex() for row in pack_bits(codes)]
+
+
+def codes_from_hex(hex_codes: list[str], n_bits: int) -> torch.Tensor:
+    """Inverse of `codes_to_hex`: hex strings -> float32 ±1 codes (n, n_bits)."""
+    n_bytes = -(-int(n_bits) // 8)
+    try:
+        raw = b"".join(bytes.fromhex(h) for h in hex_codes)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"codes must be hex strings of {n_bytes} bytes, got an invalid one ({exc})") from None
+    if any(len(h) != 2 * n_bytes for h in hex_codes):
+        raise InputError(f"every hex code of {n_bits} bits must have {2 * n_bytes} hex digits")
+    packed = np.frombuffer(raw, dtype=np.uint8).reshape(len(hex_codes), n_bytes)
+    return torch.from_numpy(unpack_bits(packed, n_bits).astype(np.float32))

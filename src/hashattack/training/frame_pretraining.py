@@ -104,7 +104,7 @@ def frame_accuracy(model: FrameCNN, images: torch.Tensor, classes: torch.Tensor,
 def pretrained_frame_encoder(settings: FramePretraining = FramePretraining(), root: str | Path | None = None,
                              cache_dir: str | Path | None = None, progress: bool = True) -> Path:
     """Path of the cached pretrained small-CNN checkpoint (trained now when absent)."""
-    from hashattack.protocol.engine import default_cache_dir
+    from hashattack.training.cache import default_cache_dir
 
     key = hashlib.sha256(json.dumps({"data": "fashion-mnist", **asdict(settings)}, sort_keys=True).encode()).hexdigest()[:12]
     path = Path(cache_dir or default_cache_dir()) / f"frame-encoder-frame-cnn-{settings.canvas}px-{key}.pt"
