@@ -175,5 +175,5 @@ def codes_from_hex(hex_codes: list[str], n_bits: int) -> torch.Tensor:
         raise InputError(f"codes must be hex strings of {n_bytes} bytes, got an invalid one ({exc})") from None
     if any(len(h) != 2 * n_bytes for h in hex_codes):
         raise InputError(f"every hex code of {n_bits} bits must have {2 * n_bytes} hex digits")
-    packed = np.frombuffer(raw, dtype=np.uint8).reshape(len(hex_codes), n_bytes)
+    packed = np.frombuffer(raw, dtype=np.uint8).reshape(len(hex_codes), n_bytes).copy()
     return torch.from_numpy(unpack_bits(packed, n_bits).astype(np.float32))
