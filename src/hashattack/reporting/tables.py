@@ -1,31 +1,53 @@
-"""Tables in the paper's layout (Markdown to paste, CSV to load) from a run's results."""
+"""Tables of results (Markdown to paste, CSV to load): methods as rows, runs as columns.
+
+One layout serves every table of the paper: `results_table` takes one summary row per column
+(a code length, an ε, an n_t, …) and lists each method's t-MAP, then the benign MAP, in percent.
+With one column per code length it is appendix Table 1; with ε, Table 2; with Feature and DHTA,
+Table 3.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 from hashattack.files import atomic_write_text
 
-TABLE1_ROWS = (("Original", "t-MAP"), ("Noise", "t-MAP"), ("P2P", "t-MAP"), ("DHTA", "t-MAP"), ("Original", "MAP"))
+AXIS_LABELS = {"eps": "ε", "n_t": "n_t", "steps": "steps"}
 
 
 def percent(value: float | None) -> str:
+    """A fraction in [0, 1] as a percentage with two decimals; "" for a missing value."""
     return "" if value is None else f"{100 * value:.2f}"
 
 
-def table1(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    """Appendix Table 1 layout: one column per code length, t-MAP of each method and the benign MAP (in %).
+def column_label(axis: str | Sequence[str], value) -> str:
+    """The heading of a run's column: "16 bits", "ε = 0.02", "n_t = 9", "steps = 500".
 
-    rows: one dict per code length as made by `experiment.summary_row`.
+    Several axes at once (`axis` and `value` both sequences) give their labels joined by ", ".
     """
-    header = ["Method", "Metric"] + [f"{row['bits']} bits" for row in rows]
-    body = []
-    for method, metric in TABLE1_ROWS:
-        key = f"{method} {metric}"
-        if any(key in row for row in rows):
-            body.append([method, metric] + [percent(row.get(key)) for row in rows])
+    if not isinstance(axis, str):
+        return ", ".join(column_label(a, v) for a, v in zip(axis, value, strict=True))
+    shown = f"{value:g}" if isinstance(value, float) else str(value)
+    if axis == "bits":
+        return f"{shown} bits"
+    return f"{AXIS_LABELS.get(axis, axis)} = {shown}"
+
+
+def results_table(columns: Sequence[tuple[str, dict]]) -> tuple[list[str], list[list[str]]]:
+    """Methods as rows, one column per (label, summary row); values in percent.
+
+    A summary row maps "<Method> t-MAP" and "<Method> MAP" (e.g. "Original MAP") to fractions in
+    [0, 1]; other keys are ignored. Rows: every method's t-MAP in the order the keys first appear
+    across the columns, then the MAP rows. A value a column lacks is an empty cell.
+    """
+    keys = [key for key in dict.fromkeys(k for _, row in columns for k in row) if isinstance(key, str)]
+    ordered = [k for k in keys if k.endswith(" t-MAP")] + [k for k in keys if k.endswith(" MAP")
+                                                             and not k.endswith(" t-MAP")]
+    header = ["Method", "Metric", *(label for label, _ in columns)]
+    body = [[*key.rsplit(" ", 1), *(percent(row.get(key)) for _, row in columns)] for key in ordered]
     return header, body
 
 
@@ -35,6 +57,17 @@ def markdown(header: list[str], body: list[list[str]]) -> str:
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(header), rule] + [line(r) for r in body]) + "\n"
+
+
+def parse_markdown(text: str) -> tuple[str, list[str], list[list[str]]] | None:
+    """Inverse of `write_table`'s Markdown: (caption, header, body), or None when `text` holds no table."""
+    lines = text.splitlines()
+    rows = [line for line in lines if line.startswith("|")]
+    if len(rows) < 2:
+        return None
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in rows if not line.startswith("|-")]
+    caption = " ".join(line.strip() for line in lines if line.strip() and not line.startswith("|"))
+    return caption, cells[0], cells[1:]
 
 
 def csv_text(header: list[str], body: list[list[str]]) -> str:
@@ -54,22 +87,24 @@ def write_table(run_dir: Path, header: list[str], body: list[list[str]], name: s
     return text
 
 
+# Transitional: the layouts the old protocol code still asks for by name; they go once it calls
+# `results_table` (table1 is `results_table` with one column per code length).
+def table1(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    return results_table([(column_label("bits", row["bits"]), row) for row in rows])
+
+
 def table2(eps_values: list[float], t_maps: list[float], label: str) -> tuple[list[str], list[list[str]]]:
-    """Appendix Table 2 layout: DHTA t-MAP (%) at one code length, one column per ε; `label` names the row."""
-    return ["ε"] + [f"{eps:g}" for eps in eps_values], [[label] + [percent(v) for v in t_maps]]
+    return ["ε", *(f"{eps:g}" for eps in eps_values)], [[label, *(percent(v) for v in t_maps)]]
 
 
 def table3(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    """Appendix Table 3 layout: t-MAP (%) of the feature-based attack and DHTA, one column per code length.
-
-    rows: one dict per code length with "bits", "Feature t-MAP" and "DHTA t-MAP".
-    """
-    header = ["Method"] + [f"{row['bits']} bits" for row in rows]
-    body = [[name] + [percent(row.get(f"{method} t-MAP")) for row in rows]
-            for name, method in (("Feature-based Attack", "Feature"), ("DHTA", "DHTA"))]
-    return header, body
+    header, body = table1(rows)
+    names = {"Feature": "Feature-based Attack"}
+    return ["Method", *header[2:]], [[names.get(r[0], r[0]), *r[2:]] for r in body if r[1] == "t-MAP"]
 
 
 def nt_table(n_ts: list[int], t_maps: list[float], label: str = "DHTA t-MAP") -> tuple[list[str], list[list[str]]]:
-    """t-MAP (%) as the number n_t of target objects voted into the anchor varies (n_t = 1 is P2P)."""
-    return ["n_t"] + [str(n) for n in n_ts], [[label] + [percent(v) for v in t_maps]]
+    return ["n_t", *(str(n) for n in n_ts)], [[label, *(percent(v) for v in t_maps)]]
+
+
+__all__ = ["results_table", "column_label", "percent", "markdown", "parse_markdown", "csv_text", "write_table"]
