@@ -18,15 +18,18 @@ import numpy as np
 
 from hashattack.errors import InputError
 from hashattack.files import atomic_write_bytes
+from hashattack.reporting.tables import column_label
 
 DPI = 100
 TICK, CROSS = "\u2713", "\u2717"
 MATCH_COLOR, MISS_COLOR = "#1a9641", "#d7191c"
 METHOD_STYLE = {"Original": ("#7f7f7f", "o"), "Noise": ("#bcbd22", "v"), "P2P": ("#1f77b4", "s"),
                 "DHTA": ("#d62728", "D"), "Feature": ("#9467bd", "^")}
+AXIS_TITLES = {"eps": "ε", "n_t": "$n_t$", "bits": "code length (bits)", "steps": "attack steps"}
 
 
-def _figure(width: float, height: float):
+def blank_figure(width: float, height: float):
+    """An empty Figure of width × height inches (Agg canvas, no pyplot)."""
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=DPI)
@@ -112,7 +115,7 @@ def plot_adversarial_examples(benign, adversarial, path: str | Path, titles: Seq
         rows[0].append({"pixels": benign[i], "title": (titles[i] if titles else "") + "\nbenign"})
         rows[1].append({"pixels": 0.5 + delta * gain, "title": f"perturbation ×{gain:.1f}\nℓ∞ {255 * peak:.1f}/255"})
         rows[2].append({"pixels": adversarial[i], "title": "adversarial"})
-    fig = _figure(1.5 * n + 0.3, 5.4)
+    fig = blank_figure(1.5 * n + 0.3, 5.4)
     _mosaic(fig.add_axes((0, 0, 1, 1)), rows, title_lines=3)
     return save_figure(fig, path)
 
@@ -136,7 +139,7 @@ def plot_retrieval_strips(rows: Sequence[dict], path: str | Path) -> Path:
                           "color": MATCH_COLOR if ok else MISS_COLOR})
         grid.append(cells)
     width = max(len(cells) for cells in grid)
-    fig = _figure(1.0 * width + 0.5, 1.25 * len(grid))
+    fig = blank_figure(1.0 * width + 0.5, 1.25 * len(grid))
     _mosaic(fig.add_axes((0, 0, 1, 1)), grid, title_lines=2, column_gap_after=0)
     return save_figure(fig, path)
 
@@ -146,60 +149,56 @@ def _style(method: str) -> dict:
     return {"color": color, "marker": marker, "label": method}
 
 
-def plot_tmap_sweep(records: Sequence[dict], x: str, path: str | Path, methods: Sequence[str] | None = None,
-                    xlabel: str | None = None) -> Path:
-    """t-MAP (%) of each method against one setting (e.g. "eps" or "n_t") over a list of run records.
+def tmap_sweep_figure(points: Sequence[tuple[dict, dict]], axis: str, xlabel: str | None = None):
+    """t-MAP (%) against one swept axis (e.g. "bits", "eps", "n_t"): one line per method.
 
-    records: results.json dicts as written by `run_experiment` (each with "settings", "bits" and
-    "methods"). x: the key of `record["settings"]` (or of the record itself, e.g. "bits") on the
-    horizontal axis. One line per method, and per code length when the records span several.
-    Original's benign MAP is drawn dashed when present.
+    points: (coordinates, record) of each run of the sweep. coordinates ({axis: value}) place
+    the run in the sweep; record is its results.json dict, whose "methods" maps each method to
+    {"t_map", and "map" for Original}. Methods keep the order they first appear in. Runs that
+    also differ along another axis get a line per method for each of its values (labelled).
+    Original's benign MAP is drawn dashed when present. Returns the matplotlib Figure.
     """
-    points = [(_setting(rec, x), rec) for rec in records]
     if not points:
-        raise InputError(f"no run records to plot t-MAP against {x}")
-    methods = list(methods) if methods else _methods_in(records)
-    all_bits = sorted({rec.get("bits") for rec in records}, key=lambda b: (b is None, b))
-    fig = _figure(5.2, 3.6)
+        raise InputError(f"no runs to plot t-MAP against {axis}")
+    for coordinates, _ in points:
+        if axis not in coordinates:
+            raise InputError(f"a run has no value for {axis!r} (it has: {', '.join(sorted(coordinates)) or 'none'})")
+    methods = list(dict.fromkeys(m for _, record in points for m in record["methods"]))
+    names = dict.fromkeys(a for coordinates, _ in points for a in coordinates if a != axis)
+    others = [a for a in names if len({repr(c.get(a)) for c, _ in points}) > 1]
+    groups: dict[tuple, list] = {}
+    for coordinates, record in points:
+        groups.setdefault(tuple(coordinates.get(a) for a in others), []).append((coordinates[axis], record))
+    values = list(dict.fromkeys(c[axis] for c, _ in points))
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    position = {v: (v if numeric else i) for i, v in enumerate(values)}
+    fig = blank_figure(5.2, 3.6)
     ax = fig.subplots()
-    for bits in all_bits:
-        group = sorted(((v, rec) for v, rec in points if rec.get("bits") == bits), key=lambda p: p[0])
-        suffix = f" ({bits} bits)" if len(all_bits) > 1 else ""
-        xs = [v for v, _ in group]
+    for g, (key, group) in enumerate(groups.items()):
+        group.sort(key=lambda point: position[point[0]])
+        xs = [position[v] for v, _ in group]
+        suffix = f" ({column_label(others, key)})" if others else ""
+        line = ("-", ":", "-.")[g % 3]
         for method in methods:
-            ys = [100 * rec["methods"][method]["t_map"] if method in rec["methods"] else np.nan for _, rec in group]
-            style = _style(method)
-            ax.plot(xs, ys, **{**style, "label": style["label"] + " t-MAP" + suffix})
-        if "Original" in methods:
-            ys = [100 * rec["methods"]["Original"].get("map", np.nan) if "Original" in rec["methods"] else np.nan
-                  for _, rec in group]
-            ax.plot(xs, ys, linestyle="--", color="#444444", marker="x", label="Original MAP" + suffix)
-    ax.set_xlabel(xlabel or {"eps": "ε", "n_t": "$n_t$", "bits": "code length (bits)"}.get(x, x))
+            ys = [100 * r["methods"][method]["t_map"] if method in r["methods"] else np.nan for _, r in group]
+            ax.plot(xs, ys, **{**_style(method), "label": f"{method} t-MAP{suffix}", "linestyle": line})
+        maps = [100 * r["methods"].get("Original", {}).get("map", np.nan) for _, r in group]
+        if not np.isnan(maps).all():
+            ax.plot(xs, maps, linestyle="--", color="#444444", marker="x", label=f"Original MAP{suffix}")
+    if not numeric or len(values) <= 12:
+        ax.set_xticks([position[v] for v in values], [f"{v:g}" if numeric else str(v) for v in values])
+    ax.set_xlabel(xlabel or AXIS_TITLES.get(axis, axis))
     ax.set_ylabel("%")
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    return save_figure(fig, path)
+    return fig
 
 
-def _setting(record: dict, key: str):
-    settings = record.get("settings", {})
-    if key in settings:
-        return settings[key]
-    if key in record:
-        return record[key]
-    raise InputError(f"run record has no setting {key!r} (settings: {', '.join(sorted(settings))})")
-
-
-def _methods_in(records: Sequence[dict]) -> list[str]:
-    """Methods of the records, the known ones in the paper's order (Original, Noise, P2P, DHTA) first."""
-    seen = []
-    for rec in records:
-        for method in rec.get("methods", {}):
-            if method not in seen:
-                seen.append(method)
-    order = list(METHOD_STYLE)
-    return sorted(seen, key=lambda m: (order.index(m) if m in order else len(order), seen.index(m)))
+def plot_tmap_sweep(points: Sequence[tuple[dict, dict]], axis: str, path: str | Path,
+                    xlabel: str | None = None) -> Path:
+    """`tmap_sweep_figure` written as a PNG at `path`."""
+    return save_figure(tmap_sweep_figure(points, axis, xlabel), path)
 
 
 def plot_precision_recall(curves: dict, path: str | Path) -> Path:
@@ -208,7 +207,7 @@ def plot_precision_recall(curves: dict, path: str | Path) -> Path:
     curves: {"precision_recall": {name: {"precision": [...], "recall": [...]}}} with one value
     per radius 0..K (NaN/None where undefined).
     """
-    fig = _figure(4.6, 3.6)
+    fig = blank_figure(4.6, 3.6)
     ax = fig.subplots()
     for name, curve in curves["precision_recall"].items():
         p = np.array([np.nan if v is None else v for v in curve["precision"]], dtype=float)
@@ -228,7 +227,7 @@ def plot_precision_recall(curves: dict, path: str | Path) -> Path:
 
 def plot_precision_at_k(curves: dict, path: str | Path) -> Path:
     """Precision@k against k (log scale), one line per method (see `curves.json`)."""
-    fig = _figure(4.6, 3.6)
+    fig = blank_figure(4.6, 3.6)
     ax = fig.subplots()
     ks = curves["precision_at_k"]["k"]
     for name, values in curves["precision_at_k"]["values"].items():
@@ -244,5 +243,5 @@ def plot_precision_at_k(curves: dict, path: str | Path) -> Path:
     return save_figure(fig, path)
 
 
-__all__ = ["plot_adversarial_examples", "plot_retrieval_strips", "plot_tmap_sweep", "plot_precision_recall",
+__all__ = ["plot_adversarial_examples", "plot_retrieval_strips", "plot_tmap_sweep", "tmap_sweep_figure", "blank_figure", "plot_precision_recall",
            "plot_precision_at_k", "display_image", "save_figure"]

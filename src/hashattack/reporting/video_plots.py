@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from hashattack.errors import InputError
-from hashattack.files import atomic_write_bytes
+from hashattack.reporting.plots import blank_figure, display_image, save_figure
 
 PAPER_FRAMES = (3, 6, 9, 12, 15, 18, 21)   # frame numbers shown in the paper (counted from 1)
 
@@ -26,11 +25,6 @@ def frame_comparison(benign: torch.Tensor, adversarial: torch.Tensor, path: str 
     """Write a PNG: row 1 the benign frames, row 2 the adversarial ones, row 3 the perturbation
     (amplified to the full grey range). Videos are (T, C, H, W) in [0, 1]; `length` = real frames.
     Returns the frame numbers shown."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if benign.shape != adversarial.shape or benign.dim() != 4:
         raise InputError(f"benign and adversarial videos must both be (T, C, H, W), got {tuple(benign.shape)} "
                          f"and {tuple(adversarial.shape)}")
@@ -38,15 +32,12 @@ def frame_comparison(benign: torch.Tensor, adversarial: torch.Tensor, path: str 
     delta = (adversarial - benign).float()
     scale = float(delta.abs().max()) or 1.0
     rows = (("benign", benign), ("adversarial", adversarial), ("perturbation", 0.5 + delta / (2 * scale)))
-    figure, axes = plt.subplots(3, len(numbers), figsize=(1.6 * len(numbers) + 0.8, 5.2), squeeze=False)
+    figure = blank_figure(1.6 * len(numbers) + 0.8, 5.2)
+    axes = figure.subplots(3, len(numbers), squeeze=False)
     for r, (name, video) in enumerate(rows):
         for c, number in enumerate(numbers):
-            frame = video[number - 1].detach().cpu().clamp(0, 1)
             axis = axes[r][c]
-            if frame.shape[0] == 1:
-                axis.imshow(frame[0].numpy(), cmap="gray", vmin=0, vmax=1)
-            else:
-                axis.imshow(frame.permute(1, 2, 0).numpy())
+            axis.imshow(display_image(video[number - 1].detach().cpu()), cmap="gray", vmin=0, vmax=1)
             axis.set_xticks([])
             axis.set_yticks([])
             if r == 0:
@@ -57,8 +48,8 @@ def frame_comparison(benign: torch.Tensor, adversarial: torch.Tensor, path: str 
     if title:
         figure.suptitle(title, fontsize=9)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    plt.close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(figure, path)
     return numbers
+
+
+__all__ = ["frame_comparison", "shown_frames", "PAPER_FRAMES"]
