@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from hashattack.data.catalog import open_dataset
-from hashattack.data.image_list import center_offset, list_retrieval, image_list_set, read_image_list, eval_transform
+from hashattack.data.image_list import center_offset, list_retrieval, image_list_set, eval_transform
+from hashattack.data.list_files import read_list_file
 from hashattack.data.splits import build_imagenet100_lists, build_nus_wide_lists, nus_wide_relative_path
 from hashattack.errors import InputError
 from paper_scale_helpers import image_list_dataset, write_image, write_list
@@ -22,32 +23,36 @@ def images(tmp_path):
 
 
 def test_multi_hot_and_index_forms(images):
-    paths, labels = read_image_list(write_list(images / "l.txt", [("img/a.png", [0, 1, 1]), ("img/b.png", [1, 0, 0])]))
+    paths, labels = read_list_file(write_list(images / "l.txt", [("img/a.png", [0, 1, 1]), ("img/b.png", [1, 0, 0])]))
     assert paths == [images / "img/a.png", images / "img/b.png"]
     assert labels.tolist() == [[0, 1, 1], [1, 0, 0]] and labels.dtype == torch.uint8
-    paths, labels = read_image_list(write_list(images / "i.txt", [("img/a.png", [2]), ("img/c.png", [0])]), num_classes=4)
+    paths, labels = read_list_file(write_list(images / "i.txt", [("img/a.png", [2]), ("img/c.png", [0])]), num_classes=4,
+                                   class_index=True)
     assert labels.tolist() == [[0, 0, 1, 0], [1, 0, 0, 0]]
 
 
 @pytest.mark.parametrize("rows, message", [
-    ([("img/a.png", [0, 1]), ("img/b.png", [1, 0, 0])], "line 2: 3 label values, expected 2"),
-    ([("img/a.png", [0, 1]), ("img/b.png", [1, 2])], "line 2: multi-hot labels must be 0 or 1"),
+    ([("img/a.png", [0, 1]), ("img/b.png", [1, 0, 0])], "line 2: 3 labels after the path, expected 2"),
+    ([("img/a.png", [0, 1]), ("img/b.png", [1, 0, 0, 1])], "line 2: 4 labels after the path, expected 2"),
+    ([("img/a.png", [0, 1]), ("img/b.png", [1])], "line 2: 1 labels, but the first line has 2"),
+    ([("img/a.png", [0, 1]), ("img/b.png", [1, 2])], "line 2: labels must be 0 or 1, got '2'"),
     ([("img/a.png", [0, 1]), ("img/missing.png", [1, 0])], "line 2: image .*missing.png does not exist"),
-    ([("img/a.png", [1, 0]), ("img/b.png", ["x", 0])], "line 2: labels must be integers"),
-    ([("img/a.png", [])], "line 1: expected 'image-path label…'"),
+    ([("img/a.png", [1, 0]), ("img/b.png", ["x", 0])], "line 2: labels must be 0 or 1, got 'x'"),
+    ([("img/a.png", [0, 0])], "line 1: the label vector is all zeros"),
+    ([("img/a.png", [])], "line 1: no labels after the path"),
 ])
 def test_list_errors_name_file_and_line(images, rows, message):
     path = write_list(images / "bad.txt", rows)
     with pytest.raises(InputError, match=message) as error:
-        read_image_list(path)
+        read_list_file(path)
     assert "bad.txt" in str(error.value)
 
 
 def test_list_errors_on_class_count_and_absent_file(images):
-    with pytest.raises(InputError, match="line 1: 2 label values, expected 100"):
-        read_image_list(write_list(images / "l.txt", [("img/a.png", [0, 1])]), num_classes=100)
+    with pytest.raises(InputError, match="line 1: 2 labels, expected 100"):
+        read_list_file(write_list(images / "l.txt", [("img/a.png", [0, 1])]), num_classes=100)
     with pytest.raises(InputError, match="does not exist"):
-        read_image_list(images / "nope.txt")
+        read_list_file(images / "nope.txt")
 
 
 def test_official_test_crop_offsets(tmp_path):
@@ -90,11 +95,11 @@ def test_imagenet100_builder_counts_and_disjointness(tmp_path):
     written = build_imagenet100_lists(root, num_classes=3, train_per_class=2, seed=1)
     assert len(written["classes"]) == 3
     assert [written[s]["count"] for s in ("train", "database", "query")] == [6, 15, 6]
-    sets = {s: read_image_list(root / n)[0] for s, n in (("train", "train.txt"), ("database", "database.txt"),
+    sets = {s: read_list_file(root / n)[0] for s, n in (("train", "train.txt"), ("database", "database.txt"),
                                                          ("query", "test.txt"))}
     assert set(sets["train"]) <= set(sets["database"])
     assert not set(sets["query"]) & set(sets["database"])
-    labels = read_image_list(root / "train.txt")[1]
+    labels = read_list_file(root / "train.txt")[1]
     assert labels.sum(0).tolist() == [2, 2, 2] and labels.sum(1).eq(1).all()
     assert build_imagenet100_lists(root, tmp_path / "again", num_classes=3, train_per_class=2, seed=1)["classes"] \
         == written["classes"]
@@ -104,7 +109,7 @@ def test_imagenet100_builder_counts_and_disjointness(tmp_path):
     (tmp_path / "classes.txt").write_text("n01\nn03\n")
     assert main(["lists", "imagenet100", "--root", str(root), "--out", str(tmp_path / "cli"), "--train-per-class", "2",
                  "--classes-file", str(tmp_path / "classes.txt")]) == 0
-    assert read_image_list(tmp_path / "cli" / "test.txt", root)[1].shape == (4, 2)
+    assert read_list_file(tmp_path / "cli" / "test.txt", root)[1].shape == (4, 2)
 
 
 def test_nus_wide_builder_keeps_top_concepts(tmp_path):
@@ -129,9 +134,9 @@ def test_nus_wide_builder_keeps_top_concepts(tmp_path):
     assert written["query"]["count"] == 5 and written["train"]["count"] == 8
     assert written["database"]["count"] == kept - 5
     root = tmp_path / "images"
-    query, q_labels = read_image_list(root / "test.txt")
-    database, _ = read_image_list(root / "database.txt")
-    train, t_labels = read_image_list(root / "train.txt")
+    query, q_labels = read_list_file(root / "test.txt")
+    database, _ = read_list_file(root / "database.txt")
+    train, t_labels = read_list_file(root / "train.txt")
     assert not set(query) & set(database) and set(train) <= set(database)
     assert q_labels.shape[1] == 3 and q_labels.sum(1).min() >= 1 and t_labels.sum(1).min() >= 1
     assert nus_wide_relative_path("C:\\ImageData\\Flickr\\actor\\0001_2124494179.jpg") == "Flickr/actor/0001_2124494179.jpg"

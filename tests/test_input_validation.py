@@ -3,6 +3,7 @@ leaves an existing run folder exactly as it was."""
 
 import gzip
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -16,8 +17,8 @@ from hashattack.data import fashion_mnist_retrieval
 from hashattack.errors import InputError
 from hashattack.protocol.engine import AttackSettings, run_experiment
 from hashattack.training.loop import TrainConfig
-from hashattack.validation import (check_codes, check_finite, check_label_vectors, check_listed_path,
-                                   check_not_empty, check_targets, parse_list_line)
+from hashattack.validation import check_codes, check_finite, check_label_vectors, check_not_empty, check_targets
+from hashattack.data.list_files import read_list_file
 from hashattack.data.fashion_mnist import write_idx
 from run_helpers import folder_snapshot, tiny_demo_args
 
@@ -286,19 +287,28 @@ def test_label_vector_checks():
 
 
 def test_list_file_lines(tmp_path):
-    assert parse_list_line("img/a.jpg 0 1 0", "train.txt", 3, num_classes=3) == ("img/a.jpg", [0, 1, 0])
-    with pytest.raises(InputError, match=r"^train.txt, line 3: 2 labels after the path, expected 3$"):
-        parse_list_line("img/a.jpg 0 1", "train.txt", 3, num_classes=3)
-    with pytest.raises(InputError, match=r"^train.txt, line 4: the label vector is all zeros"):
-        parse_list_line("img/a.jpg 0 0 0", "train.txt", 4, num_classes=3)
-    with pytest.raises(InputError, match=r"^train.txt, line 5: label '0.5' is not 0 or 1$"):
-        parse_list_line("img/a.jpg 0 0.5 1", "train.txt", 5)
-    with pytest.raises(InputError, match=r"^train.txt, line 6: no labels after the path"):
-        parse_list_line("img/a.jpg", "train.txt", 6)
+    def read(line, num_classes=None):
+        (tmp_path / "train.txt").write_text(f"# one comment line\n{line}\n")
+        return read_list_file(tmp_path / "train.txt", num_classes=num_classes, check_files=False)
+
+    paths, labels = read("img/a.jpg 0 1 0", 3)
+    assert paths == [tmp_path / "img/a.jpg"] and labels.tolist() == [[0, 1, 0]]
+    assert read("my photos/a.jpg 1 0", 2)[0] == [tmp_path / "my photos/a.jpg"]   # known C: spaces allowed
+    where = re.escape(str(tmp_path / "train.txt")) + ", line 2: "
+    with pytest.raises(InputError, match=f"^{where}2 labels, expected 3$"):
+        read("img/a.jpg 0 1", 3)
+    with pytest.raises(InputError, match=f"^{where}4 labels after the path, expected 3$"):
+        read("img/a.jpg 0 1 0 1", 3)
+    with pytest.raises(InputError, match=f"^{where}the label vector is all zeros"):
+        read("img/a.jpg 0 0 0", 3)
+    with pytest.raises(InputError, match=f"^{where}labels must be 0 or 1, got '0.5'$"):
+        read("img/a.jpg 0 0.5 1")
+    with pytest.raises(InputError, match=f"^{where}no labels after the path"):
+        read("img/a.jpg")
     (tmp_path / "a.jpg").write_bytes(b"x")
-    assert check_listed_path("a.jpg", tmp_path, "train.txt", 1) == tmp_path / "a.jpg"
-    with pytest.raises(InputError, match=r"^train.txt, line 2: .*b.jpg does not exist"):
-        check_listed_path("b.jpg", tmp_path, "train.txt", 2)
+    (tmp_path / "list.txt").write_text("a.jpg 1\nb.jpg 1\n")
+    with pytest.raises(InputError, match=r"list.txt, line 2: image .*b.jpg does not exist"):
+        read_list_file(tmp_path / "list.txt")
 
 
 def test_empty_sets_and_targets():

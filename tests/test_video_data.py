@@ -12,8 +12,9 @@ from PIL import Image
 
 from hashattack.data.moving_fashion import clip_paths, make_clips, moving_fashion_retrieval
 from hashattack.data.video import VideoSet, pad_videos, read_video, sample_frame_indices
-from hashattack.data.video_splits import (JHMDB, UCF101, VideoProtocol, read_video_list, scan_videos, split_indices,
-                                          video_retrieval, write_video_lists)
+from hashattack.data.list_files import read_list_file
+from hashattack.data.video_splits import (JHMDB, UCF101, VideoProtocol, scan_videos, split_indices, video_retrieval,
+                                          write_video_lists)
 from hashattack.errors import InputError
 
 av = pytest.importorskip("av")
@@ -169,7 +170,7 @@ def test_video_root_is_indexed_split_written_as_list_files_and_read_back(tmp_pat
     assert names == ["clap", "jump", "wave"] and len(paths) == 12 and paths[0] == "clap/v0"
     tiny = VideoProtocol("tiny", {"query": 1, "train": 1}, "first")
     written = write_video_lists(tmp_path / "lists", paths, classes, names, tiny, seed=0)
-    rel, labels = read_video_list(written["database"], 3)
+    rel, labels = read_list_file(written["database"], root, 3, kind="video")
     assert len(rel) == 6 and labels.sum(1).tolist() == [1] * 6
     dataset = video_retrieval(tiny, root, tmp_path / "lists", size=(8, 8), max_frames=5)
     assert [len(dataset.train), len(dataset.database), len(dataset.query)] == [3, 6, 3]
@@ -192,10 +193,10 @@ def test_missing_list_files_are_made_with_the_protocol_split(tmp_path):
 def test_list_file_errors_name_file_and_line(tmp_path):
     bad = tmp_path / "query.txt"
     bad.write_text("a/v1 0 1 0\na/v2 0 1\n")
-    with pytest.raises(InputError, match=r"query.txt:2: expected 'path' and 3 labels"):
-        read_video_list(bad, 3)
+    with pytest.raises(InputError, match=r"query.txt, line 2: 2 labels, expected 3"):
+        read_list_file(bad, num_classes=3, check_files=False, kind="video")
     with pytest.raises(InputError, match="does not exist"):
-        read_video_list(tmp_path / "nope.txt", 3)
+        read_list_file(tmp_path / "nope.txt", num_classes=3, kind="video")
 
 
 # --- Moving Fashion-MNIST ------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Each check raises `InputError` with one line that names the file, line or value at fault and
 says what would be right, so the CLI can print it and exit 2. Loaders of new formats (list
 files, image folders, videos, codes files, configs) call these instead of writing their own
-messages, so every part of the tool words the same mistake the same way.
+messages, so every part of the tool words the same mistake the same way. List files have their
+own reader, `data.list_files`.
 """
 
 from __future__ import annotations
@@ -79,39 +80,6 @@ def check_label_vectors(labels: Array, what: str, lines: Sequence[int] | None = 
         raise InputError(f"{place}: the label vector is all zeros; every object needs at least one label")
 
 
-def parse_list_line(text: str, source: str | Path, line: int, num_classes: int | None = None) -> tuple[str, list[int]]:
-    """One line `path l_1 l_2 ... l_C` of a list file (HashNet / DHTA format) -> (path, 0/1 labels).
-
-    Refuses a line with the wrong number of labels (when `num_classes` is known), a value that
-    is not 0 or 1, and an all-zero label vector.
-    """
-    fields = text.split()
-    if not fields:
-        raise line_error(source, line, "empty line; expected `path l_1 ... l_C`")
-    path, values = fields[0], fields[1:]
-    if num_classes is not None and len(values) != num_classes:
-        raise line_error(source, line, f"{len(values)} labels after the path, expected {num_classes}")
-    if not values:
-        raise line_error(source, line, "no labels after the path; expected `path l_1 ... l_C` with 0/1 labels")
-    if any(v not in ("0", "1") for v in values):
-        bad = next(v for v in values if v not in ("0", "1"))
-        raise line_error(source, line, f"label {bad!r} is not 0 or 1")
-    labels = [int(v) for v in values]
-    if not any(labels):
-        raise line_error(source, line, "the label vector is all zeros; every object needs at least one label")
-    return path, labels
-
-
-def check_listed_path(path: str | Path, root: str | Path | None, source: str | Path, line: int) -> Path:
-    """The file a list-file line names (relative paths are taken under `root`); refuses a missing one."""
-    full = Path(path)
-    if not full.is_absolute() and root is not None:
-        full = Path(root) / full
-    if not full.exists():
-        raise line_error(source, line, f"{full} does not exist (paths are relative to {root or 'the working folder'})")
-    return full
-
-
 def check_not_empty(count: int, what: str) -> None:
     """Refuse an empty set (queries, database, list file) where at least one object is needed."""
     if count <= 0:
@@ -165,5 +133,4 @@ def check_manifest(manifest, query_labels: Array, db_labels: Array, n_t: int, so
                   manifest.query_ids)
 
 
-__all__ = ["at", "line_error", "check_finite", "check_codes", "check_label_vectors", "parse_list_line",
-           "check_listed_path", "check_not_empty", "check_targets", "check_manifest"]
+__all__ = ["at", "line_error", "check_finite", "check_codes", "check_label_vectors", "check_not_empty", "check_targets", "check_manifest"]

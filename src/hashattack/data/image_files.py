@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
 from hashattack.data.base import LabeledSet, one_hot
+from hashattack.data.list_files import read_list_file
 from hashattack.errors import InputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -25,8 +27,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 def load_image(path: Path, size: int | None = None, channels: int = 3) -> np.ndarray:
     """One image as uint8 (channels, H, W), resized to size×size when `size` is given."""
-    from PIL import Image, UnidentifiedImageError
-
     if channels not in (1, 3):
         raise InputError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
     try:
@@ -74,39 +74,9 @@ def load_image_folder(root: str | Path, size: int | None = None, channels: int =
 def load_list_file(list_path: str | Path, root: str | Path | None = None, size: int | None = None,
                    channels: int = 3) -> LabeledSet:
     """The objects of a list file (`path 0 1 0 ...` per line) -> LabeledSet with multi-hot labels."""
-    list_path = Path(list_path)
-    root = Path(root) if root is not None else list_path.parent
-    try:
-        lines = list_path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputError(f"list file {list_path} does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{list_path}: not a UTF-8 text file ({exc})") from None
-    paths, labels, width = [], [], None
-    for number, line in enumerate(lines, start=1):
-        fields = line.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        where = f"{list_path}, line {number}"
-        if len(fields) < 2:
-            raise InputError(f"{where}: expected 'path 0 1 0 ...' (a path, then one 0/1 per class)")
-        if any(f not in ("0", "1") for f in fields[1:]):
-            raise InputError(f"{where}: labels must be 0 or 1, got {' '.join(fields[1:])}")
-        vector = [int(f) for f in fields[1:]]
-        width = width or len(vector)
-        if len(vector) != width:
-            raise InputError(f"{where}: {len(vector)} labels, but the first line has {width}")
-        if not any(vector):
-            raise InputError(f"{where}: the label vector is all zeros (every object needs at least one label)")
-        path = root / fields[0]
-        if not path.is_file():
-            raise InputError(f"{where}: image {path} does not exist")
-        paths.append(path)
-        labels.append(vector)
-    if not paths:
-        raise InputError(f"{list_path}: no objects listed")
+    paths, labels = read_list_file(list_path, root)
     images = _stack(paths, size, channels)
-    return LabeledSet(images, torch.tensor(labels, dtype=torch.uint8), torch.arange(len(paths)))
+    return LabeledSet(images, labels, torch.arange(len(paths)))
 
 
 def load_images(path: str | Path, root: str | Path | None = None, size: int | None = None,

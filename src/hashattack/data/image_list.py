@@ -31,6 +31,7 @@ import torch
 from PIL import Image
 
 from hashattack.data.base import LabeledSet, RetrievalDataset
+from hashattack.data.list_files import read_list_file
 from hashattack.errors import InputError
 
 RESIZE_SIZE = 256
@@ -46,63 +47,6 @@ DATASETS = {
 def center_offset(resize_size: int = RESIZE_SIZE, crop_size: int = CROP_SIZE) -> int:
     """Top-left corner of the official test crop: (resize - crop - 1) // 2 (15 for 256 / 224)."""
     return (resize_size - crop_size - 1) // 2
-
-
-def read_image_list(path: str | Path, root: str | Path | None = None, num_classes: int | None = None,
-                    check_files: bool = True) -> tuple[list[Path], torch.Tensor]:
-    """Parse a list file -> (image paths, labels uint8 (n, C) multi-hot).
-
-    Errors name the file and line: a line without labels, a label count that differs from the
-    first line's (or from `num_classes`), a value that is not 0/1 (multi-hot) or not a class index,
-    an image that does not exist under `root` (default: the list file's folder).
-    """
-    path = Path(path)
-    root = Path(root) if root is not None else path.parent
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        raise InputError(f"list file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read list file ({exc})") from None
-    paths, rows, form = [], [], None
-    for number, line in enumerate(lines, start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        where = f"{path}, line {number}"
-        if len(fields) < 2:
-            raise InputError(f"{where}: expected 'image-path label…', found no label")
-        values = fields[1:]
-        try:
-            numbers = [int(v) for v in values]
-        except ValueError:
-            raise InputError(f"{where}: labels must be integers, got {' '.join(values)!r}") from None
-        line_form = "index" if len(numbers) == 1 and num_classes != 1 else "multi-hot"
-        if form is None:
-            form = line_form
-            if form == "multi-hot" and num_classes is not None and len(numbers) != num_classes:
-                raise InputError(f"{where}: {len(numbers)} label values, expected {num_classes} (one per class)")
-        elif line_form != form or (form == "multi-hot" and len(numbers) != len(rows[0])):
-            expected = 1 if form == "index" else len(rows[0])
-            raise InputError(f"{where}: {len(numbers)} label values, expected {expected} as on the first line")
-        if form == "multi-hot" and any(v not in (0, 1) for v in numbers):
-            raise InputError(f"{where}: multi-hot labels must be 0 or 1, got {' '.join(values)!r}")
-        if form == "index" and (numbers[0] < 0 or (num_classes is not None and numbers[0] >= num_classes)):
-            raise InputError(f"{where}: class index {numbers[0]} outside 0..{(num_classes or 1) - 1}")
-        image = Path(fields[0]) if Path(fields[0]).is_absolute() else root / fields[0]
-        if check_files and not image.is_file():
-            raise InputError(f"{where}: image {image} does not exist")
-        paths.append(image)
-        rows.append(numbers)
-    if not paths:
-        raise InputError(f"list file {path} holds no images")
-    if form == "index":
-        classes = torch.tensor([r[0] for r in rows])
-        labels = torch.zeros(len(rows), num_classes or int(classes.max()) + 1, dtype=torch.uint8)
-        labels[torch.arange(len(rows)), classes] = 1
-    else:
-        labels = torch.tensor(rows, dtype=torch.uint8)
-    return paths, labels
 
 
 def load_image(path: Path) -> Image.Image:
@@ -174,7 +118,7 @@ class ImageListSet(LabeledSet):
 def image_list_set(list_file: str | Path, root: str | Path | None = None, num_classes: int | None = None,
                    augment: bool = False, resize_size: int = RESIZE_SIZE, crop_size: int = CROP_SIZE,
                    crop_offset: int | None = None) -> ImageListSet:
-    paths, labels = read_image_list(list_file, root, num_classes)
+    paths, labels = read_list_file(list_file, root, num_classes, class_index=True)
     return ImageListSet(None, labels, torch.arange(len(paths)), tuple(paths), augment, resize_size, crop_size,
                         crop_offset)
 

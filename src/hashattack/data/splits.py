@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hashattack.data.list_files import write_list_file, write_names
 from hashattack.errors import InputError
-from hashattack.files import atomic_write_text
 
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp"}
 
@@ -30,21 +30,15 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _write_list(path: Path, root: Path, paths: list[Path], labels: np.ndarray) -> None:
-    lines = [f"{p.relative_to(root).as_posix() if p.is_absolute() else p.as_posix()} "
-             f"{' '.join(str(int(v)) for v in row)}" for p, row in zip(paths, labels)]
-    atomic_write_text(path, "\n".join(lines) + "\n")
-
-
 def _write_splits(out_dir: Path, root: Path, splits: dict[str, tuple[list[Path], np.ndarray]],
                   class_names: list[str]) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     names = {"train": "train.txt", "database": "database.txt", "query": "test.txt"}
     written = {}
     for split, (paths, labels) in splits.items():
-        _write_list(out_dir / names[split], root, paths, labels)
+        write_list_file(out_dir / names[split], paths, labels, root)
         written[split] = {"file": str(out_dir / names[split]), "count": len(paths)}
-    atomic_write_text(out_dir / "classes.txt", "\n".join(class_names) + "\n")
+    write_names(out_dir / "classes.txt", class_names)
     return written
 
 

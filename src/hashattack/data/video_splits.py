@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hashattack.data.base import RetrievalDataset
+from hashattack.data.base import RetrievalDataset, one_hot
+from hashattack.data.list_files import read_list_file, read_names, write_list_file, write_names
 from hashattack.data.video import FRAME_SUFFIXES, MAX_FRAMES, VIDEO_SUFFIXES, VideoSet
 from hashattack.errors import InputError
-from hashattack.files import atomic_write_text
 
 SPLITS = ("train", "database", "query")
 
@@ -94,46 +94,16 @@ def split_indices(classes: list[int] | np.ndarray, per_class: dict, seed: int = 
     return {split: np.sort(np.concatenate(p)) for split, p in parts.items()}
 
 
-def label_line(path: str, label: int, num_classes: int) -> str:
-    vector = ["0"] * num_classes
-    vector[label] = "1"
-    return f"{path} {' '.join(vector)}"
-
-
 def write_video_lists(out_dir: str | Path, paths: list[str], classes: list[int], class_names: list[str],
                       protocol: VideoProtocol, seed: int = 0) -> dict[str, Path]:
     """Split an index with `protocol` and write train/database/query.txt and classes.txt into `out_dir`."""
     out_dir = Path(out_dir)
     splits = split_indices(classes, protocol.per_class, seed)
-    written = {}
-    for split in SPLITS:
-        lines = [label_line(paths[i], classes[i], len(class_names)) for i in splits[split]]
-        written[split] = out_dir / f"{split}.txt"
-        atomic_write_text(written[split], "".join(line + "\n" for line in lines))
-    atomic_write_text(out_dir / "classes.txt", "".join(name + "\n" for name in class_names))
+    labels = one_hot(torch.as_tensor(classes), len(class_names))
+    written = {split: write_list_file(out_dir / f"{split}.txt", [paths[i] for i in splits[split]], labels[splits[split]])
+               for split in SPLITS}
+    write_names(out_dir / "classes.txt", class_names)
     return written
-
-
-def read_video_list(path: str | Path, num_classes: int) -> tuple[list[str], torch.Tensor]:
-    """A list file -> (relative paths, uint8 label vectors (n, num_classes)); errors name the line."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"list file {path} does not exist")
-    paths, labels = [], []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        fields = line.rsplit(maxsplit=num_classes)
-        values = fields[1:]
-        if len(fields) != num_classes + 1 or any(v not in ("0", "1") for v in values):
-            raise InputError(f"{path}:{number}: expected 'path' and {num_classes} labels 0/1, got {line.strip()[:80]!r}")
-        if "1" not in values:
-            raise InputError(f"{path}:{number}: the video has no label")
-        paths.append(fields[0])
-        labels.append([int(v) for v in values])
-    if not paths:
-        raise InputError(f"list file {path} holds no videos")
-    return paths, torch.tensor(labels, dtype=torch.uint8)
 
 
 def video_retrieval(protocol: str | VideoProtocol, root: str | Path, lists: str | Path | None = None,
@@ -155,11 +125,11 @@ def video_retrieval(protocol: str | VideoProtocol, root: str | Path, lists: str 
             write_video_lists(lists, paths, classes, names, protocol, seed)
         except OSError as exc:
             raise InputError(f"cannot write list files into {lists} ({exc.strerror}); choose a writable lists folder") from None
-    class_names = [line for line in (lists / "classes.txt").read_text().splitlines() if line.strip()]
+    class_names = read_names(lists / "classes.txt")
     sets = {}
     for split in SPLITS:
-        rel, labels = read_video_list(lists / f"{split}.txt", len(class_names))
-        sets[split] = VideoSet([root / p for p in rel], labels, torch.arange(len(rel)), rule=protocol.rule,
+        paths, labels = read_list_file(lists / f"{split}.txt", root, len(class_names), check_files=False, kind="video")
+        sets[split] = VideoSet(paths, labels, torch.arange(len(paths)), rule=protocol.rule,
                                max_frames=max_frames, size=tuple(size), channels=channels)
     info = {"root": str(root), "lists": str(lists), "frames": f"{protocol.rule}, at most {max_frames}",
             "size": list(size), "split_seed": seed,
