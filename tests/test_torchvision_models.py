@@ -69,7 +69,7 @@ def test_torchvision_cache_folder_layout(fake_weights, tmp_path):
 def test_missing_or_wrong_weights_are_clear_errors(tmp_path):
     with pytest.raises(InputError, match=r"holds no ImageNet weights for vgg11: expected vgg11-8a719046.pth"):
         create_model("vgg11", 16, weights=tmp_path)
-    with pytest.raises(InputError, match="not found: .*absent.pth is neither a file nor a folder"):
+    with pytest.raises(InputError, match="ImageNet weights for vgg11 not found: .*absent.pth does not exist"):
         create_model("vgg11", 16, weights=tmp_path / "absent.pth")
     small = tmp_path / "small.pth"
     torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, small)

@@ -13,6 +13,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from hashattack.retrieval.codes import binarize
+
 
 class HashingModel(nn.Module):
     """Base class: normalisation + backbone `features` + hash layer `Linear(feature_dim, bits)`."""
@@ -46,7 +48,7 @@ class HashingModel(nn.Module):
     @torch.no_grad()
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """Binary codes sign(f(x)) in {-1, +1} (0 maps to +1), float (B, bits)."""
-        return torch.where(self(pixels) >= 0, 1.0, -1.0)
+        return binarize(self(pixels)).float()
 
     def config(self) -> dict:
         """What `create_model` needs to rebuild this model (stored in checkpoint metadata)."""

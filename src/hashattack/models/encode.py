@@ -8,6 +8,7 @@ from tqdm.auto import tqdm
 from hashattack.data.base import LabeledSet
 from hashattack.errors import InputError
 from hashattack.models.inputs import model_inputs, slice_inputs
+from hashattack.retrieval.codes import binarize
 
 
 @torch.no_grad()
@@ -28,5 +29,5 @@ def encode_set(model: torch.nn.Module, data: LabeledSet | torch.Tensor, batch_si
         outputs = model(pixels(index).to(device), **{k: v.to(device) for k, v in extra.items()})
         if not torch.isfinite(outputs).all():
             raise InputError(f"the model produced NaN or inf outputs for objects {start}..{start + len(outputs) - 1}")
-        chunks.append(torch.where(outputs >= 0, 1.0, -1.0).cpu())
+        chunks.append(binarize(outputs).float().cpu())
     return torch.cat(chunks)

@@ -24,6 +24,7 @@ from torch import nn
 from hashattack.errors import InputError
 from hashattack.models.base import HashingModel
 from hashattack.models.registry import register_model
+from hashattack.models.weights import find_weights, load_into, load_state_dict, torchvision_file_name
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -56,37 +57,12 @@ BACKBONES: dict[str, Backbone] = {
 
 def weights_file_name(backbone: str) -> str:
     """torchvision's file name of the backbone's ImageNet weights (e.g. vgg11-8a719046.pth)."""
-    import torchvision.models as tvm
-
-    return Path(getattr(tvm, BACKBONES[backbone].weights_enum).IMAGENET1K_V1.url).name
+    return torchvision_file_name(BACKBONES[backbone].weights_enum)
 
 
 def resolve_weights(backbone: str, weights: str | Path) -> Path:
     """A weights file, or torchvision's file inside a cache folder; a clear error when it is absent."""
-    weights = Path(weights).expanduser()
-    if weights.is_file():
-        return weights
-    name = weights_file_name(backbone)
-    if weights.is_dir():
-        for candidate in (weights / name, weights / "hub" / "checkpoints" / name, weights / "checkpoints" / name):
-            if candidate.is_file():
-                return candidate
-        raise InputError(f"{weights} holds no ImageNet weights for {backbone}: expected {name} in it or in its "
-                         f"hub/checkpoints/ (torchvision's cache layout); no download is possible, copy the file there")
-    raise InputError(f"ImageNet weights for {backbone} not found: {weights} is neither a file nor a folder "
-                     f"(give torchvision's {name} or a folder holding it)")
-
-
-def read_backbone_weights(backbone: str, weights: str | Path) -> tuple[dict, Path]:
-    """The ImageNet state_dict (loaded weights_only) and the file it came from."""
-    path = resolve_weights(backbone, weights)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # weights_only refuses pickled objects
-        raise InputError(f"{path} is not a plain state_dict of weights ({type(exc).__name__})") from None
-    if not isinstance(state, dict):
-        raise InputError(f"{path} is not a state_dict (found {type(state).__name__})")
-    return state, path
+    return find_weights(weights, weights_file_name(backbone), f"ImageNet weights for {backbone}")
 
 
 def build_backbone(backbone: str, weights: str | Path | None = None) -> tuple[nn.Module, Path | None]:
@@ -100,13 +76,11 @@ def build_backbone(backbone: str, weights: str | Path | None = None) -> tuple[nn
     builder = getattr(tvm, BACKBONES[backbone].builder)
     if weights is None:
         return builder(weights=None), None
-    state, path = read_backbone_weights(backbone, weights)
+    path = resolve_weights(backbone, weights)
+    state = load_state_dict(path)
     with torch.device("meta"):
         net = builder(weights=None)
-    try:
-        net.load_state_dict(state, assign=True)
-    except RuntimeError as exc:
-        raise InputError(f"{path} does not fit torchvision's {backbone}: {str(exc).splitlines()[0]}") from None
+    load_into(net, state, path, f"torchvision's {backbone}", assign=True)
     return net, path
 
 

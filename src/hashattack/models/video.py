@@ -15,7 +15,7 @@ Frame encoders:
 - "alexnet": torchvision AlexNet, ImageNet weights from a local file (`weights=`), the
   classifier up to fc7 + ReLU, 4096-d per frame, as in the paper;
 - "frame-cnn": the backbone of a small strided CNN (`FrameCNN`) pretrained as a classifier on
-  Fashion-MNIST images (see `frame_encoder.py`), for the embedded video default.
+  Fashion-MNIST images (`training.frame_pretraining`), for the embedded video default.
 Both are frozen: no gradients to their weights and always in eval mode.
 """
 
@@ -30,6 +30,8 @@ from hashattack.errors import InputError
 from hashattack.models.base import HashingModel
 from hashattack.models.registry import register_model
 from hashattack.models.small_cnn import FASHION_MNIST_MEAN, FASHION_MNIST_STD
+from hashattack.models.weights import find_weights, load_into, load_state_dict, read_metadata
+from hashattack.retrieval.codes import binarize
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -55,40 +57,21 @@ class AlexNetFrames(nn.Module):
 
 def alexnet_weights_path(weights: str | Path) -> Path:
     """The ImageNet weights file: `weights` itself, or torchvision's file inside a cache folder."""
-    path = Path(weights)
-    if path.is_dir():
-        candidates = [path / ALEXNET_WEIGHTS_FILE, path / "checkpoints" / ALEXNET_WEIGHTS_FILE,
-                      path / "hub" / "checkpoints" / ALEXNET_WEIGHTS_FILE]
-        found = [c for c in candidates if c.is_file()]
-        if not found:
-            raise InputError(f"{path}: no {ALEXNET_WEIGHTS_FILE} in this folder (nor in checkpoints/ or hub/checkpoints/); "
-                             "pass the AlexNet ImageNet weights file or torchvision's cache folder holding it")
-        return found[0]
-    if not path.is_file():
-        raise InputError(f"AlexNet weights file {path} does not exist: pass torchvision's {ALEXNET_WEIGHTS_FILE} "
-                         "(or the folder holding it); it cannot be downloaded here")
-    return path
+    return find_weights(weights, ALEXNET_WEIGHTS_FILE, "ImageNet weights for AlexNet")
 
 
 def load_alexnet_weights(encoder: AlexNetFrames, weights: str | Path) -> None:
     """Load torchvision's ImageNet AlexNet state_dict (weights_only) into the fc7 frame encoder."""
     path = alexnet_weights_path(weights)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable AlexNet state_dict ({type(exc).__name__})") from None
-    state = {k: v for k, v in state.items() if not k.startswith("classifier.6.")}
-    try:
-        encoder.load_state_dict(state)
-    except RuntimeError as exc:
-        raise InputError(f"{path}: does not fit torchvision's AlexNet ({str(exc).splitlines()[0]})") from None
+    state = {k: v for k, v in load_state_dict(path).items() if not k.startswith("classifier.6.")}
+    load_into(encoder, state, path, "torchvision's AlexNet")
 
 
 class FrameCNN(HashingModel):
     """A small strided CNN for grey frames: conv 4x4/2 (16) - conv 4x4/2 (32) - fc(feature_dim) - ReLU,
     then a last layer Linear(feature_dim, bits).
 
-    Pretrained as a classifier (bits = number of classes, see `frame_encoder.py`), its backbone is
+    Pretrained as a classifier (bits = number of classes, `training.frame_pretraining`), its backbone is
     the frozen frame encoder of "lstm-frame-cnn". Strided convolutions instead of the small
     CNN's pooling make it about 5x cheaper per frame, which matters when an attack runs it on
     every frame of every query at every step. Input: pixels (B, channels, size, size), size % 4 == 0.
@@ -130,14 +113,13 @@ class FrameCNNBackbone(nn.Module):
 
 
 def load_frame_cnn(encoder: FrameCNNBackbone, checkpoint: str | Path) -> None:
-    """Copy the backbone of a pretrained frame-cnn checkpoint into the frame encoder."""
-    from hashattack.training.checkpoints import load_checkpoint
-
-    model, _ = load_checkpoint(checkpoint, architecture="frame-cnn")
-    try:
-        encoder.backbone.load_state_dict(model.backbone.state_dict())
-    except RuntimeError as exc:
-        raise InputError(f"{checkpoint}: its backbone does not fit the frame encoder ({str(exc).splitlines()[0]})") from None
+    """Copy the backbone of a pretrained frame-cnn checkpoint (hash-checked) into the frame encoder."""
+    meta = read_metadata(checkpoint)
+    if meta["model"].get("architecture") != "frame-cnn":
+        raise InputError(f"checkpoint {checkpoint} holds a {meta['model'].get('architecture')!r} model, not 'frame-cnn'")
+    state = load_state_dict(checkpoint, meta["sha256"])
+    backbone = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    load_into(encoder.backbone, backbone, checkpoint, "the frame encoder")
 
 
 class VideoHashingModel(HashingModel):
@@ -194,7 +176,7 @@ class VideoHashingModel(HashingModel):
 
     @torch.no_grad()
     def frozen_front(self, pixels: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """The frozen stage, frame features (B, T, F): training computes them once (`train.train_model`)."""
+        """The frozen stage, frame features (B, T, F): training computes them once (`training.loop.train_model`)."""
         lengths = self.check_lengths(pixels, lengths)
         return self.frame_features(self.normalize(pixels), lengths)
 
@@ -208,7 +190,7 @@ class VideoHashingModel(HashingModel):
 
     @torch.no_grad()
     def encode(self, pixels: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.where(self(pixels, lengths) >= 0, 1.0, -1.0)
+        return binarize(self(pixels, lengths)).float()
 
 
 class AlexNetLSTM(VideoHashingModel):
