@@ -1,71 +1,54 @@
-"""Run figures and `hashattack report`: the files a run leaves, the report's content, and the report
-rendered in headless Chromium (screenshot not blank, every image decoded, tables present)."""
+"""`write_report`: the report of one run and of a sweep (sweep.json, or runs found below a folder),
+its content, and the report rendered in headless Chromium (screenshot not blank, every image
+decoded, tables present). Run folders are written by hand (see test_reporting_run_figures)."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from hashattack.errors import InputError
 from hashattack.reporting.browser import find_chromium, render
-from hashattack.training.checkpoints import load_checkpoint
-from hashattack.cli.main import main
-from hashattack.data import fashion_mnist_retrieval
-from hashattack.models.encode import encode_set
-from hashattack.retrieval.ranking import hamming_rank
-from hashattack.reporting.run_figures import codes_from_hex
+from hashattack.reporting.report import write_report
+from hashattack.reporting.tables import markdown, results_table
 
-FIGURES = {"adversarial_examples.png", "retrieval.png", "precision_recall.png", "precision_at_k.png"}
+from test_reporting_run_figures import IMAGE_FIGURES, VIDEO_FIGURES, tiny_dataset, write_run_folder
 
 
 @pytest.fixture(scope="module")
-def run_dir(fake_fmnist, tmp_path_factory):
+def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "run"
-    code = main(["demo", "--data", str(fake_fmnist), "--out", str(out), "--bits", "16", "--queries", "5",
-                 "--steps", "4", "--train-per-class", "12", "--epochs", "1", "--eps", "0.2", "--topk", "50",
-                 "--cache-dir", str(out.parent / "cache"), "--quiet"])
-    assert code == 0
+    write_run_folder(out, tiny_dataset())
     return out
 
 
-def test_a_run_writes_figures_curves_and_examples(run_dir, fake_fmnist):
-    assert {p.name for p in (run_dir / "figures").iterdir()} == FIGURES
-    results = json.loads((run_dir / "results.json").read_text())
-    examples = np.load(run_dir / "examples.npz")
-    assert examples["benign"].shape == (4, 1, 28, 28) and examples["adversarial"].shape == (4, 1, 28, 28)
-    assert str(examples["shown_attack"]) == "DHTA" and bool(examples["reproduces_run_codes"])
-    delta = np.abs(examples["adversarial"].astype(np.float32) - examples["benign"].astype(np.float32))
-    assert 0 < delta.max() <= 0.2 + 1e-3
-    # the strips' top-10 ids are the ranking of the codes the run scored
-    model, _ = load_checkpoint(results["model"]["path"])
-    db_codes = encode_set(model, fashion_mnist_retrieval(fake_fmnist, train_per_class=12).database, progress=False)
-    for method in ("Original", "DHTA"):
-        codes = codes_from_hex(results["methods"][method]["codes"], 16)
-        assert np.array_equal(examples[f"top10_{method}"], hamming_rank(codes[:4], db_codes, topk=10).numpy())
-    curves = json.loads((run_dir / "curves.json").read_text())
-    assert set(curves["precision_recall"]) == {"Original (true label)", "Original (target label)", "Noise (target label)",
-                                               "P2P (target label)", "DHTA (target label)"}
-    recall = curves["precision_recall"]["Original (true label)"]["recall"]
-    assert len(recall) == 17 and recall[-1] == pytest.approx(1.0)
-    assert curves["precision_at_k"]["k"] == [1, 2, 5, 10, 20, 50, 100]
-
-
-def test_report_markdown_and_html(run_dir, capsys):
-    assert main(["report", str(run_dir)]) == 0
-    assert "report.html" in capsys.readouterr().out
+def test_report_markdown_and_html(run_dir):
+    paths = write_report(run_dir)
+    assert paths["html"] == run_dir / "report.html" and paths["figures"] == [] and paths["runs"] == []
     md = (run_dir / "report.md").read_text()
-    assert "| DHTA     | t-MAP  |" in md and re.search(r"\| convention: eps_space +\| pixel +\|", md)
-    assert re.search(r"\| setting: steps +\| 4 +\|", md) and re.search(r"\| manifest: queries +\| 5 +\|", md)
-    for name in FIGURES:
+    assert "| Method   | Metric | 16 bits |\n|----------|--------|---------|\n| Original | t-MAP  | 2.00    |" in md
+    assert "| DHTA     | t-MAP  | 71.00   |\n| Original | MAP    | 80.00   |" in md
+    assert re.search(r"\| convention: eps_space +\| pixel +\|", md)
+    assert re.search(r"\| setting: steps +\| 4 +\|", md) and re.search(r"\| manifest: queries +\| 6 +\|", md)
+    assert re.search(r"\| DHTA +\| 71.00 +\| 7.65 +\| 0.400 +\| 38.2 +\| 1.5 +\|", md)
+    for name in IMAGE_FIGURES:
         assert f"(figures/{name})" in md
     page = (run_dir / "report.html").read_text()
-    assert page.count('src="data:image/png;base64,') == len(FIGURES)
+    assert page.count('src="data:image/png;base64,') == len(IMAGE_FIGURES)
     assert "MAP@50" in page and "manifest: seed" in page and "http" not in page.split("<body>")[1]
+
+
+def test_report_escapes_what_it_shows(tmp_path):
+    write_run_folder(tmp_path, tiny_dataset(), settings={"note": "<script>alert(1)</script> & co"}, figures=False)
+    write_report(tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
+    assert page.count("<script>") == 1   # the page's own check of its images
 
 
 def test_report_renders_in_headless_chromium(run_dir, tmp_path):
@@ -73,11 +56,11 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
         if os.environ.get("HASHATTACK_REQUIRE_BROWSER") == "1":
             pytest.fail("Chromium is required here (HASHATTACK_REQUIRE_BROWSER=1) but not installed")
         pytest.skip("Chromium is not installed (Debian packages chromium, chromium-driver; .ci/run installs them)")
-    main(["report", str(run_dir), "--quiet"])
+    write_report(run_dir)
     shot = tmp_path / "shot.png"
     page = render(run_dir / "report.html", shot, width=1000, height=1400)
-    assert page["images-total"] == len(FIGURES) and page["images-broken"] == 0
-    assert page["tables"] >= 5 + 4  # Table 1 rows + one perceptibility row per method
+    assert page["images-total"] == len(IMAGE_FIGURES) and page["images-broken"] == 0
+    assert page["tables"] >= 5 + 4  # results rows + one perceptibility row per method
     image = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
     assert image.shape == (1400, 1000)
     assert (image < 200).mean() > 0.05 and image.std() > 20  # text, tables and pictures, not a blank page
@@ -88,21 +71,67 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     assert render(broken)["images-broken"] == 1
 
 
-def test_report_of_a_sweep_draws_curves(run_dir, tmp_path):
-    sweep = tmp_path / "sweep"
+def _bits_sweep(root, table: bool, video_run: bool = False):
+    bits_list = (16, 32, 48, 64)
+    names = [f"bits-{b}" for b in bits_list]
+    rows = []
+    for i, (bits, name) in enumerate(zip(bits_list, names)):
+        video = video_run and i == 0
+        record = write_run_folder(root / name, tiny_dataset(video=video), bits=bits, scale=0.5 + i / 8)
+        rows.append((f"{bits} bits", {f"{m} t-MAP": e["t_map"] for m, e in record["methods"].items()}))
+    sweep = {"format": "hashattack-sweep/1", "axes": {"bits": list(bits_list)}, "runs": names}
+    if table:
+        sweep["table"] = "table.md"
+        (root / "table.md").write_text("Caption of the sweep.\n\n" + markdown(*results_table(rows)))
+    (root / "sweep.json").write_text(json.dumps(sweep))
+    return names
+
+
+def test_report_of_a_bits_sweep_with_its_table_and_a_video_run(tmp_path):
+    names = _bits_sweep(tmp_path, table=True, video_run=True)
+    paths = write_report(tmp_path)
+    assert paths["figures"] == [tmp_path / "figures" / "tmap_vs_bits.png"]
+    assert paths["runs"] == [tmp_path / name / "report.html" for name in names]
+    assert all(p.is_file() for p in paths["runs"])
+    md = (tmp_path / "report.md").read_text()
+    assert "Caption of the sweep." in md and "| Method   | Metric | 16 bits | 32 bits | 48 bits | 64 bits |" in md
+    assert "Original | MAP" not in md.split("## Run")[0]            # the sweep's own table, as written
+    assert "(figures/tmap_vs_bits.png)" in md and "[the report of run bits-16](bits-16/report.html)" in md
+    assert "(bits-16/figures/frames.png)" in md and "(bits-32/figures/adversarial_examples.png)" in md
+    assert md.index("## Run bits-16: 16 bits") < md.index("## Run bits-32: 32 bits") < md.index("## Run bits-64")
+    figures = len(VIDEO_FIGURES) + 3 * len(IMAGE_FIGURES) + 1
+    assert (tmp_path / "report.html").read_text().count('src="data:image/png;base64,') == figures
+    sub = (tmp_path / "bits-16" / "report.md").read_text()
+    assert "(figures/frames.png)" in sub and "## Run" not in sub
+
+
+def test_report_of_a_sweep_builds_its_table_and_notes_runs_not_written(tmp_path):
+    names = _bits_sweep(tmp_path, table=False)
+    sweep = json.loads((tmp_path / "sweep.json").read_text())
+    (tmp_path / "sweep.json").write_text(json.dumps({**sweep, "runs": names + ["bits-128"]}))
+    write_report(tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "t-MAP / MAP (%) of each method against bits." in md and "Not run yet: bits-128." in md
+    assert "| Original | MAP    | 80.00   | 80.00   | 80.00   | 80.00   |" in md
+    assert "| DHTA     | t-MAP  | 35.50   | 44.38   | 53.25   | 62.12   |" in md
+
+
+def test_report_of_runs_found_below_a_folder_draws_curves(tmp_path):
     for eps in (0.1, 0.2):
-        shutil.copytree(run_dir, sweep / f"eps-{eps}", ignore=shutil.ignore_patterns("report.*"))
-        record = json.loads((sweep / f"eps-{eps}" / "results.json").read_text())
-        record["settings"]["eps"] = eps
-        (sweep / f"eps-{eps}" / "results.json").write_text(json.dumps(record))
-    assert main(["report", str(sweep), "--quiet"]) == 0
-    assert (sweep / "figures" / "tmap_vs_eps.png").is_file()
-    md = (sweep / "report.md").read_text()
+        write_run_folder(tmp_path / f"eps-{eps}", tiny_dataset(), settings={"eps": eps}, figures=eps == 0.1)
+    paths = write_report(tmp_path)
+    assert paths["figures"] == [tmp_path / "figures" / "tmap_vs_eps.png"]
+    md = (tmp_path / "report.md").read_text()
     assert "| Method   | Metric | ε = 0.1 | ε = 0.2 |" in md and "(figures/tmap_vs_eps.png)" in md
     assert "(eps-0.1/figures/retrieval.png)" in md
 
 
-def test_report_of_a_folder_without_results_is_a_one_line_error(tmp_path, capsys):
-    assert main(["report", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("hashattack: error: no results.json in") and err.count("\n") == 1
+def test_report_errors_are_one_line(tmp_path):
+    with pytest.raises(InputError, match="^no results.json in"):
+        write_report(tmp_path)
+    (tmp_path / "sweep.json").write_text(json.dumps({"format": "hashattack-sweep/1", "axes": {}, "runs": ["a"]}))
+    with pytest.raises(InputError, match="none of the 1 runs"):
+        write_report(tmp_path)
+    (tmp_path / "sweep.json").write_text("{")
+    with pytest.raises(InputError, match="malformed sweep"):
+        write_report(tmp_path)

@@ -2,7 +2,7 @@
 
 Used by the report test and by `hashattack report --screenshot`. Chromium (Debian packages
 `chromium`, `chromium-driver`) runs with a fresh user-data folder, no sandbox, no GPU and no
-network features; the page's script (see `run_report.SCRIPT`) marks `<body>` with
+network features; the page's script (see `hashattack.reporting.page.SCRIPT`) marks `<body>` with
 `data-images-total`, `data-images-broken` and `data-tables` once loaded, read back from the DOM.
 """
 

@@ -1,35 +1,33 @@
 """`report.html` and `report.md` of a run folder: tables, figures, settings and conventions.
 
-A run folder holds one run (`results.json` at its top) or a sweep (runs in sub-folders, each
-with its `results.json`, e.g. one per ε, per n_t or per code length). The report gathers every
-run below the folder, draws the sweep curves (t-MAP against each setting that varies: ε, n_t,
-bits) into `figures/`, and writes:
+A run folder holds one run or a sweep of runs (see `hashattack.reporting.run_records`). The
+report of one run shows its table, each method's success and perceptibility, its figures and
+its settings. The report of a sweep shows the sweep's table (its table.md, else one built from
+the runs), t-MAP against each swept axis (`figures/tmap_vs_<axis>.png`, one line per method),
+then each run's section with its figures; each run's own report is written as well.
 
 - `report.md`: Markdown with tables and relative links to the PNG files;
-- `report.html`: one self-contained page (figures embedded as base64 data URIs, no network);
-  once loaded, a small script marks `<body>` with `data-images-total` and `data-images-broken`,
-  so a headless browser can check that nothing failed to render.
+- `report.html`: one self-contained page (see `hashattack.reporting.page`).
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from pathlib import Path
 
 from hashattack.errors import InputError
-from hashattack.files import atomic_write_text
-from hashattack.reporting.tables import markdown, percent, table1
+from hashattack.reporting.page import Page
+from hashattack.reporting.plots import plot_tmap_sweep
+from hashattack.reporting.run_records import Run, Runs, load_runs, summary_row
+from hashattack.reporting.tables import column_label, parse_markdown, percent, results_table
 
-SWEEP_AXES = ("eps", "n_t", "bits", "steps")
-METHOD_ORDER = ("Original", "Noise", "P2P", "DHTA")
-MAX_DEPTH = 3
 FIGURE_CAPTIONS = {
     "adversarial_examples.png": "Benign queries, their perturbations (amplified to be visible) and the adversarial "
                                 "queries; each column's title names the target label.",
+    "frames.png": "Frames of the first query: benign, adversarial, and the perturbation (amplified to be visible).",
     "retrieval.png": "Top-10 retrieved objects: a tick when the object carries the desired label (the true label for "
-                     "the benign query, the target label for the adversarial one), a cross otherwise.",
+                     "the benign query, the target label for the adversarial one), a cross otherwise; a video is "
+                     "shown by its first frame.",
     "precision_recall.png": "Precision–recall of Hamming-radius retrieval, each method against the target label "
                             "(and the benign queries against their own label, dashed).",
     "precision_at_k.png": "Precision@k, each method against the target label (benign queries against their own "
@@ -37,62 +35,38 @@ FIGURE_CAPTIONS = {
 }
 
 
-def find_runs(run_dir: str | Path) -> list[tuple[Path, dict]]:
-    """(folder, results.json record) of every run at or below `run_dir` (3 levels deep), sorted by folder."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise InputError(f"run folder {run_dir} does not exist")
-    found = []
-    for depth in range(MAX_DEPTH + 1):
-        for path in sorted(run_dir.glob("/".join(["*"] * depth + ["results.json"]))):
-            try:
-                record = json.loads(path.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise InputError(f"{path}: malformed results ({exc})") from None
-            if not isinstance(record, dict) or "methods" not in record or "settings" not in record:
-                raise InputError(f"{path}: not a hashattack results file (no 'methods' or 'settings')")
-            found.append((path.parent, record))
-    if not found:
-        raise InputError(f"no results.json in {run_dir} or its sub-folders: run an experiment into it first")
-    return sorted(found, key=lambda item: _sort_key(item[1], item[0]))
+def swept_axes(runs: Runs) -> list[str]:
+    """The axes along which the runs take more than one value."""
+    return [a for a in runs.axes if len({json.dumps(run.coordinates.get(a)) for run in runs.runs}) > 1]
 
 
-def _sort_key(record: dict, folder: Path):
-    settings = record["settings"]
-    return (record.get("bits") or 0, settings.get("eps") or 0, settings.get("n_t") or 0, str(folder))
+def write_sweep_figures(runs: Runs) -> list[Path]:
+    """figures/tmap_vs_<axis>.png (t-MAP of each method against the axis) for every swept axis."""
+    points = [(run.coordinates, run.record) for run in runs.runs]
+    return [plot_tmap_sweep(points, axis, runs.root / "figures" / f"tmap_vs_{axis.replace('_', '')}.png")
+            for axis in swept_axes(runs)]
 
 
-def _value(record: dict, key: str):
-    return record["settings"][key] if key in record["settings"] else record.get(key)
+def results_columns(runs: Runs) -> tuple[str, list[str], list[list[str]]]:
+    """(caption, header, body) of the runs' table: a column per run, labelled by its swept values."""
+    axes = swept_axes(runs)
+    if axes:
+        labels = [column_label(axes, [run.coordinates[a] for a in axes]) for run in runs.runs]
+    elif len(runs.runs) == 1:
+        labels = [column_label("bits", runs.runs[0].record.get("bits"))]
+    else:
+        labels = [run.folder.relative_to(runs.root).as_posix() for run in runs.runs]
+    caption = "t-MAP / MAP (%) of each method" + (f" against {', '.join(axes)}" if axes else "")
+    return caption, *results_table([(label, summary_row(run.record)) for label, run in zip(labels, runs.runs)])
 
 
-def varying_settings(records: list[dict]) -> list[str]:
-    """The sweep axes (ε, n_t, bits, steps) whose values differ between the records."""
-    return [key for key in SWEEP_AXES if len({json.dumps(_value(r, key)) for r in records}) > 1]
-
-
-def sweep_table(records: list[dict], x: str) -> tuple[list[str], list[list[str]]]:
-    """t-MAP / MAP (%) of each method (rows) at each value of setting `x` (columns)."""
-    label = {"eps": "ε", "n_t": "n_t", "bits": "bits", "steps": "steps"}.get(x, x)
-    header = ["Method", "Metric"] + [f"{label} = {_value(r, x)}" for r in records]
-    methods = _methods(records)
-    body = [[m, "t-MAP"] + [percent(r["methods"][m]["t_map"]) if m in r["methods"] else "" for r in records]
-            for m in methods]
-    if any("map" in r["methods"].get("Original", {}) for r in records):
-        body.append(["Original", "MAP"] + [percent(r["methods"].get("Original", {}).get("map")) for r in records])
-    return header, body
-
-
-def write_sweep_figures(run_dir: str | Path, records: list[dict]) -> list[Path]:
-    """figures/tmap_vs_<axis>.png for every sweep axis along which the records vary (others held)."""
-    from hashattack.reporting.plots import plot_tmap_sweep
-
-    written = []
-    for axis in varying_settings(records):
-        if axis == "steps":
-            continue
-        written.append(plot_tmap_sweep(records, axis, Path(run_dir) / "figures" / f"tmap_vs_{axis.replace('_', '')}.png"))
-    return written
+def _main_table(runs: Runs) -> tuple[str, list[str], list[list[str]]]:
+    """The sweep's own table file when it has one, else the table built from the runs."""
+    parsed = parse_markdown(runs.table.read_text()) if runs.table is not None else None
+    if parsed is not None:
+        caption, header, body = parsed
+        return caption or "t-MAP / MAP (%) of each method", header, body
+    return results_columns(runs)
 
 
 def _attack_seconds(folder: Path) -> dict[str, float]:
@@ -104,12 +78,11 @@ def _attack_seconds(folder: Path) -> dict[str, float]:
         return {}
 
 
-def _perceptibility_table(record: dict, folder: Path) -> tuple[list[str], list[list[str]]]:
+def _perceptibility_table(run: Run) -> tuple[list[str], list[list[str]]]:
     header = ["Method", "t-MAP (%)", "ℓ∞ mean (/255)", "ℓ2 mean", "PSNR median (dB)", "attack time (s)"]
     body = []
-    seconds = _attack_seconds(folder)
-    for method in _methods([record]):
-        entry = record["methods"][method]
+    seconds = _attack_seconds(run.folder)
+    for method, entry in run.record["methods"].items():
         seconds.setdefault(method, entry.get("seconds"))
         p = entry.get("perceptibility", {})
         body.append([method, percent(entry.get("t_map")),
@@ -140,13 +113,14 @@ def _manifest_summary(folder: Path, record: dict) -> dict:
         raise InputError(f"{path}: malformed manifest ({exc})") from None
 
 
-def _settings_rows(record: dict, folder: Path) -> list[tuple[str, str]]:
+def _settings_rows(run: Run) -> list[list[str]]:
+    record = run.record
     settings, conv = record["settings"], record.get("conventions", {})
     rows = [("dataset", record.get("dataset", "")), ("architecture", record.get("architecture", "")),
             ("bits", record.get("bits", "")), ("queries", record.get("num_queries", "")), ("seed", record.get("seed", ""))]
     rows += [(f"setting: {k}", v) for k, v in settings.items()]
     rows += [(f"convention: {k}", v) for k, v in conv.items()]
-    rows += [(f"manifest: {k}", v) for k, v in _manifest_summary(folder, record).items()]
+    rows += [(f"manifest: {k}", v) for k, v in _manifest_summary(run.folder, record).items()]
     model = record.get("model", {})
     if model.get("path"):
         rows.append(("model checkpoint", model["path"]))
@@ -155,121 +129,55 @@ def _settings_rows(record: dict, folder: Path) -> list[tuple[str, str]]:
     for key in ("source", "weights"):
         if key in model:
             rows.append((f"model {key}", model[key]))
-    return [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in rows]
+    return [[k, v if isinstance(v, str) else json.dumps(v)] for k, v in rows]
 
 
-def _main_table(records: list[dict]) -> tuple[str, list[str], list[list[str]]]:
-    axes = [a for a in varying_settings(records) if a != "steps"]
-    if len(records) == 1 or axes == ["bits"]:
-        rows = [r["summary"] for r in records if "summary" in r]
-        if rows:
-            return "t-MAP / MAP (%) in the paper's Table 1 layout", *table1(rows)
-    if len(axes) == 1:
-        return f"t-MAP / MAP (%) against {axes[0]}", *sweep_table(records, axes[0])
-    header = ["Run", "bits", "ε", "n_t"] + [f"{m} t-MAP" for m in _methods(records)]
-    body = [[f"run {i + 1}", str(r.get("bits")), str(r["settings"].get("eps")), str(r["settings"].get("n_t"))]
-            + [percent(r["methods"][m]["t_map"]) if m in r["methods"] else "" for m in _methods(records)]
-            for i, r in enumerate(records)]
-    return "t-MAP (%) of every run", header, body
+def _run_section(page: Page, runs: Runs, run: Run) -> None:
+    if runs.is_sweep:
+        name = run.folder.relative_to(runs.root).as_posix()
+        where = ", ".join(column_label(a, v) for a, v in run.coordinates.items())
+        page.heading(f"Run {name}" + (f": {where}" if where else ""))
+        if (run.folder / "report.html").is_file():
+            page.link(f"the report of run {name}", run.folder / "report.html")
+    page.heading("Methods: success and perceptibility", 3)
+    page.table(*_perceptibility_table(run), "results")
+    for file, text in FIGURE_CAPTIONS.items():
+        if (run.folder / "figures" / file).is_file():
+            page.figure(run.folder / "figures" / file, text)
+    page.heading("Settings and conventions", 3)
+    page.table(["Item", "Value"], _settings_rows(run), "kv")
+    files = sorted(p.relative_to(runs.root).as_posix() for p in run.folder.iterdir()
+                   if p.is_file() and not p.name.startswith((".", "report.")))
+    page.paragraph("Files: " + ", ".join(files))
 
 
-def _methods(records: list[dict]) -> list[str]:
-    """Methods of the records in the paper's order (Original, Noise, P2P, DHTA), others after."""
-    seen = []
-    for r in records:
-        seen += [m for m in r["methods"] if m not in seen]
-    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
-    return sorted(seen, key=lambda m: (rank.get(m, len(rank)), seen.index(m)))
+def write_report(run_dir: str | Path) -> dict:
+    """Write `report.md` and `report.html` (and a sweep's figures and its runs' reports) into `run_dir`.
 
-
-class _Page:
-    """Collects the report once, renders it as Markdown and as HTML."""
-
-    def __init__(self, root: Path):
-        self.root, self.md, self.html = root, [], []
-
-    def heading(self, text: str, level: int = 2) -> None:
-        self.md.append(f"{'#' * level} {text}\n")
-        self.html.append(f"<h{level}>{html.escape(text)}</h{level}>")
-
-    def paragraph(self, text: str) -> None:
-        self.md.append(text + "\n")
-        self.html.append(f"<p>{html.escape(text)}</p>")
-
-    def table(self, header: list[str], body: list[list[str]], css: str = "") -> None:
-        self.md.append(markdown(header, body))
-        cells = lambda row, tag: "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
-        rows = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in body)
-        self.html.append(f'<table class="{css}"><thead><tr>{cells(header, "th")}</tr></thead><tbody>{rows}</tbody></table>')
-
-    def figure(self, path: Path, caption: str) -> None:
-        rel = path.relative_to(self.root).as_posix()
-        self.md.append(f"![{caption}]({rel})\n\n*{caption}*\n")
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        self.html.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
-                         f"<figcaption>{html.escape(rel)}: {html.escape(caption)}</figcaption></figure>")
-
-
-CSS = """body{font-family:system-ui,-apple-system,'DejaVu Sans',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:0.6em 0 1.2em}th,td{border:1px solid #bbb;padding:3px 9px;text-align:left;font-size:14px}
-thead th{background:#eef}td:nth-child(n+3){font-variant-numeric:tabular-nums}table.kv td:first-child{font-weight:600}
-figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:13px;color:#555}
-code{background:#f4f4f4;padding:1px 4px}"""
-
-SCRIPT = """window.addEventListener('load', function () {
-  var images = Array.prototype.slice.call(document.images);
-  var broken = images.filter(function (img) { return !(img.complete && img.naturalWidth > 0); });
-  document.body.setAttribute('data-images-total', String(images.length));
-  document.body.setAttribute('data-images-broken', String(broken.length));
-  document.body.setAttribute('data-tables', String(document.querySelectorAll('table tbody tr').length));
-});"""
-
-
-def write_report(run_dir: str | Path) -> dict[str, Path]:
-    """Write `report.md` and `report.html` (and any sweep figures) into `run_dir`; returns their paths."""
-    root = Path(run_dir)
-    runs = find_runs(root)
-    records = [record for _, record in runs]
-    sweep_figures = write_sweep_figures(root, records) if len(records) > 1 else []
-
-    page = _Page(root)
-    first = records[0]
-    title = f"hashattack report: {root.resolve().name}"
-    page.heading(title, 1)
-    page.paragraph(f"{len(records)} run{'s' if len(records) > 1 else ''} on {first.get('dataset', '?')}, "
+    Returns {"html": path, "markdown": path, "figures": [sweep figure paths], "runs": [run report paths]}.
+    """
+    runs = load_runs(run_dir)
+    run_reports = [write_report(run.folder)["html"] for run in runs.runs] if runs.is_sweep else []
+    sweep_figures = write_sweep_figures(runs) if runs.is_sweep else []
+    first = runs.runs[0].record
+    page = Page(runs.root, f"hashattack report: {runs.root.resolve().name}")
+    count = len(runs.runs)
+    page.paragraph(f"{count} run{'s' if count > 1 else ''} on {first.get('dataset', '?')}, "
                    f"{first.get('num_queries', '?')} queries each, ε in {first['settings'].get('eps_space', '?')} "
                    f"space, {first.get('conventions', {}).get('map', '')}; t-MAP scores the adversarial query "
                    f"against its target label, MAP the benign query against its own.")
-    caption, header, body = _main_table(records)
+    if runs.missing:
+        page.paragraph(f"Not run yet: {', '.join(runs.missing)}.")
+    caption, header, body = _main_table(runs)
     page.heading("Results")
-    page.paragraph(caption + ".")
+    page.paragraph(caption.rstrip(".") + ".")
     page.table(header, body, "results")
-    for path in sweep_figures:
-        page.figure(path, f"t-MAP against {path.stem.removeprefix('tmap_vs_')} (other settings fixed).")
-
-    for folder, record in runs:
-        name = folder.relative_to(root).as_posix()
-        if len(runs) > 1:
-            page.heading(f"Run {name}: {record.get('bits')} bits, ε = {record['settings'].get('eps')}, "
-                         f"n_t = {record['settings'].get('n_t')}")
-        page.heading("Methods: success and perceptibility", 3)
-        page.table(*_perceptibility_table(record, folder), "results")
-        for file, text in FIGURE_CAPTIONS.items():
-            if (folder / "figures" / file).is_file():
-                page.figure(folder / "figures" / file, text)
-        page.heading("Settings and conventions", 3)
-        page.table(["Item", "Value"], [list(r) for r in _settings_rows(record, folder)], "kv")
-        files = sorted(p.relative_to(root).as_posix() for p in folder.iterdir()
-                       if p.is_file() and not p.name.startswith((".", "report.")))
-        page.paragraph("Files: " + ", ".join(files))
-
-    md_path, html_path = root / "report.md", root / "report.html"
-    atomic_write_text(md_path, "\n".join(page.md))
-    document = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-                f"<style>{CSS}</style></head>\n<body>\n" + "\n".join(page.html)
-                + f"\n<script>{SCRIPT}</script>\n</body></html>\n")
-    atomic_write_text(html_path, document)
-    return {"html": html_path, "markdown": md_path, "figures": sweep_figures}
+    for axis, path in zip(swept_axes(runs), sweep_figures):
+        page.figure(path, f"t-MAP of each method against {axis} (Original's benign MAP dashed).")
+    for run in runs.runs:
+        _run_section(page, runs, run)
+    md_path, html_path = page.write()
+    return {"html": html_path, "markdown": md_path, "figures": sweep_figures, "runs": run_reports}
 
 
-__all__ = ["write_report", "find_runs", "varying_settings", "sweep_table", "write_sweep_figures"]
+__all__ = ["write_report", "write_sweep_figures", "results_columns", "swept_axes", "FIGURE_CAPTIONS"]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 FILE_ROLES = {
+    "sweep.json": "the sweep: its axes and its runs, one sub-folder each",
     "results.json": "every number of the run (per-query APs, codes, settings, conventions)",
     "table.md": "the table in Markdown (table.csv: the same as CSV)",
     "manifest.json": "queries, targets and anchor objects: rerun exactly with --manifest",
     "curves.json": "precision-recall and precision@k curves",
     "examples.npz": "pixels and top-10 ids of the first queries",
-    "figures": "PNG figures",
+    "figures": "PNG figures (frames.png for a video run)",
     "run.json": "the run's fingerprint: rerunning the same command resumes (batches/ holds finished batches)",
     "timing.json": "wall-clock times of training and of each method",
     "report.html": "the report, one self-contained page (open it in a browser)",

@@ -1,0 +1,77 @@
+"""One report page written twice: as Markdown (relative links to the PNG files) and as a
+self-contained HTML page (figures embedded as base64 data URIs, no network).
+
+Once loaded, the HTML page's script marks `<body>` with `data-images-total`,
+`data-images-broken` and `data-tables` (table rows), so a headless browser can check that
+every picture decoded (see `hashattack.reporting.browser`).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from hashattack.files import atomic_write_text
+from hashattack.reporting.tables import markdown
+
+CSS = """body{font-family:system-ui,-apple-system,'DejaVu Sans',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:0.6em 0 1.2em}th,td{border:1px solid #bbb;padding:3px 9px;text-align:left;font-size:14px}
+thead th{background:#eef}td:nth-child(n+3){font-variant-numeric:tabular-nums}table.kv td:first-child{font-weight:600}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:13px;color:#555}
+code{background:#f4f4f4;padding:1px 4px}"""
+
+SCRIPT = """window.addEventListener('load', function () {
+  var images = Array.prototype.slice.call(document.images);
+  var broken = images.filter(function (img) { return !(img.complete && img.naturalWidth > 0); });
+  document.body.setAttribute('data-images-total', String(images.length));
+  document.body.setAttribute('data-images-broken', String(broken.length));
+  document.body.setAttribute('data-tables', String(document.querySelectorAll('table tbody tr').length));
+});"""
+
+
+class Page:
+    """Collects a report's parts in order, then writes `report.md` and `report.html` into `root`."""
+
+    def __init__(self, root: Path, title: str):
+        self.root, self.title, self.md, self.html = Path(root), title, [], []
+        self.heading(title, 1)
+
+    def heading(self, text: str, level: int = 2) -> None:
+        self.md.append(f"{'#' * level} {text}\n")
+        self.html.append(f"<h{level}>{html.escape(text)}</h{level}>")
+
+    def paragraph(self, text: str) -> None:
+        self.md.append(text + "\n")
+        self.html.append(f"<p>{html.escape(text)}</p>")
+
+    def link(self, text: str, path: Path) -> None:
+        """A paragraph linking to a file below the page's folder (relative, so the folder can move)."""
+        rel = path.relative_to(self.root).as_posix()
+        self.md.append(f"[{text}]({rel})\n")
+        self.html.append(f'<p><a href="{html.escape(rel)}">{html.escape(text)}</a></p>')
+
+    def table(self, header: list[str], body: list[list[str]], css: str = "") -> None:
+        self.md.append(markdown(header, body))
+        cells = lambda row, tag: "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
+        rows = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in body)
+        self.html.append(f'<table class="{css}"><thead><tr>{cells(header, "th")}</tr></thead><tbody>{rows}</tbody></table>')
+
+    def figure(self, path: Path, caption: str) -> None:
+        rel = path.relative_to(self.root).as_posix()
+        self.md.append(f"![{caption}]({rel})\n\n*{caption}*\n")
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        self.html.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
+                         f"<figcaption>{html.escape(rel)}: {html.escape(caption)}</figcaption></figure>")
+
+    def write(self) -> tuple[Path, Path]:
+        """Write report.md and report.html; returns their paths."""
+        md_path, html_path = self.root / "report.md", self.root / "report.html"
+        atomic_write_text(md_path, "\n".join(self.md))
+        atomic_write_text(html_path, f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                                     f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head>\n<body>\n"
+                                     + "\n".join(self.html) + f"\n<script>{SCRIPT}</script>\n</body></html>\n")
+        return md_path, html_path
+
+
+__all__ = ["Page", "CSS", "SCRIPT"]

@@ -1,0 +1,120 @@
+"""The runs a report covers: one run folder, or a sweep of them, read back from their files.
+
+A run folder holds `results.json` at its top. A sweep folder holds `sweep.json`
+(`{"format": "hashattack-sweep/1", "axes": {"bits": [16, 32]}, "runs": ["bits-16", "bits-32"],
+"table": "table.md"}`) and one run folder per point of the sweep. A folder with neither (e.g.
+one written by an older version) is read as a sweep of every run found below it, its axes
+being the settings that differ between the runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hashattack.errors import InputError
+
+SWEEP_FORMAT = "hashattack-sweep/1"
+SETTING_AXES = ("bits", "eps", "n_t", "steps")   # the axes looked for when there is no sweep.json
+MAX_DEPTH = 3
+
+
+@dataclass
+class Run:
+    """One run: its folder, its results.json record, and where it lies in its sweep ({axis: value})."""
+
+    folder: Path
+    record: dict
+    coordinates: dict = field(default_factory=dict)
+
+
+@dataclass
+class Runs:
+    """What a report covers: `runs` in the sweep's order, the swept `axes` ({axis: values}; empty for
+    one run), the sweep's own table file if it has one, and the sweep's runs not (yet) written."""
+
+    root: Path
+    runs: list[Run]
+    axes: dict[str, list]
+    table: Path | None = None
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def is_sweep(self) -> bool:
+        return len(self.runs) > 1 or self.runs[0].folder != self.root
+
+
+def read_record(path: Path) -> dict:
+    """A results.json record, checked for the fields a report needs."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: malformed results ({exc})") from None
+    if not isinstance(record, dict) or "methods" not in record or "settings" not in record:
+        raise InputError(f"{path}: not a hashattack results file (no 'methods' or 'settings')")
+    return record
+
+
+def setting(record: dict, axis: str):
+    """The value of `axis` in a record: its settings' entry, else its top-level one (e.g. "bits"), else None."""
+    return record["settings"][axis] if axis in record["settings"] else record.get(axis)
+
+
+def load_runs(run_dir: str | Path) -> Runs:
+    """The runs of `run_dir`: one run, a sweep (sweep.json), or every run found below it."""
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise InputError(f"run folder {root} does not exist")
+    if (root / "sweep.json").is_file():
+        return _sweep(root)
+    if (root / "results.json").is_file():
+        return Runs(root, [Run(root, read_record(root / "results.json"))], {})
+    found = [Run(path.parent, read_record(path)) for depth in range(1, MAX_DEPTH + 1)
+             for path in sorted(root.glob("/".join(["*"] * depth + ["results.json"])))]
+    if not found:
+        raise InputError(f"no results.json in {root} or its sub-folders: run an experiment into it first")
+    axes = {axis: values for axis in SETTING_AXES
+            if len(values := list(dict.fromkeys(setting(run.record, axis) for run in found))) > 1}
+    for run in found:
+        run.coordinates = {axis: setting(run.record, axis) for axis in axes}
+    found.sort(key=lambda run: (tuple((v is None, v) for v in run.coordinates.values()), str(run.folder)))
+    return Runs(root, found, axes)
+
+
+def _sweep(root: Path) -> Runs:
+    try:
+        sweep = json.loads((root / "sweep.json").read_text())
+        axes = {str(axis): list(values) for axis, values in sweep["axes"].items()}
+        names = [str(name) for name in sweep["runs"]]
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{root / 'sweep.json'}: malformed sweep ({exc!r})") from None
+    if sweep.get("format") != SWEEP_FORMAT:
+        raise InputError(f"{root / 'sweep.json'}: format {sweep.get('format')!r}, expected {SWEEP_FORMAT!r}")
+    grid = list(itertools.product(*axes.values()))
+    runs, missing = [], []
+    for i, name in enumerate(names):
+        path = root / name / "results.json"
+        if not path.is_file():
+            missing.append(name)
+            continue
+        record = read_record(path)
+        point = dict(zip(axes, grid[i])) if len(grid) == len(names) else {}
+        coordinates = {axis: setting(record, axis) for axis in axes}
+        runs.append(Run(root / name, record, {a: point.get(a) if v is None else v for a, v in coordinates.items()}))
+    if not runs:
+        raise InputError(f"none of the {len(names)} runs of the sweep in {root} has a results.json yet")
+    table = root / str(sweep.get("table", "table.md"))
+    return Runs(root, runs, axes, table if table.is_file() else None, missing)
+
+
+def summary_row(record: dict) -> dict:
+    """A run's t-MAP of each method and its benign MAP ({"DHTA t-MAP": …, "Original MAP": …}), fractions."""
+    row = {f"{m} t-MAP": entry.get("t_map") for m, entry in record["methods"].items()}
+    if "map" in record["methods"].get("Original", {}):
+        row["Original MAP"] = record["methods"]["Original"]["map"]
+    return row
+
+
+__all__ = ["Run", "Runs", "load_runs", "read_record", "setting", "summary_row", "SWEEP_FORMAT"]
