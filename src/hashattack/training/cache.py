@@ -26,6 +26,21 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("HASHATTACK_CACHE", Path.home() / ".cache" / "hashattack"))
 
 
+def train_new_model(dataset: RetrievalDataset, architecture: str, bits: int, config: TrainConfig,
+                    device: str = "cpu", progress: bool = True, model_kwargs: dict | None = None):
+    """A new model trained on `dataset.train` -> (model, metadata to save with it). Its initial weights
+    come from the training seed, not the global random state, so a run is reproducible."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = create_model(architecture, bits, **(model_kwargs or {}))
+    started = time.perf_counter()
+    history = train_model(model, dataset.train, config, device=device, progress=progress)
+    meta = {"dataset": dataset.name, "protocol": dataset.protocol, "train": config.as_dict(),
+            "loss_history": history, "metrics": {"final_train_loss": history[-1]},
+            "train_seconds": round(time.perf_counter() - started, 1)}
+    return model, meta
+
+
 def trained_model(dataset: RetrievalDataset, architecture: str, bits: int, config: TrainConfig,
                   cache_dir: Path | None = None, device: str = "cpu", progress: bool = True,
                   model_kwargs: dict | None = None):
@@ -40,17 +55,10 @@ def trained_model(dataset: RetrievalDataset, architecture: str, bits: int, confi
     key = hashlib.sha256(key_source.encode()).hexdigest()[:12]
     path = Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{architecture}-{bits}bits-{key}.pt"
     if not (path.is_file() and metadata_path(path).is_file()):   # weights without metadata: a killed save
-        with torch.random.fork_rng(devices=[]):   # initial weights from the training seed, not the global RNG
-            torch.manual_seed(config.seed)
-            model = create_model(architecture, bits, **model_kwargs)
-        started = time.perf_counter()
-        history = train_model(model, dataset.train, config, device=device, progress=progress)
-        meta = {"dataset": dataset.name, "protocol": dataset.protocol, "train": config.as_dict(),
-                "loss_history": history, "metrics": {"final_train_loss": history[-1]},
-                "train_seconds": round(time.perf_counter() - started, 1)}
+        model, meta = train_new_model(dataset, architecture, bits, config, device, progress, model_kwargs)
         save_checkpoint(path, model.cpu(), meta)
     model, meta = load_checkpoint(path, architecture=architecture, bits=bits)
     return model.to(device), meta | {"path": str(path)}
 
 
-__all__ = ["trained_model", "default_cache_dir"]
+__all__ = ["trained_model", "train_new_model", "default_cache_dir"]
