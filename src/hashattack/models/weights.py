@@ -99,7 +99,9 @@ def load_into(module: nn.Module, state: dict, path: str | Path, what: str, assig
     try:
         module.load_state_dict(state, assign=assign)
     except (RuntimeError, TypeError) as exc:
-        raise InputError(f"{path} does not fit {what}: {str(exc).splitlines()[0]}") from None
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+        detail = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0]
+        raise InputError(f"{path} does not fit {what}: {detail}") from None
 
 
 __all__ = ["torchvision_file_name", "find_weights", "sha256_of", "metadata_path", "read_metadata",

@@ -18,14 +18,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from tqdm.auto import tqdm
+import torch.nn.functional as F
 
-from hashattack.training.checkpoints import save_checkpoint
+from hashattack.data.base import LabeledSet, one_hot
 from hashattack.data.fashion_mnist import load_fashion_mnist
 from hashattack.data.moving_fashion import ITEM
 from hashattack.errors import InputError
 from hashattack.models.video import FrameCNN
+from hashattack.training.cache import default_cache_dir
+from hashattack.training.checkpoints import save_checkpoint
+from hashattack.training.loop import TrainConfig, train_model
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class FramePretraining:
 
 
 def place_on_canvas(items: torch.Tensor, canvas: int, generator: torch.Generator) -> torch.Tensor:
-    """uint8 items (B, 1, 28, 28) at random positions of black canvases (B, 1, canvas, canvas)."""
+    """Items (B, 1, 28, 28) at random positions of black canvases (B, 1, canvas, canvas), same dtype."""
     out = torch.zeros(len(items), 1, canvas, canvas, dtype=items.dtype)
     offsets = torch.randint(0, canvas - ITEM + 1, (len(items), 2), generator=generator).tolist()
     for i, (y, x) in enumerate(offsets):
@@ -59,35 +61,25 @@ def place_on_canvas(items: torch.Tensor, canvas: int, generator: torch.Generator
     return out
 
 
+def class_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of class logits (B, C) against one-hot labels (B, C)."""
+    return F.cross_entropy(logits, labels.argmax(1))
+
+
 def train_frame_classifier(images: torch.Tensor, classes: torch.Tensor, settings: FramePretraining,
                            progress: bool = True) -> tuple[FrameCNN, list[float]]:
-    """A FrameCNN whose 10 outputs are class logits, trained with cross-entropy; returns (model, epoch losses)."""
-    generator = torch.Generator().manual_seed(settings.seed)
-    torch.manual_seed(settings.seed)
+    """A FrameCNN whose outputs are class logits, trained with cross-entropy by `training.loop.train_model`
+    on items placed at random canvas positions; returns (model, epoch losses)."""
     n_classes = int(classes.max()) + 1
-    model = FrameCNN(bits=n_classes, size=settings.canvas, feature_dim=settings.feature_dim).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
-                                weight_decay=settings.weight_decay)
-    loss_fn = nn.CrossEntropyLoss()
-    history = []
-    steps = (len(images) + settings.batch_size - 1) // settings.batch_size
-    bar = tqdm(total=settings.epochs * steps, desc="pretrain frame encoder", unit="batch", disable=not progress)
-    for _ in range(settings.epochs):
-        order = torch.randperm(len(images), generator=generator)
-        total = 0.0
-        for start in range(0, len(images), settings.batch_size):
-            index = order[start:start + settings.batch_size]
-            pixels = place_on_canvas(images[index], settings.canvas, generator).float().div_(255.0)
-            loss = loss_fn(model(pixels), classes[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(index)
-            bar.update(1)
-        history.append(total / len(images))
-        bar.set_postfix(loss=f"{history[-1]:.4f}")
-    bar.close()
-    return model.eval(), history
+    torch.manual_seed(settings.seed)
+    model = FrameCNN(bits=n_classes, size=settings.canvas, feature_dim=settings.feature_dim)
+    data = LabeledSet(images, one_hot(classes, n_classes), torch.arange(len(images)))
+    config = TrainConfig(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
+                         momentum=settings.momentum, weight_decay=settings.weight_decay, seed=settings.seed)
+    history = train_model(model, data, config, progress=progress, loss_fn=class_cross_entropy,
+                          augment=lambda pixels, generator: place_on_canvas(pixels, settings.canvas, generator),
+                          desc="pretrain frame encoder")
+    return model, history
 
 
 @torch.no_grad()
@@ -96,7 +88,7 @@ def frame_accuracy(model: FrameCNN, images: torch.Tensor, classes: torch.Tensor,
     generator = torch.Generator().manual_seed(seed)
     correct = 0
     for start in range(0, len(images), 1000):
-        pixels = place_on_canvas(images[start:start + 1000], canvas, generator).float().div_(255.0)
+        pixels = place_on_canvas(images[start:start + 1000].float().div_(255.0), canvas, generator)
         correct += (model(pixels).argmax(1) == classes[start:start + 1000]).sum().item()
     return correct / max(len(images), 1)
 
@@ -104,8 +96,6 @@ def frame_accuracy(model: FrameCNN, images: torch.Tensor, classes: torch.Tensor,
 def pretrained_frame_encoder(settings: FramePretraining = FramePretraining(), root: str | Path | None = None,
                              cache_dir: str | Path | None = None, progress: bool = True) -> Path:
     """Path of the cached pretrained small-CNN checkpoint (trained now when absent)."""
-    from hashattack.training.cache import default_cache_dir
-
     key = hashlib.sha256(json.dumps({"data": "fashion-mnist", **asdict(settings)}, sort_keys=True).encode()).hexdigest()[:12]
     path = Path(cache_dir or default_cache_dir()) / f"frame-encoder-frame-cnn-{settings.canvas}px-{key}.pt"
     if path.is_file():

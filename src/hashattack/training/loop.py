@@ -1,17 +1,18 @@
-"""Training loop for hashing models (pairwise loss by default), with progress bars and checkpoints."""
+"""The one SGD training loop: hashing models (pairwise loss by default) and the frame encoder's classifier."""
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
 from hashattack.data.base import LabeledSet
 from hashattack.errors import InputError
-from hashattack.training.losses import LOSSES
 from hashattack.models.inputs import model_inputs
+from hashattack.training.losses import LOSSES
 
 
 @dataclass(frozen=True)
@@ -61,28 +62,31 @@ PAPER_TRAIN_CONFIG = TrainConfig(epochs=24, batch_size=24, lr=0.01, momentum=0.9
 
 
 def train_model(model: torch.nn.Module, data: LabeledSet, config: TrainConfig = TrainConfig(),
-                device: str | torch.device = "cpu", progress: bool = True) -> list[float]:
-    """Train `model` in place on `data`; returns the mean loss of each epoch. Deterministic for a seed on CPU.
+                device: str | torch.device = "cpu", progress: bool = True, *, loss_fn: Callable | None = None,
+                augment: Callable | None = None, desc: str = "train") -> list[float]:
+    """Train `model` in place on `data` with SGD; returns the mean loss of each epoch. Deterministic for a seed on CPU.
 
     A model whose first stage is frozen (a video model's frame encoder) offers `frozen_front(pixels,
     **inputs)` and `head(front_output, **inputs)` with model(x) = head(frozen_front(x)); the frozen
     stage then runs once per object instead of once per epoch, with the same result.
 
-    A loss taking an `iteration` argument (HashNet's) is given the 0-based training iteration.
+    `loss_fn(outputs, labels)` replaces `config.loss`; a loss taking an `iteration` argument
+    (HashNet's) is given the 0-based training iteration. `augment(pixels, generator)` transforms
+    each batch, drawing from the loop's seeded generator (after the epoch's shuffle).
     """
-    cached = frozen_front_outputs(model, data, config.batch_size, device, progress) \
-        if callable(getattr(model, "frozen_front", None)) else None
+    frozen = augment is None and callable(getattr(model, "frozen_front", None))
+    cached = frozen_front_outputs(model, data, config.batch_size, device, progress) if frozen else None
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     model.to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
-    loss_fn = LOSSES[config.loss]
+    loss_fn = loss_fn or LOSSES[config.loss]
     scheduled = "iteration" in inspect.signature(loss_fn).parameters   # e.g. HashNet's β continuation
     iteration = 0
     history = []
     steps_per_epoch = (len(data) + config.batch_size - 1) // config.batch_size
-    bar = tqdm(total=config.epochs * steps_per_epoch, desc="train", unit="batch", disable=not progress)
+    bar = tqdm(total=config.epochs * steps_per_epoch, desc=desc, unit="batch", disable=not progress)
     for epoch in range(config.epochs):
         order = torch.randperm(len(data), generator=generator)
         total = 0.0
@@ -91,7 +95,8 @@ def train_model(model: torch.nn.Module, data: LabeledSet, config: TrainConfig = 
             labels = data.labels[index].to(device)
             extra = {k: v.to(device) for k, v in model_inputs(data, index).items()}
             if cached is None:
-                outputs = model(data.pixels(index).to(device), **extra)
+                pixels = data.pixels(index) if augment is None else augment(data.pixels(index), generator)
+                outputs = model(pixels.to(device), **extra)
             else:
                 outputs = model.head(cached[index].to(device), **extra)
             loss = loss_fn(outputs, labels, iteration=iteration) if scheduled else loss_fn(outputs, labels)

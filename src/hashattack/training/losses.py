@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from hashattack.retrieval.codes import binarize
+
 
 def similarity_matrix(labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:
     """s_ij = +1 when label vectors i and j share at least one label, else -1."""
@@ -54,7 +56,7 @@ def dvh_loss(outputs: torch.Tensor, labels: torch.Tensor, balance: float = DVH_B
     penalties = torch.where(similar, distances.pow(2), (1 - distances).pow(2))
     off_diagonal = ~torch.eye(len(u), dtype=torch.bool, device=u.device)
     discriminative = penalties[off_diagonal].mean() if len(u) > 1 else u.new_zeros(())
-    quantization = (torch.where(u >= 0, 1.0, -1.0) - u).pow(2).mean()
+    quantization = (binarize(u) - u).pow(2).mean()
     return discriminative + balance * quantization
 
 
