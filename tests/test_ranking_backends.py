@@ -15,7 +15,7 @@ from hashattack.retrieval.ranking import (
     reference_hamming_rank_with_distances,
 )
 
-KERNELS = ["numpy"] + (["numba"] if popcount.numba_available() else [])
+KERNELS = ["numpy", "numba"]
 
 
 def clustered_codes(rng, n, k, centres=5, flip=0.1):

@@ -4,10 +4,9 @@ The ranking is the same as `retrieval.reference_hamming_rank_with_distances` (as
 distance, equal distances in database order) but works on 64-bit words instead of float
 vectors, 32x less memory per code, and never sorts the whole database for a top-R query.
 
-Two kernels compute it. "numba" (`hashattack.retrieval.popcount_numba`, used when numba is installed, as
-it is with hashattack's dependencies) is a compiled counting sort: two linear passes per query,
-queries in parallel, memory N bytes per thread. "numpy" is the fallback, vectorised over chunks
-of queries:
+Two kernels compute it. "numba" (`hashattack.retrieval.popcount_numba`, the default: numba is a
+dependency) is a compiled counting sort: two linear passes per query, queries in parallel,
+memory N bytes per thread. "numpy", the reference, is vectorised over chunks of queries:
 
 1. distances of a chunk of queries to the database, one uint8 (uint16 for K > 255) per pair,
    computed in cache-sized blocks of database items with `np.bitwise_count`;
@@ -23,6 +22,8 @@ of queries:
 from __future__ import annotations
 
 import numpy as np
+
+from hashattack.retrieval.popcount_numba import rank_words_long, rank_words_short
 
 SAMPLE_SIZE = 4096          # database items sampled per query to choose the cut-off
 BLOCK_BYTES = 4 << 20       # XOR buffer per database block (stays in cache)
@@ -46,15 +47,6 @@ def bytes_to_words(packed: np.ndarray) -> np.ndarray:
     padded = np.zeros((n, n_words * 8), dtype=np.uint8)
     padded[:, :n_bytes] = packed
     return padded.view(np.uint64)
-
-
-def numba_available() -> bool:
-    """Whether the compiled kernel can be used."""
-    try:
-        import hashattack.retrieval.popcount_numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def distance_dtype(n_bits: int) -> np.dtype:
@@ -133,7 +125,7 @@ def rank_words(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, r: in
     """
     if kernel not in KERNELS:
         raise ValueError(f"unknown popcount kernel {kernel!r}: choose from {', '.join(KERNELS)}")
-    if kernel == "numba" or (kernel == "auto" and numba_available()):
+    if kernel in ("numba", "auto"):
         return _rank_numba(query_words, db_words, n_bits, r, chunk_size)
     query_words, db_words = np.ascontiguousarray(query_words.T), np.ascontiguousarray(db_words.T)
     nq, n = query_words.shape[1], db_words.shape[1]
@@ -150,8 +142,6 @@ def rank_words(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, r: in
 
 def _rank_numba(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, r: int,
                 chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
-    from hashattack.retrieval.popcount_numba import rank_words_long, rank_words_short
-
     if n_bits > 65535:
         raise ValueError(f"the numba kernel handles codes of at most 65535 bits, got {n_bits}")
     kernel = rank_words_short if n_bits <= 255 else rank_words_long

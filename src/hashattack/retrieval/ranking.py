@@ -23,8 +23,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hashattack.retrieval.codes import Array, _as_codes, _as_tensor, _positive_int
 from hashattack.errors import InputError
+from hashattack.retrieval.codes import Array, _as_codes, _as_tensor, _positive_int
+from hashattack.retrieval.faiss_index import FaissBinaryIndex
+from hashattack.retrieval.popcount import KERNELS, bytes_to_words, rank_words
 
 BACKENDS = ("auto", "packed", "torch", "faiss", "faiss-ivf")
 
@@ -69,7 +71,7 @@ class HammingIndex:
             "faiss-ivf"; see the module docstring.
         nlist, nprobe: cells of the IVF index (default 4·sqrt(N)) and cells visited per query
             (default 16); "faiss-ivf" only.
-        kernel: "auto" (numba when installed), "numba" or "numpy"; "packed" only.
+        kernel: "auto" (= "numba"), "numba" or "numpy"; "packed" only.
     """
 
     def __init__(self, db_codes: Array, backend: str = "auto", *, nlist: int | None = None, nprobe: int = 16,
@@ -105,8 +107,6 @@ class HammingIndex:
         return self
 
     def _setup(self, backend: str, n: int, n_bits: int, device: torch.device, kernel: str) -> None:
-        from hashattack.retrieval.popcount import KERNELS
-
         if backend not in BACKENDS:
             raise InputError(f"unknown ranking backend {backend!r}: choose from {', '.join(BACKENDS)}")
         if kernel not in KERNELS:
@@ -118,12 +118,8 @@ class HammingIndex:
 
     def _init_packed(self, packed: np.ndarray, nlist: int | None, nprobe: int) -> None:
         if self.backend == "packed":
-            from hashattack.retrieval.popcount import bytes_to_words
-
             self._words = bytes_to_words(packed)
         else:
-            from hashattack.retrieval.faiss_index import FaissBinaryIndex
-
             self._faiss = FaissBinaryIndex(packed, self.n_bits, self.backend, nlist=nlist, nprobe=nprobe)
 
     def search(self, query_codes: Array, topk: int | None = None, chunk_size: int = 1024
@@ -146,8 +142,6 @@ class HammingIndex:
             return reference_hamming_rank_with_distances(q, self._codes, r, chunk_size)
         packed = np.packbits((q == 1).cpu().numpy(), axis=1)
         if self.backend == "packed":
-            from hashattack.retrieval.popcount import bytes_to_words, rank_words
-
             idx, dist = rank_words(bytes_to_words(packed), self._words, self.n_bits, r, chunk_size,
                                    kernel=self.kernel)
         else:
@@ -194,12 +188,6 @@ def hamming_rank(
         int64 tensor (nq, R) of database indices on the device of `query_codes`.
     """
     return hamming_rank_with_distances(query_codes, db_codes, topk, chunk_size, backend)[0]
-
-
-def reference_hamming_rank(query_codes: Array, db_codes: Array, topk: int | None = None,
-                           chunk_size: int = 1024) -> torch.Tensor:
-    """Ranked indices from the straightforward "torch" backend (the reference for tests and benchmarks)."""
-    return reference_hamming_rank_with_distances(query_codes, db_codes, topk, chunk_size)[0]
 
 
 def _check_shapes(q: torch.Tensor, d: torch.Tensor) -> None:
