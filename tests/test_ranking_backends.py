@@ -53,7 +53,7 @@ def test_numpy_kernel_bounded_chunks():
     """A tiny memory budget ranks one query at a time and gives the same result."""
     rng = np.random.default_rng(4)
     q, db = clustered_codes(rng, 9, 64), clustered_codes(rng, 3000, 64)
-    qw, dw = popcount.pack_words(q == 1), popcount.pack_words(db == 1)
+    qw, dw = (popcount.bytes_to_words(np.packbits(c == 1, axis=1)) for c in (q, db))
     small = popcount.rank_words(qw, dw, 64, 20, memory_bytes=1, kernel="numpy")
     large = popcount.rank_words(qw, dw, 64, 20, kernel="numpy")
     np.testing.assert_array_equal(small[0], large[0])

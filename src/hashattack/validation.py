@@ -2,7 +2,7 @@
 
 Each check raises `InputError` with one line that names the file, line or value at fault and
 says what would be right, so the CLI can print it and exit 2. Loaders of new formats (list
-files, image folders, videos, codes files, configs) call these instead of writing their own
+files, image folders, videos, configs) call these instead of writing their own
 messages, so every part of the tool words the same mistake the same way. List files have their
 own reader, `data.list_files`.
 """
@@ -44,40 +44,6 @@ def check_finite(values: Array, what: str, hint: str = "every value must be a fi
         first = np.argwhere(bad)[0]
         row = f" (row {int(first[0])})" if array.ndim > 1 else f" (entry {int(first[0])})"
         raise InputError(f"{what} holds NaN or inf{row}; {hint}")
-
-
-def check_codes(codes: Array, what: str, bits: int | None = None) -> None:
-    """Refuse a codes array that is not (n, K) of finite ±1 values, or whose K differs from `bits`."""
-    array = _numpy(codes)
-    if array.ndim != 2 or array.shape[1] < 1:
-        raise InputError(f"{what} must be an (n, K) array of ±1 codes, got shape {tuple(array.shape)}")
-    check_finite(array, what)
-    if bits is not None and array.shape[1] != bits:
-        raise InputError(f"{what} holds {array.shape[1]}-bit codes, but the model has {bits} bits")
-    bad = (array != 1) & (array != -1)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise InputError(f"{what} row {int(row)} holds {array[row, col].item()!r}; codes must be -1 or +1")
-
-
-def check_label_vectors(labels: Array, what: str, lines: Sequence[int] | None = None) -> None:
-    """Refuse label vectors that are not 0/1 or that carry no label at all (an all-zero row).
-
-    `lines`, when given, maps each row to the line of the file it came from (for the message).
-    """
-    array = _numpy(labels)
-    if array.ndim != 2 or array.shape[1] < 1:
-        raise InputError(f"{what} must be an (n, C) matrix of 0/1 label vectors, got shape {tuple(array.shape)}")
-    bad = (array != 0) & (array != 1)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        place = at(what, lines[row]) if lines is not None else f"{what} row {int(row)}"
-        raise InputError(f"{place}: label value {array[row, col].item()!r}; label vectors hold 0 or 1")
-    empty = np.flatnonzero(array.sum(axis=1) == 0)
-    if len(empty):
-        row = int(empty[0])
-        place = at(what, lines[row]) if lines is not None else f"{what} row {row}"
-        raise InputError(f"{place}: the label vector is all zeros; every object needs at least one label")
 
 
 def check_not_empty(count: int, what: str) -> None:
@@ -133,4 +99,4 @@ def check_manifest(manifest, query_labels: Array, db_labels: Array, n_t: int, so
                   manifest.query_ids)
 
 
-__all__ = ["at", "line_error", "check_finite", "check_codes", "check_label_vectors", "check_not_empty", "check_targets", "check_manifest"]
+__all__ = ["at", "line_error", "check_finite", "check_not_empty", "check_targets", "check_manifest"]

@@ -33,11 +33,6 @@ DEFAULT_MEMORY_BYTES = 128 << 20
 KERNELS = ("auto", "numba", "numpy")
 
 
-def pack_words(bits: np.ndarray) -> np.ndarray:
-    """(n, K) boolean bits -> (n, W) uint64 words, W = ceil(K / 64), zero-padded (padding adds no distance)."""
-    return bytes_to_words(np.packbits(bits, axis=1))
-
-
 def bytes_to_words(packed: np.ndarray) -> np.ndarray:
     """(n, B) uint8 packed codes (as `codes.pack_bits`) -> (n, W) uint64 words, zero-padded."""
     n, n_bytes = packed.shape
