@@ -64,6 +64,8 @@ def test_bits_sweep_has_one_line_per_method():
     assert list(lines) == ["Original t-MAP", "P2P t-MAP", "DHTA t-MAP", "Original MAP"]
     assert lines["DHTA t-MAP"] == ([16, 32, 48, 64], [40.0, 70.0, 80.0, 90.0])
     assert lines["Original MAP"] == ([16, 32, 48, 64], [90.0] * 4)
+    reordered = _lines(figures.tmap_sweep_figure(points, "bits", methods=["DHTA", "P2P", "Original"]))
+    assert list(reordered) == ["DHTA t-MAP", "P2P t-MAP", "Original t-MAP", "Original MAP"]
 
 
 def test_a_second_axis_gives_a_line_per_method_and_value():

@@ -82,7 +82,7 @@ def tiny_run(dataset: RetrievalDataset, methods=("Original", "Noise", "P2P", "DH
 
 def write_run_folder(folder: Path, dataset: RetrievalDataset, settings: dict | None = None, bits: int = BITS,
                      figures: bool = True, methods=("Original", "Noise", "P2P", "DHTA"), scale: float = 1.0) -> dict:
-    """A run folder as the engine leaves it (results.json, manifest.json, timing.json, table.md, figures);
+    """A run folder as the engine leaves it (results.json, manifest.json, timing.json, figures);
     t-MAP of each method scaled by `scale`. Returns the results record."""
     db_codes, manifest, method_codes, examples = tiny_run(dataset, methods)
     t_maps = {"Original": 0.02, "Noise": 0.025, "P2P": 0.64, "DHTA": 0.71, "Feature": 0.3}
@@ -91,11 +91,11 @@ def write_run_folder(folder: Path, dataset: RetrievalDataset, settings: dict | N
     if "Original" in results:
         results["Original"] |= {"map": 0.8, "perceptibility": {}}
     record = {"dataset": dataset.name, "bits": bits, "architecture": "small-cnn", "num_queries": len(manifest),
-              "seed": 0, "model": {"path": str(folder / "model.pt")}, "methods": results,
+              "seed": 0, "model": {"path": str(folder / "model.pt")}, "methods": results, "spec": {"methods": list(methods)},
               "settings": {"eps": 0.2, "eps_space": "pixel", "steps": 4, "n_t": 9, **(settings or {})},
               "conventions": {"eps_space": "pixel", "map": "MAP@50"}}
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "results.json").write_text(json.dumps(record))
+    (folder / "results.json").write_text(json.dumps(record, sort_keys=True))   # as the engine: keys sorted
     (folder / "manifest.json").write_text(json.dumps({
         "dataset": dataset.name, "seed": 0, "query_ids": manifest.query_ids,
         "target_labels": manifest.target_labels.tolist(), "anchor_ids": {"1": [[0]] * len(manifest)}}))

@@ -149,12 +149,13 @@ def _style(method: str) -> dict:
     return {"color": color, "marker": marker, "label": method}
 
 
-def tmap_sweep_figure(points: Sequence[tuple[dict, dict]], axis: str, xlabel: str | None = None):
+def tmap_sweep_figure(points: Sequence[tuple[dict, dict]], axis: str, methods: Sequence[str] | None = None,
+                      xlabel: str | None = None):
     """t-MAP (%) against one swept axis (e.g. "bits", "eps", "n_t"): one line per method.
 
     points: (coordinates, record) of each run of the sweep. coordinates ({axis: value}) place
     the run in the sweep; record is its results.json dict, whose "methods" maps each method to
-    {"t_map", and "map" for Original}. Methods keep the order they first appear in. Runs that
+    {"t_map", and "map" for Original}. `methods`: their order (default: as they first appear). Runs that
     also differ along another axis get a line per method for each of its values (labelled).
     Original's benign MAP is drawn dashed when present. Returns the matplotlib Figure.
     """
@@ -163,7 +164,7 @@ def tmap_sweep_figure(points: Sequence[tuple[dict, dict]], axis: str, xlabel: st
     for coordinates, _ in points:
         if axis not in coordinates:
             raise InputError(f"a run has no value for {axis!r} (it has: {', '.join(sorted(coordinates)) or 'none'})")
-    methods = list(dict.fromkeys(m for _, record in points for m in record["methods"]))
+    methods = list(methods or dict.fromkeys(m for _, record in points for m in record["methods"]))
     names = dict.fromkeys(a for coordinates, _ in points for a in coordinates if a != axis)
     others = [a for a in names if len({repr(c.get(a)) for c, _ in points}) > 1]
     groups: dict[tuple, list] = {}
@@ -196,9 +197,9 @@ def tmap_sweep_figure(points: Sequence[tuple[dict, dict]], axis: str, xlabel: st
 
 
 def plot_tmap_sweep(points: Sequence[tuple[dict, dict]], axis: str, path: str | Path,
-                    xlabel: str | None = None) -> Path:
+                    methods: Sequence[str] | None = None, xlabel: str | None = None) -> Path:
     """`tmap_sweep_figure` written as a PNG at `path`."""
-    return save_figure(tmap_sweep_figure(points, axis, xlabel), path)
+    return save_figure(tmap_sweep_figure(points, axis, methods, xlabel), path)
 
 
 def plot_precision_recall(curves: dict, path: str | Path) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 from hashattack.errors import InputError
 from hashattack.reporting.page import Page
 from hashattack.reporting.plots import plot_tmap_sweep
-from hashattack.reporting.run_records import Run, Runs, load_runs, summary_row
+from hashattack.reporting.run_records import Run, Runs, load_runs, method_order, summary_row
 from hashattack.reporting.tables import column_label, parse_markdown, percent, results_table
 
 FIGURE_CAPTIONS = {
@@ -43,7 +43,8 @@ def swept_axes(runs: Runs) -> list[str]:
 def write_sweep_figures(runs: Runs) -> list[Path]:
     """figures/tmap_vs_<axis>.png (t-MAP of each method against the axis) for every swept axis."""
     points = [(run.coordinates, run.record) for run in runs.runs]
-    return [plot_tmap_sweep(points, axis, runs.root / "figures" / f"tmap_vs_{axis.replace('_', '')}.png")
+    methods = method_order([run.record for run in runs.runs])
+    return [plot_tmap_sweep(points, axis, runs.root / "figures" / f"tmap_vs_{axis.replace('_', '')}.png", methods)
             for axis in swept_axes(runs)]
 
 
@@ -82,7 +83,8 @@ def _perceptibility_table(run: Run) -> tuple[list[str], list[list[str]]]:
     header = ["Method", "t-MAP (%)", "ℓ∞ mean (/255)", "ℓ2 mean", "PSNR median (dB)", "attack time (s)"]
     body = []
     seconds = _attack_seconds(run.folder)
-    for method, entry in run.record["methods"].items():
+    for method in method_order([run.record]):
+        entry = run.record["methods"][method]
         seconds.setdefault(method, entry.get("seconds"))
         p = entry.get("perceptibility", {})
         body.append([method, percent(entry.get("t_map")),

@@ -109,12 +109,22 @@ def _sweep(root: Path) -> Runs:
     return Runs(root, runs, axes, table if table.is_file() else None, missing)
 
 
+def method_order(records: list[dict]) -> list[str]:
+    """The methods of the records in the run's order: the one its spec lists (JSON objects may come back
+    key-sorted, lists keep their order), else the order of its "methods"; across records, first seen first."""
+    order = {}
+    for record in records:
+        listed = record.get("spec", {}).get("methods") if isinstance(record.get("spec"), dict) else None
+        order |= dict.fromkeys([m for m in listed or () if m in record["methods"]] + list(record["methods"]))
+    return list(order)
+
+
 def summary_row(record: dict) -> dict:
     """A run's t-MAP of each method and its benign MAP ({"DHTA t-MAP": …, "Original MAP": …}), fractions."""
-    row = {f"{m} t-MAP": entry.get("t_map") for m, entry in record["methods"].items()}
+    row = {f"{m} t-MAP": record["methods"][m].get("t_map") for m in method_order([record])}
     if "map" in record["methods"].get("Original", {}):
         row["Original MAP"] = record["methods"]["Original"]["map"]
     return row
 
 
-__all__ = ["Run", "Runs", "load_runs", "read_record", "setting", "summary_row", "SWEEP_FORMAT"]
+__all__ = ["Run", "Runs", "load_runs", "read_record", "setting", "method_order", "summary_row", "SWEEP_FORMAT"]
