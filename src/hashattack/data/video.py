@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
 from hashattack.errors import InputError
 
@@ -64,8 +65,6 @@ def frame_files(folder: Path) -> list[Path]:
 
 
 def _to_array(image, size: tuple[int, int] | None, channels: int) -> np.ndarray:
-    from PIL import Image
-
     image = image.convert("L" if channels == 1 else "RGB")
     if size is not None and image.size != (size[1], size[0]):
         image = image.resize((size[1], size[0]), Image.BILINEAR)
@@ -76,8 +75,6 @@ def _to_array(image, size: tuple[int, int] | None, channels: int) -> np.ndarray:
 def read_frame_folder(folder: Path, rule: str = "first", max_frames: int = MAX_FRAMES,
                       size: tuple[int, int] | None = None, channels: int = 3) -> np.ndarray:
     """Sampled frames of a frame folder as uint8 (t, C, H, W)."""
-    from PIL import Image, UnidentifiedImageError
-
     files = frame_files(folder)
     frames = []
     for index in sample_frame_indices(len(files), rule, max_frames):
