@@ -36,6 +36,6 @@ def test_torchrun_two_processes_equal_one(fake_fmnist, tmp_path):
     assert multi.stdout.count("run folder:") == single.stdout.count("run folder:") == 1   # rank 0 alone reports
     for name in ("results.json", "table.md", "table.csv", "manifest.json"):   # wall-clock times live in timing.json
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
-    batches = sorted(p.name for p in (tmp_path / "two" / "batches").iterdir())
-    assert batches == sorted(p.name for p in (tmp_path / "one" / "batches").iterdir()) and len(batches) == 4 * 3
+    batches = sorted(p.name for p in (tmp_path / "two" / "batches").glob("*.json"))
+    assert batches == sorted(p.name for p in (tmp_path / "one" / "batches").glob("*.json")) and len(batches) == 4 * 3
     assert len(json.loads((tmp_path / "two" / "results.json").read_text())["methods"]["DHTA"]["codes"]) == 5

@@ -174,7 +174,7 @@ def test_run_folder_records_and_refuses_a_changed_model(tmp_path):
 
 
 def test_ctrl_c_mid_run_then_rerun_gives_identical_results(data, tmp_path, capsys, monkeypatch):
-    import hashattack.protocol.engine as experiment
+    import hashattack.protocol.attacking as experiment
 
     cache = tmp_path / "cache"
     assert run_cli(tiny_demo_args(data, cache, tmp_path / "reference", steps=2), capsys) == 0

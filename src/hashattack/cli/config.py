@@ -6,29 +6,33 @@
     eps-space = "pixel"
     out = "runs/demo"
 
-    [sweep]                   # optional: one run per value (several keys: every combination)
-    eps = [0.05, 0.1, 0.2]    #   run i goes to <out>/eps-<value>; the report draws t-MAP vs ε
+    [sweep]                   # optional: axes with several values (bits, eps, n_t, steps);
+    eps = [0.05, 0.1, 0.2]    #   the same as `eps = [0.05, 0.1, 0.2]` above, or --eps 0.05 0.1 0.2:
+                              #   run i goes to <out>/eps-<value>; the report draws t-MAP vs ε
 
 Keys are mapped onto the subcommand's own argparse options, so every command-line option has its
 config key with the same checks and defaults, and a new option needs no change here. Flags take
 true/false, options taking several values take a list, relative paths are relative to the
 current folder (as on the command line). `--set KEY=VALUE` overrides a key (VALUE is read as a
-TOML value, else as a string; `sweep.KEY=[...]` replaces a sweep's values) and `--unset KEY`
-drops one (the command's default applies), e.g. to run a paper config on the embedded default. The folder of each
-run receives `config.resolved.toml`: every option with the value it ran with.
+TOML value, else as a string; `sweep.KEY=[...]` sets an axis) and `--unset KEY` drops one (the
+command's default applies), e.g. to run a paper config on the embedded default. A run folder
+receives `config.resolved.toml`: every option with the value it ran with.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from hashattack.cli.options import parse_value
+from hashattack.cli.parsing import subcommand_parser
 from hashattack.errors import InputError
+from hashattack.files import atomic_write_text
+from hashattack.protocol.spec import SWEEP_AXES
 
 RESOLVED_NAME = "config.resolved.toml"
 SKIPPED_ACTIONS = (argparse._HelpAction, argparse._VersionAction)
@@ -36,12 +40,16 @@ SKIPPED_ACTIONS = (argparse._HelpAction, argparse._VersionAction)
 
 @dataclass
 class Config:
-    """A parsed config: the subcommand, its options (TOML keys) and the sweep axes."""
+    """A parsed config: the subcommand and its options (TOML keys as argparse dests; axes as lists)."""
 
     command: str
     options: dict
-    sweep: dict = field(default_factory=dict)
     source: str = "<config>"
+
+    @property
+    def sweep(self) -> dict:
+        """The options that are axes with several values."""
+        return {k: v for k, v in self.options.items() if k in SWEEP_AXES and isinstance(v, list) and len(v) > 1}
 
 
 def load_config(path: str | Path, overrides: list[str] = (), unset: list[str] = ()) -> Config:
@@ -49,8 +57,8 @@ def load_config(path: str | Path, overrides: list[str] = (), unset: list[str] = 
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"config {path} does not exist") from None
+    except (FileNotFoundError, IsADirectoryError):
+        raise InputError(f"config {path} does not exist or is not a file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: malformed TOML ({exc})") from None
     command = raw.pop("command", None)
@@ -74,9 +82,14 @@ def load_config(path: str | Path, overrides: list[str] = (), unset: list[str] = 
     if not isinstance(command, str) or not command:
         raise InputError(f"{path}: the config must name its subcommand, e.g. command = \"demo\"")
     for key, values in sweep.items():
+        if key not in SWEEP_AXES:
+            raise InputError(f"{path}: cannot sweep {key!r}: the axes are {', '.join(SWEEP_AXES)}")
         if not isinstance(values, list) or not values:
             raise InputError(f"{path}: sweep.{key} must be a non-empty list of values, got {values!r}")
-    return Config(command, options, sweep, str(path))
+        if key in options and options[key] != values:
+            raise InputError(f"{path}: {key} is given both as an option and in [sweep]")
+        options[key] = values
+    return Config(command, options, str(path))
 
 
 def _dests(table: dict, path: Path) -> dict:
@@ -96,20 +109,7 @@ def parse_override(text: str) -> tuple[str, object]:
     key = key.strip()
     if not sep or not key:
         raise InputError(f"override {text!r} must look like KEY=VALUE, e.g. steps=2")
-    try:
-        return key, tomllib.loads(f"v = {value.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        return key, value.strip()
-
-
-def subcommand_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
-    """The argparse parser of `hashattack <command>`."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            if command not in action.choices:
-                raise InputError(f"unknown command {command!r}: choose one of {', '.join(sorted(action.choices))}")
-            return action.choices[command]
-    raise InputError("this parser has no subcommands")
+    return key, parse_value(value)
 
 
 def option_actions(sub: argparse.ArgumentParser) -> dict[str, argparse.Action]:
@@ -117,11 +117,9 @@ def option_actions(sub: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     return {a.dest: a for a in sub._actions if not isinstance(a, SKIPPED_ACTIONS)}
 
 
-def config_keys(command: str) -> list[str]:
+def config_keys(parser: argparse.ArgumentParser, command: str) -> list[str]:
     """The config keys (argparse dests) `command` accepts."""
-    from hashattack.cli.main import build_parser
-
-    return sorted(option_actions(subcommand_parser(build_parser(), command)))
+    return sorted(option_actions(subcommand_parser(parser, command)))
 
 
 def to_argv(sub: argparse.ArgumentParser, command: str, options: dict, source: str) -> list[str]:
@@ -163,62 +161,33 @@ def _scalar(value, key: str, source: str) -> str:
     return str(value)
 
 
-def parse_config_run(config: Config, options: dict | None = None) -> argparse.Namespace:
-    """Parse one run of `config` (its options, or `options` when given) with the real CLI parser."""
-    from hashattack.cli.main import build_parser
-
-    parser = build_parser()
+def parse_config_run(parser: argparse.ArgumentParser, config: Config) -> argparse.Namespace:
+    """Parse `config` with the real CLI parser (every option checked as on the command line)."""
     sub = subcommand_parser(parser, config.command)
-    argv = to_argv(sub, config.command, config.options if options is None else options, config.source)
+    argv = to_argv(sub, config.command, config.options, config.source)
     try:
         return parser.parse_args(argv)
     except InputError as exc:
         raise InputError(f"{config.source}: {exc}") from None
 
 
-def sweep_points(config: Config) -> list[tuple[str, dict]]:
-    """(sub-folder name, options) of each run of a sweep; [("", options)] without one."""
-    if not config.sweep:
-        return [("", dict(config.options))]
-    if "out" not in config_keys(config.command):
-        raise InputError(f"{config.source}: `hashattack {config.command}` has no --out, so it cannot be swept")
-    base = Path(str(config.options.get("out", _default(config.command, "out"))))
-    keys = list(config.sweep)
-    points = []
-    for values in itertools.product(*(config.sweep[k] for k in keys)):
-        name = "_".join(f"{k.replace('-', '_')}-{v}" for k, v in zip(keys, values))
-        points.append((name, {**config.options, **dict(zip(keys, values)), "out": str(base / name)}))
-    return points
-
-
-def _default(command: str, dest: str):
-    from hashattack.cli.main import build_parser
-
-    return subcommand_parser(build_parser(), command).get_default(dest)
-
-
-def resolved_options(args: argparse.Namespace, command: str) -> dict:
-    """Every option of `command` with the value `args` holds (None left out: TOML has no null)."""
-    from hashattack.cli.main import build_parser
-
-    dests = option_actions(subcommand_parser(build_parser(), command))
+def resolved_options(args: argparse.Namespace, sub: argparse.ArgumentParser) -> dict:
+    """Every option of a subcommand with the value `args` holds (None left out: TOML has no null)."""
     values = {}
-    for dest in dests:
+    for dest in option_actions(sub):
         value = getattr(args, dest, None)
         if value is not None:
             values[dest] = [_plain(v) for v in value] if isinstance(value, (list, tuple)) else _plain(value)
     return values
 
 
-def keep_resolved_config(args: argparse.Namespace) -> Path | None:
+def keep_resolved_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Path | None:
     """Write `config.resolved.toml` into the run folder (`args.out`) of a finished command, if it has one."""
-    from hashattack.files import atomic_write_text
-
     command, out = getattr(args, "command", None), getattr(args, "out", None)
     if command is None or out is None or not Path(out).is_dir():
         return None
     path = Path(out) / RESOLVED_NAME
-    atomic_write_text(path, to_toml(command, resolved_options(args, command)))
+    atomic_write_text(path, to_toml(command, resolved_options(args, subcommand_parser(parser, command))))
     return path
 
 
@@ -226,11 +195,9 @@ def _plain(value):
     return str(value) if isinstance(value, Path) else value
 
 
-def to_toml(command: str, options: dict, sweep: dict | None = None) -> str:
+def to_toml(command: str, options: dict) -> str:
     """A config as TOML text (what `load_config` reads back)."""
     lines = [f"command = {_toml_value(command)}"] + [f"{k} = {_toml_value(v)}" for k, v in sorted(options.items())]
-    if sweep:
-        lines += ["", "[sweep]"] + [f"{k} = {_toml_value(v)}" for k, v in sweep.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -250,5 +217,5 @@ def _toml_value(value) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
-__all__ = ["Config", "load_config", "parse_override", "config_keys", "to_argv", "parse_config_run", "sweep_points",
+__all__ = ["Config", "load_config", "parse_override", "config_keys", "to_argv", "parse_config_run",
            "resolved_options", "to_toml", "keep_resolved_config", "RESOLVED_NAME"]

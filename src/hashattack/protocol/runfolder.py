@@ -19,17 +19,18 @@ uninterrupted run. A folder made with other settings is refused (two runs are ne
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from hashattack.data.base import RetrievalDataset
 from hashattack.errors import InputError
-from hashattack.files import atomic_write_json
+from hashattack.files import atomic_write_bytes, atomic_write_json
 from hashattack.protocol.targets import Manifest
 
 RUN_FORMAT = "hashattack-run/1"
@@ -80,23 +81,20 @@ def dataset_fingerprint(dataset: RetrievalDataset, query_ids: list[int]) -> dict
             "labels_sha256": labels.hexdigest(), "query_pixels_sha256": hashlib.sha256(pixels).hexdigest()}
 
 
-def run_fingerprint(dataset: RetrievalDataset, bits: int, architecture: str, train_config, settings, methods,
-                    manifest: Manifest, device: str = "cpu", **extra) -> dict:
+def run_fingerprint(dataset: RetrievalDataset, manifest: Manifest, model: dict, settings: dict, methods,
+                    device: str = "cpu") -> dict:
     """Every setting that decides a run's results; two runs may share a folder only if these are equal.
 
-    `train_config` and `settings` are dataclasses (TrainConfig, AttackSettings); `extra` holds
-    whatever else a caller's run depends on (it must be JSON-able).
+    `model` identifies the attacked model (its source, architecture, bits, training settings or
+    weights digest); `settings` are the attack and evaluation settings (JSON-able).
     """
     return {
         "dataset": dataset_fingerprint(dataset, manifest.query_ids),
-        "bits": bits,
-        "architecture": architecture,
-        "train": asdict(train_config),
-        "settings": asdict(settings),
+        "model": model,
+        "settings": settings,
         "methods": list(methods),
         "manifest_sha256": digest(manifest.to_json()),
         "device": torch.device(device).type,
-        **extra,
     }
 
 
@@ -114,6 +112,16 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
+def _checked_examples(pixels: torch.Tensor | None, shape: tuple[int, ...], what: str) -> torch.Tensor:
+    if pixels is None:
+        raise InputError(f"the adversarial examples of {what} are missing; {FORCE_HINT}")
+    if tuple(pixels.shape) != tuple(shape) or pixels.dtype != torch.float32 or not torch.isfinite(pixels).all() \
+            or pixels.min() < 0 or pixels.max() > 1:
+        raise InputError(f"the adversarial examples of {what} are not float32 pixels in [0, 1] of shape "
+                         f"{tuple(shape)}; {FORCE_HINT}")
+    return pixels
+
+
 class MemoryBatches:
     """Batch records kept in memory (a run without a folder); same interface as `RunFolder`."""
 
@@ -122,6 +130,7 @@ class MemoryBatches:
         self.reused: dict[str, int] = {}       # per method: batches found already finished
         self.computed: dict[str, int] = {}     # per method: batches attacked by this call
         self.seconds: dict[str, float] = {}    # per method: attack seconds of every batch record
+        self._examples: dict[tuple[str, int], torch.Tensor] = {}
 
     def _count(self, counter: dict[str, int], record: dict) -> None:
         method = record["method"]
@@ -152,6 +161,14 @@ class MemoryBatches:
         self._records[(method, index)] = record
         self._count(self.computed, record)
         return record
+
+    def save_examples(self, method: str, index: int, pixels: torch.Tensor) -> None:
+        """Keep the adversarial pixels of a batch's first queries (the ones the figures show)."""
+        self._examples[(method, index)] = pixels.detach().to(torch.float32).cpu()
+
+    def load_examples(self, method: str, index: int, shape: tuple[int, ...]) -> torch.Tensor:
+        """The kept adversarial pixels of batch `index`, which must have `shape`."""
+        return _checked_examples(self._examples.get((method, index)), shape, f"batch {index} of {method}")
 
 
 class RunFolder(MemoryBatches):
@@ -253,6 +270,26 @@ class RunFolder(MemoryBatches):
         atomic_write_json(self.batch_path(method, index), record)
         self._count(self.computed, record)
         return record
+
+    def examples_path(self, method: str, index: int) -> Path:
+        return self.batch_dir / f"{_safe_name(method)}-{index:05d}.examples.npy"
+
+    def save_examples(self, method: str, index: int, pixels: torch.Tensor) -> None:
+        """Write the adversarial pixels of a batch's first queries (float32 .npy, atomically) before
+        the batch record, so a finished batch always has them."""
+        buffer = io.BytesIO()
+        np.save(buffer, pixels.detach().to(torch.float32).cpu().numpy(), allow_pickle=False)
+        atomic_write_bytes(self.examples_path(method, index), buffer.getvalue())
+
+    def load_examples(self, method: str, index: int, shape: tuple[int, ...]) -> torch.Tensor:
+        path = self.examples_path(method, index)
+        try:
+            array = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            array = None
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: malformed examples file ({exc}); {FORCE_HINT}") from None
+        return _checked_examples(None if array is None else torch.from_numpy(np.array(array)), shape, str(path))
 
 
 __all__ = ["RunFolder", "MemoryBatches", "run_fingerprint", "dataset_fingerprint", "digest", "differences", "canonical",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hashattack.cli.main import positive_int
+from hashattack.cli.options import positive_int
+from hashattack.data.splits import build_imagenet100_lists, build_nus_wide_lists
+from hashattack.errors import InputError
 
 
 def add_parser(commands) -> None:
@@ -34,10 +36,7 @@ def add_parser(commands) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from hashattack.data.splits import build_imagenet100_lists, build_nus_wide_lists
-    from hashattack.errors import InputError
-
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.dataset == "imagenet100":
         classes = None
         if args.classes_file is not None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hashattack.cli.main import positive_int
+from hashattack.cli.options import positive_int
 from hashattack.errors import InputError
+from hashattack.reporting.browser import render
+from hashattack.reporting.report import write_report
 
 
 def add_parser(commands) -> None:
@@ -26,15 +28,11 @@ def add_parser(commands) -> None:
     report.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from hashattack.reporting.report import write_report
-
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     paths = write_report(args.run_dir)
     if not args.quiet:
         print(f"report: {paths['html']}  (Markdown: {paths['markdown']})")
     if args.screenshot is not None:
-        from hashattack.reporting.browser import render
-
         page = render(paths["html"], args.screenshot, args.width, args.height)
         if page.get("images-broken", 1) != 0:
             raise InputError(f"{paths['html']}: {page.get('images-broken', '?')} of "

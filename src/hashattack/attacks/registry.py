@@ -1,0 +1,80 @@
+"""Methods by name: which attack class a name builds, and what it steers towards.
+
+A run names its methods ("Original", "Noise", "P2P", "DHTA", "Feature"); this registry turns a
+name into its attack object and says what the attack is called with besides the queries:
+
+- `target = "anchor"`: anchor codes voted from `anchor_size` target objects ("n_t": the run's n_t);
+- `target = "object"`: the pixels of one target object (the feature-based attack);
+- `target = None`: nothing (the benign query, uniform noise).
+
+`METHOD_ORDER` is the one place the order of the paper's tables is stated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from hashattack.attacks.base import Attack
+from hashattack.attacks.dhta import DHTA, P2P
+from hashattack.attacks.feature import FeatureAttack
+from hashattack.attacks.noise import Noise, Original
+from hashattack.errors import InputError
+
+
+@dataclass(frozen=True)
+class Method:
+    """One registered method: its attack class, what it is called with, and which settings it takes."""
+
+    name: str
+    attack: type[Attack]
+    target: str | None = None           # "anchor", "object" or None
+    anchor_size: int | str | None = None   # objects voted into the anchor: an int, or "n_t" (the run's)
+    options: tuple[str, ...] = ()       # keyword settings the attack class takes besides eps / eps_space
+    description: str = ""
+
+    def anchor_objects(self, n_t: int) -> int | None:
+        """How many target objects this method needs from the manifest (None: it needs none)."""
+        if self.target is None:
+            return None
+        return n_t if self.anchor_size == "n_t" else int(self.anchor_size or 1)
+
+
+SPEED = ("early_stop", "precision", "channels_last", "compile")
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("Original", Original, description="the benign query"),
+    Method("Noise", Noise, options=("seed",), description="uniform noise in [-eps, eps]"),
+    Method("P2P", P2P, "anchor", 1, ("steps", "step_size") + SPEED, "DHTA with n_t = 1 (point to point)"),
+    Method("DHTA", DHTA, "anchor", "n_t", ("steps", "n_t", "step_size") + SPEED, "DHTA (Bai et al., ECCV 2020)"),
+    Method("Feature", FeatureAttack, "object", 1, ("steps", "step_size"),
+           "feature-based attack (Inkawhich et al., CVPR 2019) towards P2P's target object"),
+)}
+METHOD_ORDER = tuple(METHODS)
+PAPER_METHODS = ("Original", "Noise", "P2P", "DHTA")   # appendix Table 1's rows
+
+
+def method(name: str) -> Method:
+    """The registered method `name`, or a one-line error listing the names."""
+    try:
+        return METHODS[name]
+    except (KeyError, TypeError):
+        raise InputError(f"unknown method {name!r}: choose from {', '.join(METHOD_ORDER)}") from None
+
+
+def ordered(names) -> tuple[str, ...]:
+    """`names` checked and in the registry's order, each once."""
+    chosen = {method(n).name for n in names}
+    if not chosen:
+        raise InputError(f"give at least one method: {', '.join(METHOD_ORDER)}")
+    return tuple(n for n in METHOD_ORDER if n in chosen)
+
+
+def build_attack(name: str, model: nn.Module, eps: float, eps_space: str = "pixel", **settings) -> Attack:
+    """The attack object of method `name`; `settings` may hold more keys than it takes (they are ignored)."""
+    entry = method(name)
+    return entry.attack(model, eps=eps, eps_space=eps_space,
+                        **{k: v for k, v in settings.items() if k in entry.options})
+
+
+__all__ = ["Method", "METHODS", "METHOD_ORDER", "PAPER_METHODS", "method", "ordered", "build_attack"]

@@ -1,0 +1,226 @@
+"""The options every attacking command shares, and the `RunSpec` they describe.
+
+Every option defaults to None on the parser, so the spec fills in what depends on the dataset
+(`protocol.sources.defaults_for`) and a preset or a config can tell what the user set. `--bits`,
+`--eps`, `--n-t` and `--steps` take several values: a sweep over them, one sub-run per value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+
+from hashattack.attacks.registry import METHOD_ORDER, PAPER_METHODS
+from hashattack.errors import InputError
+from hashattack.models import available_models
+from hashattack.models.acceleration import enable_tf32
+from hashattack.protocol.settings import AttackSettings
+from hashattack.protocol.sources import (EMBEDDED_EPS, PAPER_EPS, default_architecture, default_train_config,
+                                         defaults_for, path_length_step_size)
+from hashattack.protocol.spec import DATASETS, DataSpec, ModelSpec, RunSpec
+from hashattack.training.losses import LOSSES
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", choices=DATASETS,
+                       help="fashion-mnist (embedded default), imagenet100 / nus-wide (list files), moving-fashion "
+                            "(embedded clips), jhmdb / ucf101 (videos), images (your folder or list file)")
+    group.add_argument("--data", "--root", dest="root", type=Path,
+                       help="the dataset's folder: Fashion-MNIST IDX files, the list files' image root, the videos, "
+                            "or (images) a class-per-subfolder folder or a list file 'path 0 1 0 ...'")
+    group.add_argument("--train-list", type=Path, help="imagenet100 / nus-wide: training list (default ROOT/train.txt)")
+    group.add_argument("--database-list", type=Path, help="imagenet100 / nus-wide: database list (default ROOT/database.txt)")
+    group.add_argument("--query-list", type=Path, help="imagenet100 / nus-wide: query list (default ROOT/test.txt)")
+    group.add_argument("--lists", type=Path, help="jhmdb / ucf101: folder of train/database/query.txt (default ROOT/lists)")
+    group.add_argument("--train-per-class", type=positive_int, help="fashion-mnist: training images per class (default 2000)")
+    group.add_argument("--frames", type=positive_int, help="moving-fashion: frames per clip (default 16)")
+    group.add_argument("--query-data", type=Path, help="images: folder or list file of the queries "
+                                                       "(default: --query-split objects drawn from --data)")
+    group.add_argument("--query-split", type=positive_int, help="images: objects set aside as queries (default 10%%)")
+    group.add_argument("--size", type=positive_int, help="images: resize to SIZE x SIZE (default: as stored)")
+    group.add_argument("--channels", type=int, choices=(1, 3), help="images: 1 = grey, 3 = RGB (default 3)")
+    group.add_argument("--seen-classes", type=int, nargs="+",
+                       help="open set: the model trains on these classes only and every target is another class")
+
+
+def add_model_options(parser: argparse.ArgumentParser, sweep: bool = True) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--bits", type=positive_int, nargs="+" if sweep else None,
+                       help="code length K (default 32)" + ("; several values: one sub-run each" if sweep else ""))
+    group.add_argument("--arch", choices=available_models(),
+                       help="hashing model trained here (default: small-cnn on fashion-mnist and images, vgg11 on "
+                            "imagenet100 / nus-wide, lstm-frame-cnn on moving-fashion, lstm-alexnet on jhmdb / ucf101)")
+    if sweep:
+        group.add_argument("--checkpoint", type=Path, help="attack a model written by `hashattack train` instead")
+        group.add_argument("--model", metavar="MODULE:FACTORY",
+                           help="attack your own nn.Module (K real outputs per input) built by this factory")
+        group.add_argument("--model-path", type=Path, action="append", metavar="DIR",
+                           help="folder to import --model's module from (repeatable; the current folder is tried too)")
+        group.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
+                           help="keyword argument of --model's factory (repeatable); VALUE read as TOML")
+        group.add_argument("--mean", type=float, nargs="+", help="--model: per-channel mean of its input normalisation")
+        group.add_argument("--std", type=float, nargs="+", help="--model: per-channel std of its input normalisation")
+        group.add_argument("--output", choices=("raw", "tanh"),
+                           help="--model: raw (attack its outputs as they are, default) or tanh (it ends with tanh)")
+    group.add_argument("--weights", type=Path,
+                       help="ImageNet weights of a torchvision backbone or AlexNet (a file or torchvision's cache "
+                            "folder), or --model's state_dict")
+    group.add_argument("--random-init", action="store_true", default=None,
+                       help="train a torchvision backbone from random weights instead of ImageNet's")
+    group.add_argument("--loss", choices=sorted(LOSSES), help="training loss (default pairwise; dvh on videos)")
+    group.add_argument("--epochs", type=positive_int, help="training epochs (default: 10 small-cnn, 24 vgg, 200 video)")
+    group.add_argument("--lr", type=positive_float, help="learning rate (default: 0.05 small-cnn and video, 0.01 vgg)")
+    group.add_argument("--train-batch-size", type=positive_int, help="training batch (default: 64 small-cnn, 24 vgg, 100 video)")
+    group.add_argument("--train-seed", type=int, help="seed of the training run (default 0)")
+    group.add_argument("--cache-dir", type=Path, help="trained-model cache (default $HASHATTACK_CACHE or ~/.cache/hashattack)")
+
+
+def add_attack_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("attack and evaluation")
+    group.add_argument("--methods", nargs="+", choices=METHOD_ORDER,
+                       help=f"methods run on the same queries and targets (default {' '.join(PAPER_METHODS)})")
+    group.add_argument("--eps", type=positive_float, nargs="+",
+                       help=f"perturbation bound in --eps-space units (default {EMBEDDED_EPS} pixel on the embedded "
+                            f"images, 0.1 pixel on the embedded clips, {PAPER_EPS} normalized on paper datasets, "
+                            f"8/255 pixel on your images); several values: one sub-run each")
+    group.add_argument("--eps-space", choices=("pixel", "normalized"),
+                       help="pixel: |x'-x| <= eps on [0,1] pixels; normalized: after the model's mean/std (official code)")
+    group.add_argument("--steps", type=positive_int, nargs="+",
+                       help="attack iterations (default 2000 as the paper; 200 on the embedded clips)")
+    group.add_argument("--step-size", type=positive_float,
+                       help="l2 length of a step before the input-size scaling sqrt(D/150528) (default 1.0, official; "
+                            "2000/steps on the embedded clips: the paper's path length)")
+    group.add_argument("--n-t", type=positive_int, nargs="+", help="objects voted into DHTA's anchor (default 9)")
+    group.add_argument("--batch-size", type=positive_int, help="queries attacked per forward/backward (default 100)")
+    group.add_argument("--topk", type=positive_int, help="R of MAP@R / t-MAP@R (default 5000 on nus-wide, 1000 otherwise)")
+    group.add_argument("--zero-relevance", choices=("zero", "drop"),
+                       help="queries with no relevant item in the top R: count as 0 (default) or drop (official code)")
+    speed = parser.add_argument_group("speed (same method, faster; see docs/speed.md)")
+    speed.add_argument("--early-stop", action="store_true", default=None,
+                       help="stop attacking a query once its code equals its anchor")
+    speed.add_argument("--precision", choices=("fp32", "bf16"), help="bf16: forward/backward under bfloat16 autocast")
+    speed.add_argument("--channels-last", action="store_true", default=None, help="channels-last memory format")
+    speed.add_argument("--compile", action="store_true", default=None, help="run the model through torch.compile")
+    speed.add_argument("--tf32", action="store_true", default=None, help="TF32 matmuls and convolutions (Ampere+ GPUs)")
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("run")
+    group.add_argument("--queries", type=positive_int, help="queries drawn from the query set (default 100)")
+    group.add_argument("--seed", type=int, help="seed of queries, targets, anchors, noise and splits (default 0)")
+    group.add_argument("--manifest", type=Path, help="re-run exactly the queries/targets/anchors of a manifest.json")
+    group.add_argument("--out", type=Path, help="run folder")
+    group.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
+    group.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
+    group.add_argument("--force", action="store_true", default=None,
+                       help="start the run folder over; without it a killed run resumes after its last finished batch, "
+                            "and a folder holding a run with other settings is refused")
+    group.add_argument("--no-figures", action="store_true", default=None, help="skip curves, examples and figures")
+
+
+def add_spec_options(parser: argparse.ArgumentParser) -> None:
+    """Every option of an attacking command."""
+    add_data_options(parser)
+    add_model_options(parser)
+    add_attack_options(parser)
+    add_run_options(parser)
+
+
+def parse_value(text: str):
+    """A KEY=VALUE value: TOML (2, 0.1, true, "x", [1, 3]) or else a plain string."""
+    try:
+        return tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text.strip()
+
+
+def parse_pairs(texts: list[str] | None, what: str) -> dict:
+    out = {}
+    for text in texts or []:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{what} {text!r} must look like KEY=VALUE, e.g. bits=48")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def data_spec(args: argparse.Namespace) -> DataSpec:
+    text = lambda value: None if value is None else str(value)
+    return DataSpec(args.dataset, text(args.root), text(args.train_list), text(args.database_list),
+                    text(args.query_list), text(getattr(args, "lists", None)), args.train_per_class or 2000,
+                    getattr(args, "frames", None) or 16, text(getattr(args, "query_data", None)),
+                    getattr(args, "query_split", None), getattr(args, "size", None), getattr(args, "channels", None) or 3,
+                    tuple(args.seen_classes) if getattr(args, "seen_classes", None) else None)
+
+
+def model_spec(args: argparse.Namespace, data: DataSpec, bits: int) -> ModelSpec:
+    changes = {name: getattr(args, option) for option, name in (("loss", "loss"), ("epochs", "epochs"), ("lr", "lr"),
+               ("train_batch_size", "batch_size"), ("train_seed", "seed")) if getattr(args, option) is not None}
+    train = None
+    if changes:
+        train = replace(default_train_config(data.dataset, args.arch or default_architecture(data.dataset)), **changes)
+    text = lambda value: None if value is None else str(value)
+    return ModelSpec(bits=bits, architecture=args.arch, train=train, weights=text(args.weights),
+                     random_init=bool(args.random_init), checkpoint=text(getattr(args, "checkpoint", None)),
+                     factory=getattr(args, "model", None),
+                     factory_kwargs=parse_pairs(getattr(args, "model_arg", None), "--model-arg"),
+                     model_path=tuple(str(p) for p in getattr(args, "model_path", None) or ()),
+                     mean=tuple(args.mean) if getattr(args, "mean", None) else None,
+                     std=tuple(args.std) if getattr(args, "std", None) else None,
+                     output=getattr(args, "output", None) or "raw", cache_dir=text(args.cache_dir))
+
+
+def spec_from_args(args: argparse.Namespace) -> RunSpec:
+    """The RunSpec of an attacking command's options, with the dataset's defaults filled in."""
+    data = data_spec(args)
+    defaults = defaults_for(data.dataset)
+    eps_space = args.eps_space or defaults["eps_space"]
+    default_eps = defaults["eps"] if eps_space == defaults["eps_space"] else (
+        PAPER_EPS if eps_space == "normalized" else 8 / 255)
+    bits = args.bits or [32]
+    eps = args.eps or [default_eps]
+    n_t = args.n_t or [9]
+    steps = args.steps or [defaults["steps"]]
+    step_size = args.step_size or (path_length_step_size(steps[0]) if data.dataset == "moving-fashion" else 1.0)
+    if args.tf32:
+        enable_tf32()
+    attack = AttackSettings(eps=eps[0], eps_space=eps_space, steps=steps[0], n_t=n_t[0], step_size=step_size,
+                            batch_size=args.batch_size or 100, topk=args.topk or defaults["topk"],
+                            zero_relevance=args.zero_relevance or "zero", early_stop=bool(args.early_stop),
+                            precision=args.precision or "fp32", channels_last=bool(args.channels_last),
+                            compile=bool(args.compile))
+    axes = tuple((axis, tuple(values)) for axis, values in (("bits", bits), ("eps", eps), ("n_t", n_t), ("steps", steps))
+                 if len(values) > 1)
+    return RunSpec(data=data, model=model_spec(args, data, bits[0]), methods=tuple(args.methods or PAPER_METHODS),
+                   attack=attack, queries=args.queries or 100, seed=args.seed if args.seed is not None else 0,
+                   manifest=None if args.manifest is None else str(args.manifest), out=str(args.out), axes=axes,
+                   device=args.device or "cpu", progress=not args.quiet, force=bool(args.force),
+                   figures=not args.no_figures)
+
+
+__all__ = ["positive_int", "positive_float", "add_data_options", "add_model_options", "add_attack_options",
+           "add_run_options", "add_spec_options", "spec_from_args", "data_spec", "model_spec", "parse_value",
+           "parse_pairs"]

@@ -1,0 +1,107 @@
+"""Attack a run's queries batch by batch and keep what the results and figures need.
+
+Each batch of queries becomes a record (query ids, adversarial codes as hex, per-query
+perceptibility, seconds) kept by a store (`runfolder.RunFolder` writes one file per batch,
+atomically, so a killed run resumes; `MemoryBatches` keeps them in memory). The adversarial
+pixels of the first `NUM_EXAMPLES` queries are kept too, so the run's figures show the very
+queries it scored without attacking anything again.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hashattack.attacks import Attack, Noise
+from hashattack.models.encode import encode_set
+from hashattack.models.inputs import bind_inputs, slice_inputs
+from hashattack.protocol import distributed
+from hashattack.protocol.runfolder import MemoryBatches
+from hashattack.reporting.run_figures import NUM_EXAMPLES
+from hashattack.retrieval.codes import codes_from_hex, codes_to_hex
+from hashattack.retrieval.metrics import perceptibility
+from hashattack.validation import check_finite
+
+
+def attack_batch(attack: Attack, images: torch.Tensor, targets: torch.Tensor | None, query_ids: list[int],
+                 device: str = "cpu", inputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Attack one batch of queries; returns adversarial pixels on the CPU.
+
+    `targets`: anchor codes or target pixels (None for the baselines); `inputs`: the batch's extra
+    model inputs (video lengths), bound to the model for this batch."""
+    batch = images.to(device)
+    model = attack.model
+    attack.model = bind_inputs(model, {k: v.to(device) for k, v in (inputs or {}).items()})
+    try:
+        if isinstance(attack, Noise):
+            adversarial = attack(batch, ids=query_ids)
+        elif targets is None:
+            adversarial = attack(batch)
+        else:
+            adversarial = attack(batch, targets.to(device))
+    finally:
+        attack.model = model
+    return adversarial.cpu()
+
+
+def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images: torch.Tensor,
+                     targets: torch.Tensor | None, query_ids: list[int], batch_size: int, store=None,
+                     device: str = "cpu", progress: bool = True,
+                     inputs: dict[str, torch.Tensor] | None = None) -> tuple[list[dict], torch.Tensor]:
+    """Attack the queries `batch_size` at a time; batches already in `store` are not attacked again.
+
+    Returns (the batch records in query order, the adversarial pixels of the first `NUM_EXAMPLES`
+    queries). `inputs`: the queries' extra model inputs (video lengths), used batch by batch.
+    """
+    store = store if store is not None else MemoryBatches()
+    starts = list(range(0, len(images), batch_size))
+    mine = distributed.shard(list(enumerate(starts)))   # this rank's batches (all of them in one process)
+    records = []
+    bar = tqdm(total=len(mine), desc=method, unit="batch", disable=not (progress and distributed.is_main()))
+    for index, start in mine:
+        stop = start + batch_size
+        ids = [int(i) for i in query_ids[start:stop]]
+        record = store.load_batch(method, index, ids)
+        if record is None:
+            started = time.perf_counter()
+            benign = images[start:stop]
+            extra = slice_inputs(inputs, slice(start, stop))
+            adversarial = attack_batch(attack, benign, None if targets is None else targets[start:stop], ids, device,
+                                       extra)
+            check_finite(adversarial, f"{method}'s adversarial queries {start}..{start + len(ids) - 1}",
+                         "the model's outputs or gradients are not finite")
+            codes = encode_set(model, adversarial, batch_size, device, progress=False, inputs=extra)
+            sizes = perceptibility(benign, adversarial)
+            if start < NUM_EXAMPLES:
+                store.save_examples(method, index, adversarial[:NUM_EXAMPLES - start])
+            record = store.save_batch(method, index, {
+                "start": start, "query_ids": ids, "bits": int(codes.shape[1]), "codes": codes_to_hex(codes),
+                "perceptibility": {name: values.tolist() for name, values in sizes.items()},
+                "seconds": round(time.perf_counter() - started, 3)})
+        records.append(record)
+        bar.update(1)
+    bar.close()
+    records = distributed.gather(records)
+    shape = (min(NUM_EXAMPLES, len(images)), *images.shape[1:])
+    examples = [store.load_examples(method, index, (min(NUM_EXAMPLES, start + batch_size, len(images)) - start,
+                                                    *shape[1:]))
+                for index, start in enumerate(starts) if start < NUM_EXAMPLES]
+    return records, torch.cat(examples) if examples else torch.empty(shape)
+
+
+def codes_from_records(records: list[dict]) -> torch.Tensor:
+    """The ±1 codes (n, K) float32 of a method's batch records, in query order."""
+    return codes_from_hex([code for record in records for code in record["codes"]], records[0]["bits"])
+
+
+def perceptibility_from_records(records: list[dict]) -> dict[str, np.ndarray]:
+    """Per-query perceptibility arrays (float64) of a method's batch records, in query order."""
+    names = records[0]["perceptibility"].keys()
+    return {name: np.concatenate([np.asarray(r["perceptibility"][name], dtype=np.float64) for r in records])
+            for name in names}
+
+
+__all__ = ["attack_batch", "attacked_batches", "codes_from_records", "perceptibility_from_records"]

@@ -1,0 +1,89 @@
+"""Attack a manifest's queries with each method and score them: t-MAP against the target label,
+MAP of the benign queries against their own label, perceptibility, distance to the anchor."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hashattack.attacks.registry import build_attack, method
+from hashattack.data.base import RetrievalDataset
+from hashattack.errors import InputError
+from hashattack.models.inputs import model_inputs
+from hashattack.protocol.attacking import attacked_batches, codes_from_records, perceptibility_from_records
+from hashattack.protocol.settings import AttackSettings
+from hashattack.protocol.targets import Manifest
+from hashattack.retrieval.codes import anchor_code, hamming_distance
+from hashattack.retrieval.metrics import average_precisions, mean_of_average_precisions, summarize_perceptibility
+
+
+def targets_for(name: str, manifest: Manifest, dataset: RetrievalDataset, db_codes: torch.Tensor,
+                n_t: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(anchor codes, what the attack is called with) of method `name`: anchors voted from the manifest's
+    objects for targeted methods, the first object's pixels for the feature attack, (None, None) otherwise."""
+    entry = method(name)
+    size = entry.anchor_objects(n_t)
+    if size is None:
+        return None, None
+    if size not in manifest.anchor_ids:
+        raise InputError(f"the manifest holds no anchors for n_t = {size} (it has {sorted(manifest.anchor_ids)})")
+    ids = torch.tensor(manifest.anchor_ids[size])
+    anchors = anchor_code(db_codes[ids])
+    if entry.target == "object":
+        return anchors, dataset.database.pixels(ids[:, 0])
+    return anchors, anchors
+
+
+def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: torch.Tensor, manifest: Manifest,
+                settings: AttackSettings, methods, device: str = "cpu", progress: bool = True,
+                store=None) -> tuple[dict, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Attack the manifest's queries with each method and score them.
+
+    Returns (JSON-able results per method, adversarial codes per method, adversarial pixels of the first
+    queries per method). `store` (a `RunFolder`) keeps each finished batch and skips those already there.
+    """
+    query_ids = torch.tensor(manifest.query_ids)
+    images = dataset.query.pixels(query_ids)
+    inputs = model_inputs(dataset.query, query_ids)   # e.g. the frame counts of padded videos
+    true_labels = dataset.query.labels[query_ids]
+    target_labels = torch.from_numpy(manifest.target_labels)
+    db_labels = dataset.database.labels
+    results, all_codes, examples = {}, {}, {}
+    for name in methods:
+        attack = build_attack(name, model, **settings.attack_options(manifest.seed))
+        attack.progress = progress
+        anchors, targets = targets_for(name, manifest, dataset, db_codes, settings.n_t)
+        records, examples[name] = attacked_batches(name, attack, model, images, targets, manifest.query_ids,
+                                                   settings.batch_size, store, device, progress, inputs=inputs)
+        codes = all_codes[name] = codes_from_records(records)
+        t_ap = average_precisions(codes, db_codes, target_labels, db_labels, topk=settings.topk)
+        entry = {
+            "t_map": mean_of_average_precisions(t_ap, settings.zero_relevance),
+            "t_ap": json_floats(t_ap),
+            "attack": attack.settings(),
+            "perceptibility": summarize_perceptibility(perceptibility_from_records(records)),
+            "codes": [code for record in records for code in record["codes"]],
+        }
+        if anchors is not None:
+            entry["anchor_hamming"] = hamming_distance(codes, anchors).diagonal().tolist()
+        if name == "Original":
+            ap = average_precisions(codes, db_codes, true_labels, db_labels, topk=settings.topk)
+            entry["map"] = mean_of_average_precisions(ap, settings.zero_relevance)
+            entry["ap"] = json_floats(ap)
+        results[name] = entry
+    return results, all_codes, examples
+
+
+def json_floats(values: np.ndarray) -> list:
+    return [None if np.isnan(v) else round(float(v), 6) for v in values]
+
+
+def summary_row(bits: int, results: dict) -> dict:
+    """The numbers of one run for the paper's table layout."""
+    row = {f"{m} t-MAP": results[m]["t_map"] for m in results}
+    if "Original" in results:
+        row["Original MAP"] = results["Original"]["map"]
+    return {"bits": bits, **row}
+
+
+__all__ = ["run_methods", "targets_for", "summary_row", "json_floats"]

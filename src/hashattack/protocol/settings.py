@@ -1,0 +1,72 @@
+"""The attack and evaluation settings every method of a run shares, and the conventions a result used."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hashattack.errors import InputError
+
+TIE_ORDER = "ascending Hamming distance; equal distances keep database order"
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """Settings shared by every method of a run. ε is in `eps_space` ("pixel" or "normalized")."""
+
+    eps: float = 0.2
+    eps_space: str = "pixel"
+    steps: int = 2000
+    n_t: int = 9
+    step_size: float = 1.0
+    batch_size: int = 100
+    topk: int | None = 1000
+    zero_relevance: str = "zero"
+    early_stop: bool = False     # speed options of DHTA / P2P (see attacks.dhta); the defaults are the official optimiser
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool | str = False
+
+    def __post_init__(self):
+        if not (isinstance(self.eps, (int, float)) and np.isfinite(self.eps) and self.eps > 0):
+            raise InputError(f"eps must be a positive number, got {self.eps}")
+        if self.eps_space not in ("pixel", "normalized"):
+            raise InputError(f"unknown eps space {self.eps_space!r}: choose 'pixel' or 'normalized'")
+        if self.eps_space == "pixel" and self.eps > 1:
+            raise InputError(f"pixel-space eps must be at most 1 (pixels lie in [0, 1]), got {self.eps}")
+        for name in ("steps", "n_t", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.step_size, (int, float)) and np.isfinite(self.step_size) and self.step_size > 0):
+            raise InputError(f"step_size must be a positive number, got {self.step_size!r}")
+        if self.topk is not None and (not isinstance(self.topk, int) or self.topk <= 0):
+            raise InputError(f"topk must be a positive integer, got {self.topk!r}")
+        if self.zero_relevance not in ("zero", "drop"):
+            raise InputError(f"unknown zero-relevance convention {self.zero_relevance!r}: choose 'zero' or 'drop'")
+        if self.precision not in ("fp32", "bf16"):
+            raise InputError(f"unknown precision {self.precision!r}: choose 'fp32' or 'bf16'")
+
+    def attack_options(self, seed: int = 0) -> dict:
+        """Keyword settings for `attacks.registry.build_attack` (each attack takes the ones it knows)."""
+        return {"eps": self.eps, "eps_space": self.eps_space, "steps": self.steps, "n_t": self.n_t,
+                "step_size": self.step_size, "seed": seed, "early_stop": self.early_stop,
+                "precision": self.precision, "channels_last": self.channels_last, "compile": self.compile}
+
+
+def conventions(settings: AttackSettings) -> dict:
+    """The conventions a result used, written next to it."""
+    return {
+        "eps_space": settings.eps_space,
+        "map": f"MAP@{settings.topk}" if settings.topk else "MAP@all",
+        "zero_relevance": settings.zero_relevance,
+        "zero_relevance_meaning": ("queries with no relevant item in the top R count as AP 0"
+                                   if settings.zero_relevance == "zero" else
+                                   "queries with no relevant item in the top R are left out of the mean (official code)"),
+        "tie_order": TIE_ORDER,
+        "relevance": "shares at least one label",
+    }
+
+
+__all__ = ["AttackSettings", "conventions", "TIE_ORDER"]

@@ -1,0 +1,212 @@
+"""Turn a spec's data and model parts into a dataset and a model, with each dataset's defaults.
+
+`open_data(DataSpec)` gives a `Source`: the dataset, and for open-set runs the query pool and the
+target filter. `defaults_for(dataset)` holds the settings that depend on the data (ε and its
+space, steps, R of MAP@R): pixel-space ε on the embedded data, the paper's normalised ε = 0.032
+on the paper's datasets. `obtain_model(ModelSpec, source)` trains (cached), loads a checkpoint
+written by `hashattack train`, or builds a user's module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch.hub
+
+from hashattack.data.base import RetrievalDataset
+from hashattack.data.catalog import default_topk, open_dataset
+from hashattack.data.image_files import load_images, split_queries
+from hashattack.data.moving_fashion import moving_fashion_retrieval
+from hashattack.data.video_splits import video_retrieval
+from hashattack.errors import InputError
+from hashattack.models.torchvision_hash import resolve_weights, weights_file_name
+from hashattack.models.user import load_user_model
+from hashattack.models.video import alexnet_weights_path
+from hashattack.protocol.open_set import open_set_split
+from hashattack.protocol.spec import DataSpec, ModelSpec
+from hashattack.training.cache import trained_model
+from hashattack.training.checkpoints import load_checkpoint, sha256_of
+from hashattack.training.frame_pretraining import FramePretraining, pretrained_frame_encoder
+from hashattack.training.loop import PAPER_TRAIN_CONFIG, TrainConfig
+
+PAPER_EPS = 0.032            # normalised space: the official code's ImageNet setting
+EMBEDDED_EPS = 0.2           # pixel space, 28x28 grey Fashion-MNIST (docs/calibration.md)
+VIDEO_EPS = 0.1              # pixel space, the embedded clips
+VIDEO_STEPS = 200            # the embedded clips, with steps of 2000/200 (the paper's path length)
+PAPER_STEPS = 2000
+VIDEO_EPOCHS = 200
+PAPER_BITS = (16, 32, 48, 64)
+TORCHVISION = ("vgg11", "vgg16", "resnet50")
+
+
+@dataclass
+class Source:
+    """A dataset ready to attack, with the open-set restrictions when the spec asks for them."""
+
+    dataset: RetrievalDataset
+    query_pool: np.ndarray | None = None               # queries are drawn from these (None: all)
+    target_filter: Callable | None = None              # a target label vector is allowed when True
+    manifest_extra: dict = field(default_factory=dict)
+    note: str = ""                                     # what a table caption should add
+
+
+def defaults_for(dataset: str) -> dict:
+    """Attack and evaluation defaults of a dataset: eps, eps_space, steps, step_size (None: 1.0, or
+    the paper's path length for the embedded clips), topk."""
+    if dataset == "fashion-mnist":
+        return {"eps": EMBEDDED_EPS, "eps_space": "pixel", "steps": PAPER_STEPS, "topk": 1000}
+    if dataset == "moving-fashion":
+        return {"eps": VIDEO_EPS, "eps_space": "pixel", "steps": VIDEO_STEPS, "topk": 1000}
+    if dataset == "images":
+        return {"eps": 8 / 255, "eps_space": "pixel", "steps": PAPER_STEPS, "topk": 1000}
+    return {"eps": PAPER_EPS, "eps_space": "normalized", "steps": PAPER_STEPS, "topk": default_topk(dataset)}
+
+
+def path_length_step_size(steps: int) -> float:
+    """The step factor that keeps the paper's total path length (2000 steps of 1.0) in `steps` steps."""
+    return PAPER_STEPS / steps
+
+
+def open_data(spec: DataSpec, seed: int = 0) -> Source:
+    """The dataset of `spec` (and its open-set restriction); `seed` splits user images and videos."""
+    name = spec.dataset
+    if name in ("fashion-mnist", "imagenet100", "nus-wide"):
+        if name == "fashion-mnist" and any((spec.train_list, spec.database_list, spec.query_list)):
+            raise InputError("--train-list/--database-list/--query-list apply to imagenet100 and nus-wide, "
+                             "not fashion-mnist")
+        dataset = open_dataset(name, spec.root, spec.train_list, spec.database_list, spec.query_list,
+                               train_per_class=spec.train_per_class)
+    elif name == "moving-fashion":
+        dataset = moving_fashion_retrieval(spec.root, frames=spec.frames)
+    elif name in ("jhmdb", "ucf101"):
+        if spec.root is None:
+            raise InputError(f"dataset {name} needs --root: the folder of its videos (<root>/<class>/<video>)")
+        dataset = video_retrieval(name, spec.root, spec.lists, seed=seed)
+    else:
+        dataset = _user_images(spec, seed)
+    if spec.seen_classes is None:
+        return Source(dataset)
+    split = open_set_split(dataset, spec.seen_classes)
+    return Source(split.dataset, split.query_ids, split.is_unseen,
+                  {"seen_classes": split.seen, "unseen_classes": split.unseen}, split.note)
+
+
+def _user_images(spec: DataSpec, seed: int) -> RetrievalDataset:
+    """A user's image folder or list file as the database, queries from `query_data` or split off it."""
+    root = Path(spec.root)
+    data, classes = load_images(root, None, spec.size, spec.channels)
+    if spec.query_data is not None:
+        database = data
+        query, query_classes = load_images(spec.query_data, None, spec.size, spec.channels)
+        if query.labels.shape[1] != database.labels.shape[1] or (root.is_dir() and query_classes != classes):
+            raise InputError(f"{spec.query_data}: its classes differ from those of {root}")
+        split = f"queries: {spec.query_data}"
+    else:
+        count = spec.query_split or max(1, len(data) // 10)
+        database, query = split_queries(data, count, seed)
+        split = f"{count} objects of {root} drawn with seed {seed}"
+    if query.images.shape[1:] != database.images.shape[1:]:
+        raise InputError(f"query images {tuple(query.images.shape[1:])} and database images "
+                         f"{tuple(database.images.shape[1:])} differ in shape; give --size")
+    return RetrievalDataset(f"images:{root.name}", database, database, query, classes,
+                            {"database": f"{root} ({len(database)} objects)", "query": f"{split} ({len(query)} objects)",
+                             "images": f"{spec.channels} channel(s), size {spec.size or 'as stored'}"})
+
+
+def default_architecture(dataset: str) -> str:
+    return {"imagenet100": "vgg11", "nus-wide": "vgg11", "moving-fashion": "lstm-frame-cnn", "jhmdb": "lstm-alexnet",
+            "ucf101": "lstm-alexnet"}.get(dataset, "small-cnn")
+
+
+def default_train_config(dataset: str, architecture: str) -> TrainConfig:
+    """Appendix B's optimisers: VGG on images (lr 0.01, batch 24), SGD lr 0.05 / batch 100 / weight decay
+    1e-4 with the DVH loss on videos; the embedded small CNN has its own (train.TrainConfig)."""
+    if architecture.startswith("lstm-"):
+        return TrainConfig(epochs=VIDEO_EPOCHS, batch_size=100, lr=0.05, momentum=0.9, weight_decay=1e-4, loss="dvh")
+    if architecture in TORCHVISION:
+        return PAPER_TRAIN_CONFIG
+    return TrainConfig()
+
+
+def architecture_of(spec: ModelSpec, data: DataSpec) -> str:
+    return spec.architecture or default_architecture(data.dataset)
+
+
+def train_config_of(spec: ModelSpec, data: DataSpec) -> TrainConfig:
+    return spec.train or default_train_config(data.dataset, architecture_of(spec, data))
+
+
+def model_kwargs(spec: ModelSpec, data: DataSpec, progress: bool = True) -> dict:
+    """The architecture's factory arguments: ImageNet weights of a backbone, the pretrained frame encoder."""
+    architecture = architecture_of(spec, data)
+    if architecture in TORCHVISION:
+        if spec.random_init:
+            if spec.weights is not None:
+                raise InputError("give either --weights or --random-init, not both")
+            return {}
+        weights = spec.weights
+        if weights is None:
+            cache = Path(torch.hub.get_dir()) / "checkpoints" / weights_file_name(architecture)
+            if not cache.is_file():
+                raise InputError(f"{architecture} needs ImageNet weights: {cache} does not exist (no download is "
+                                 f"possible); give --weights FILE-or-FOLDER holding {cache.name}, or --random-init")
+            weights = cache
+        return {"weights": str(resolve_weights(architecture, weights))}
+    if spec.weights is not None and architecture != "lstm-alexnet" or spec.random_init:
+        raise InputError(f"--weights / --random-init apply to the ImageNet backbones ({', '.join(TORCHVISION)}, "
+                         f"lstm-alexnet), not {architecture}")
+    if architecture == "lstm-alexnet":
+        if spec.weights is None:
+            raise InputError("lstm-alexnet needs --weights: torchvision's ImageNet AlexNet weights file or its folder")
+        return {"weights": str(alexnet_weights_path(spec.weights))}
+    if architecture == "lstm-frame-cnn":
+        pretraining = FramePretraining()
+        frame_root = data.root if data.dataset == "moving-fashion" else None
+        weights = pretrained_frame_encoder(pretraining, frame_root, spec.cache_dir, progress)
+        return {"frame_weights": str(weights), "size": pretraining.canvas, "feature_dim": pretraining.feature_dim}
+    return {}
+
+
+def obtain_model(spec: ModelSpec, data: DataSpec, source: Source, device: str = "cpu",
+                 progress: bool = True) -> tuple[torch.nn.Module, dict]:
+    """(model in eval mode on `device`, metadata) for `spec`: trained (cached), a checkpoint, or a factory."""
+    if spec.source == "checkpoint":
+        model, meta = load_checkpoint(spec.checkpoint)
+        bits = meta["model"].get("bits")
+        return model.to(device).eval(), {**meta, "source": "checkpoint", "path": str(spec.checkpoint), "bits": bits}
+    if spec.source == "factory":
+        model = load_user_model(spec.factory, spec.weights, spec.factory_kwargs, [*spec.model_path, Path.cwd()],
+                                spec.mean, spec.std, spec.output)
+        meta = {"source": f"user model {spec.factory}", "weights": spec.weights or "(factory's own)",
+                "factory_kwargs": spec.factory_kwargs, "output": spec.output}
+        if spec.weights is not None:
+            meta["sha256"] = sha256_of(Path(spec.weights))   # a resumed run refuses other weights
+        return model.to(device).eval(), meta
+    architecture = architecture_of(spec, data)
+    model, meta = trained_model(source.dataset, architecture, spec.bits, train_config_of(spec, data),
+                                spec.cache_dir, device, progress, model_kwargs(spec, data, progress))
+    return model, {**meta, "source": "trained"}
+
+
+def model_identity(spec: ModelSpec, data: DataSpec, meta: dict, bits: int) -> dict:
+    """What identifies the attacked model in a run's fingerprint."""
+    if spec.source == "train":
+        return {"source": "train", "architecture": architecture_of(spec, data), "bits": bits,
+                "train": train_config_of(spec, data).as_dict(), "kwargs": meta.get("model", {})}
+    return {"source": spec.source, "bits": bits, "sha256": meta.get("sha256"),
+            "architecture": meta.get("model", {}).get("architecture") if spec.source == "checkpoint" else spec.factory,
+            **({"factory_kwargs": spec.factory_kwargs, "output": spec.output, "mean": spec.mean, "std": spec.std}
+               if spec.source == "factory" else {})}
+
+
+def with_defaults(spec: ModelSpec, data: DataSpec) -> ModelSpec:
+    """`spec` with the dataset's default architecture and training settings written in."""
+    return replace(spec, architecture=architecture_of(spec, data), train=train_config_of(spec, data))
+
+
+__all__ = ["Source", "open_data", "defaults_for", "path_length_step_size", "default_architecture",
+           "default_train_config", "model_kwargs", "obtain_model", "model_identity", "with_defaults",
+           "PAPER_EPS", "EMBEDDED_EPS", "PAPER_BITS"]

@@ -1,0 +1,186 @@
+"""What a run is, as data: the dataset, the model, the methods and their settings, the evaluation.
+
+A `RunSpec` is declarative and checked when it is made; the engine (`protocol.engine.run`) turns
+any spec into a run folder. A sweep is a spec plus `axes`: settings with several values (code
+length, ε, n_t, steps); the engine runs every combination into `<out>/<axis>-<value>` on one
+manifest and tabulates them side by side.
+
+    spec = RunSpec(data=DataSpec("fashion-mnist"), model=ModelSpec(bits=32), out="runs/demo")
+    sweep = replace(spec, axes=(("bits", (16, 32, 48, 64)),), out="runs/bits")
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field, replace
+
+from hashattack.attacks.registry import PAPER_METHODS, ordered
+from hashattack.errors import InputError
+from hashattack.protocol.settings import AttackSettings
+from hashattack.training.loop import TrainConfig
+
+SWEEP_AXES = ("bits", "eps", "n_t", "steps")
+IMAGE_DATASETS = ("fashion-mnist", "imagenet100", "nus-wide", "images")
+VIDEO_DATASETS = ("moving-fashion", "jhmdb", "ucf101")
+DATASETS = IMAGE_DATASETS + VIDEO_DATASETS
+OUTPUTS = ("raw", "tanh")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which data a run searches and attacks.
+
+    `dataset`: fashion-mnist (embedded default), imagenet100 / nus-wide (list files under `root`),
+    moving-fashion (embedded clips), jhmdb / ucf101 (videos under `root`), or images (a user's
+    class-per-subfolder folder or list file `root`, queries from `query_data` or split off it).
+    `seen_classes`: open-set (the model trains on these classes only; targets are the others).
+    """
+
+    dataset: str = "fashion-mnist"
+    root: str | None = None
+    train_list: str | None = None
+    database_list: str | None = None
+    query_list: str | None = None
+    lists: str | None = None            # jhmdb / ucf101: folder of list files
+    train_per_class: int = 2000          # fashion-mnist
+    frames: int = 16                     # moving-fashion
+    query_data: str | None = None        # images
+    query_split: int | None = None       # images: objects of `root` set aside as queries (default 10 %)
+    size: int | None = None              # images: resize to size x size
+    channels: int = 3                    # images
+    seen_classes: tuple[int, ...] | None = None
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise InputError(f"unknown dataset {self.dataset!r}: choose from {', '.join(DATASETS)}")
+        if self.dataset == "images" and self.root is None:
+            raise InputError("dataset images needs a folder or list file of images (--data)")
+        if self.channels not in (1, 3):
+            raise InputError(f"channels must be 1 or 3, got {self.channels}")
+
+    @property
+    def is_video(self) -> bool:
+        return self.dataset in VIDEO_DATASETS
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model is attacked: trained here (`architecture`, `train`; cached), a checkpoint written by
+    `hashattack train` (`checkpoint`), or a user's module built by `factory` ("package.module:function")
+    with `weights` (a state_dict). `architecture` / `train` None: the dataset's defaults."""
+
+    bits: int = 32
+    architecture: str | None = None
+    train: TrainConfig | None = None
+    weights: str | None = None           # ImageNet backbone weights, or the factory model's state_dict
+    random_init: bool = False
+    checkpoint: str | None = None
+    factory: str | None = None
+    factory_kwargs: dict = field(default_factory=dict)
+    model_path: tuple[str, ...] = ()
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    output: str = "raw"
+    cache_dir: str | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.bits, int) or self.bits <= 0:
+            raise InputError(f"bits must be a positive integer, got {self.bits!r}")
+        if self.checkpoint is not None and self.factory is not None:
+            raise InputError("give either a checkpoint or a model factory, not both")
+        if self.output not in OUTPUTS:
+            raise InputError(f"unknown model output {self.output!r}: choose 'raw' or 'tanh'")
+
+    @property
+    def source(self) -> str:
+        """"checkpoint", "factory" or "train"."""
+        return "checkpoint" if self.checkpoint else "factory" if self.factory else "train"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run (or, with `axes`, a sweep of runs) end to end."""
+
+    data: DataSpec = DataSpec()
+    model: ModelSpec = ModelSpec()
+    methods: tuple[str, ...] = PAPER_METHODS
+    attack: AttackSettings = AttackSettings()
+    queries: int = 100
+    seed: int = 0
+    manifest: str | None = None
+    out: str = "runs/demo"
+    axes: tuple[tuple[str, tuple], ...] = ()
+    device: str = "cpu"
+    progress: bool = True
+    force: bool = False
+    figures: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "methods", ordered(self.methods))
+        if not isinstance(self.queries, int) or self.queries <= 0:
+            raise InputError(f"queries must be a positive integer, got {self.queries!r}")
+        seen = set()
+        for axis, values in self.axes:
+            if axis not in SWEEP_AXES:
+                raise InputError(f"cannot sweep {axis!r}: the axes are {', '.join(SWEEP_AXES)}")
+            if axis in seen:
+                raise InputError(f"axis {axis} is given twice")
+            if not values:
+                raise InputError(f"axis {axis} has no values")
+            if len(set(values)) != len(values):
+                raise InputError(f"axis {axis} repeats a value: {list(values)}")
+            seen.add(axis)
+        if self.model.source == "checkpoint" and "bits" in seen:
+            raise InputError("a checkpoint has one code length: sweep bits with models trained here instead")
+        if self.axes:
+            for point in self.points():   # every point's settings are checked now, not half-way through a sweep
+                point.spec
+
+    def points(self) -> list["SweepPoint"]:
+        """Every combination of the axes' values, in order; one point named "" without axes."""
+        if not self.axes:
+            return [SweepPoint("", {}, self)]
+        names = [axis for axis, _ in self.axes]
+        return [SweepPoint(point_name(dict(zip(names, values))), dict(zip(names, values)), self)
+                for values in itertools.product(*(values for _, values in self.axes))]
+
+    def needed_n_ts(self) -> tuple[int, ...]:
+        """Anchor sizes the manifest must hold: P2P's 1 and every n_t of the run (all points)."""
+        n_ts = {1} | {p.spec.attack.n_t for p in self.points()}
+        return tuple(sorted(n_ts))
+
+    def to_json(self) -> dict:
+        """The spec as JSON (what results.json records)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One run of a sweep: its folder name, its axis values, and the spec with those values in place."""
+
+    name: str
+    values: dict
+    base: RunSpec
+
+    @property
+    def spec(self) -> RunSpec:
+        """The base spec with this point's values in place and no axes."""
+        if not self.base.axes:
+            return self.base
+        model, attack = self.base.model, self.base.attack
+        for axis, value in self.values.items():
+            if axis == "bits":
+                model = replace(model, bits=value)
+            else:
+                attack = replace(attack, **{axis: value})
+        return replace(self.base, model=model, attack=attack, axes=())
+
+
+def point_name(values: dict) -> str:
+    """Sub-run folder of a sweep point: "bits-16", "eps-0.02", "n_t-1", "bits-16_eps-0.1"."""
+    return "_".join(f"{axis}-{value:g}" if isinstance(value, float) else f"{axis}-{value}"
+                    for axis, value in values.items())
+
+
+__all__ = ["DataSpec", "ModelSpec", "RunSpec", "SweepPoint", "SWEEP_AXES", "DATASETS", "IMAGE_DATASETS",
+           "VIDEO_DATASETS", "point_name"]
