@@ -49,7 +49,7 @@ import torch
 
 from hashattack.attacks.base import Attack
 from hashattack.attacks.descent import normalized_descent, step_length
-from hashattack.retrieval.codes import anchor_code
+from hashattack.retrieval.codes import anchor_code, binarize
 from hashattack.errors import InputError
 
 ALPHA_BOUNDARIES = tuple(Fraction(n, 10) for n in (5, 6, 7, 8, 9))
@@ -122,7 +122,7 @@ class DHTA(Attack):
             loss = -(goal * torch.tanh(alpha_schedule(t, self.steps) * outputs)).sum() / bits
             if not self.early_stop:
                 return loss
-            return loss, (torch.where(outputs >= 0, 1.0, -1.0) == goal).all(dim=1)
+            return loss, (binarize(outputs) == goal).all(dim=1)
 
         _, std = self.normalization(images)
         adversarial, self.steps_taken = normalized_descent(

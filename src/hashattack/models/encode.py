@@ -5,19 +5,19 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from hashattack.data.base import LabeledSet
 from hashattack.errors import InputError
 from hashattack.models.inputs import model_inputs, slice_inputs
 from hashattack.retrieval.codes import binarize
 
 
 @torch.no_grad()
-def encode_set(model: torch.nn.Module, data: LabeledSet | torch.Tensor, batch_size: int = 1000,
+def encode_set(model: torch.nn.Module, data, batch_size: int = 1000,
                device: str | torch.device = "cpu", progress: bool = True, desc: str = "encode",
                inputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """Codes sign(f(x)) in {-1, +1} (0 -> +1), float32 (n, K) on the CPU.
 
-    `data` is a stored set (uint8 images, or a `VideoSet`) or a float tensor of pixels in [0, 1];
+    `data` is a stored set (anything with `pixels(index)` and a length: a `data.LabeledSet`, a
+    `VideoSet`) or a float tensor of pixels in [0, 1] (a model takes tensors, not datasets);
     `inputs` are the tensor's extra model inputs (`hashattack.models.inputs`, e.g. video lengths).
     """
     pixels = data.pixels if hasattr(data, "pixels") else data.__getitem__

@@ -22,6 +22,9 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
+from hashattack.models.encode import encode_set
+from hashattack.models.inputs import model_inputs
+
 T = TypeVar("T")
 
 
@@ -142,16 +145,15 @@ def _to_cpu(x):
 
 def encode_sharded(model: torch.nn.Module, data, batch_size: int = 1000, device: str = "cpu",
                    progress: bool = True, desc: str = "encode") -> torch.Tensor:
-    """`encoding.encode_set` with the objects split across ranks in blocks of whole batches."""
-    from hashattack.data.base import LabeledSet
-    from hashattack.models.encode import encode_set
-
+    """`models.encode.encode_set` with the objects split across ranks in blocks of whole batches."""
     if world_size() == 1:
         return encode_set(model, data, batch_size, device, progress, desc)
     start, stop = block(len(data), batch_size)
     if start == stop:   # more ranks than batches: nothing to encode here
         mine = torch.empty((0, model.bits))
     else:
-        pixels = data.pixels(slice(start, stop)) if isinstance(data, LabeledSet) else data[start:stop]
-        mine = encode_set(model, pixels, batch_size, device, progress and is_main(), desc)
+        index = slice(start, stop)
+        pixels = data.pixels(index) if hasattr(data, "pixels") else data[index]
+        mine = encode_set(model, pixels, batch_size, device, progress and is_main(), desc,
+                          inputs=model_inputs(data, index))   # a padded video set's frame counts
     return gather_blocks(mine)
