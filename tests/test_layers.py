@@ -33,23 +33,31 @@ def modules(root: Path, package: str = "hashattack") -> dict[str, Path]:
     return out
 
 
-def own_imports(path: Path, name: str, package: str = "hashattack") -> list[tuple[str, int, bool]]:
-    """(imported module of the package, line, at module top?) of every import in a file."""
+def own_imports(path: Path, name: str, known: set[str], package: str = "hashattack") -> list[tuple[str, int, bool]]:
+    """(imported module of the package, line, at module top?) of every import in a file.
+
+    `from pkg import sub` imports the module pkg.sub when there is one (as import-linter reads it),
+    else the names of pkg."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     top = {id(node) for node in tree.body}
     found = []
     for node in ast.walk(tree):
-        targets = []
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            targets = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level > 0:
-            base = name.split(".")[: -node.level] if not path.name == "__init__.py" else name.split(".")[: len(
-                name.split(".")) - node.level + 1]
-            targets = [".".join(base + ([node.module] if node.module else []))]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = name.split(".")[: len(name.split(".")) - node.level + (path.name == "__init__.py")]
+                base = ".".join(parts + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            subs = [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known]
+            targets = subs if len(subs) == len(node.names) else subs + [base]
+        else:
+            continue
         for target in targets:
-            if target == package or target.startswith(package + "."):
+            while target not in known and "." in target:
+                target = target.rpartition(".")[0]
+            if target in known:
                 found.append((target, node.lineno, id(node) in top))
     return found
 
@@ -67,9 +75,8 @@ def check_tree(root: Path, package: str = "hashattack") -> list[str]:
         if name == package:
             continue   # the public face
         own = layer_of(name, package)
-        for target, line, at_top in own_imports(path, name, package):
-            module = target if target in found else target.rpartition(".")[0]
-            if module not in found or module == package:
+        for module, line, at_top in own_imports(path, name, set(found), package):
+            if module == package:
                 continue
             where = f"{path.relative_to(root)}:{line}"
             if not at_top:

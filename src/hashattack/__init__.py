@@ -1,7 +1,27 @@
 """hashattack: targeted adversarial attacks on deep-hashing retrieval.
 
 Implements DHTA (Bai et al., "Targeted Attack for Deep Hashing based Retrieval", ECCV 2020),
-its baselines, the hashing models it attacks and the t-MAP / MAP evaluation.
+its baselines, the hashing models it attacks and the t-MAP / MAP evaluation. The names below
+are the public face; each lives in its layer (see docs/architecture.md):
+
+    from hashattack import DHTA, anchor_code, encode, mean_average_precision
+    adversarial = DHTA(model, eps=0.2, steps=2000)(images, anchors)
 """
 
 __version__ = "0.1.0"
+
+from hashattack.attacks import DHTA, P2P, Attack, FeatureAttack, Noise, Original  # noqa: E402
+from hashattack.data import fashion_mnist_retrieval  # noqa: E402
+from hashattack.errors import InputError  # noqa: E402
+from hashattack.models import create_model  # noqa: E402
+from hashattack.models.encode import encode_set as encode  # noqa: E402
+from hashattack.protocol import (AttackSettings, DataSpec, Manifest, ModelSpec, RunSpec, choose_targets,  # noqa: E402
+                                 run)
+from hashattack.retrieval import (HammingIndex, anchor_code, hamming_distance, hamming_rank,  # noqa: E402
+                                  mean_average_precision)
+from hashattack.training import TrainConfig, trained_model  # noqa: E402
+
+__all__ = ["DHTA", "P2P", "Attack", "FeatureAttack", "Noise", "Original", "fashion_mnist_retrieval", "InputError",
+           "create_model", "encode", "AttackSettings", "DataSpec", "Manifest", "ModelSpec", "RunSpec",
+           "choose_targets", "run", "HammingIndex", "anchor_code", "hamming_distance", "hamming_rank",
+           "mean_average_precision", "TrainConfig", "trained_model", "__version__"]
