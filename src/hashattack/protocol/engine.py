@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hashattack.attacks.registry import build_attack
 from hashattack.errors import InputError
 from hashattack.files import atomic_write_json
 from hashattack.protocol import distributed
@@ -120,6 +121,8 @@ def run_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: dict,
     bits = int(db_codes.shape[1])
     writes = distributed.is_main()       # under torchrun rank 0 writes the run's files; each rank its batches
     identity = model_identity(spec.model, spec.data, meta, bits)
+    for name in spec.methods:   # settings this model refuses (a normalized eps beyond [0, 1]) fail before the folder
+        build_attack(name, model, **settings.attack_options(manifest.seed))
     folder = RunFolder(out, run_fingerprint(dataset, manifest, identity, asdict(settings), spec.methods, device),
                        force=spec.force and writes)
     with distributed.main_first():       # rank 0 claims (or clears) the folder before the others check it
