@@ -10,11 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from hashattack.protocol.audit import AuditedModel, load_user_model
-from hashattack.cli.main import main
+from hashattack.models.user import AuditedModel, load_user_model
+from hashattack.cli.main import build_parser, main
 from hashattack.cli.config import load_config, parse_config_run
 from hashattack.data.image_files import load_image_folder, load_list_file, split_queries
 from hashattack.errors import InputError
+from hashattack.training.checkpoints import sha256_of
 
 USER_MODEL = textwrap.dedent('''
     """A hashing model a user wrote: RGB images in, tanh(K values) out; knows nothing of hashattack."""
@@ -72,7 +73,8 @@ def test_audit_end_to_end_on_a_model_from_a_user_file(tmp_path, user_model, caps
                  "--query-split", "6", "--eps", "0.03", "0.2", "--steps", "3", "--n-t", "3", "--queries", "4",
                  "--topk", "20", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "audited my_tiny_hash:build (12 bits) on 4 queries" in printed and f"run folder: {out}" in printed
+    assert "sweep over eps: 2 runs on 4 queries" in printed and f"run folder: {out}" in printed
+    assert "2 runs in sub-folders: eps-0.03, eps-0.2" in printed
     for eps in ("0.03", "0.2"):
         results = json.loads((out / f"eps-{eps}" / "results.json").read_text())
         assert results["bits"] == 12 and results["settings"]["eps"] == float(eps)
@@ -82,11 +84,32 @@ def test_audit_end_to_end_on_a_model_from_a_user_file(tmp_path, user_model, caps
         assert (out / f"eps-{eps}" / "figures" / "retrieval.png").is_file()
     manifests = [(out / f"eps-{e}" / "manifest.json").read_bytes() for e in ("0.03", "0.2")]
     assert manifests[0] == manifests[1]  # every eps attacks the same queries and targets
-    assert (out / "figures" / "tmap_vs_eps.png").is_file()
+    assert (out / "figures" / "tmap_vs_eps.png").is_file() and (out / "report.html").is_file()
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["axes"] == {"eps": [0.03, 0.2]} and sweep["runs"] == ["eps-0.03", "eps-0.2"]
+    assert sweep["num_queries"] == 4 and (out / "manifest.json").read_bytes() == manifests[0]
     assert "ε = 0.03" in (out / "report.md").read_text()
-    resolved = parse_config_run(load_config(out / "config.resolved.toml"))  # the audit re-runs from its config
+    resolved = parse_config_run(build_parser(), load_config(out / "config.resolved.toml"))  # the audit re-runs from its config
     assert resolved.model_arg == ["bits=12"] and resolved.eps == [0.03, 0.2] and resolved.output == "tanh"
     assert [str(p) for p in resolved.model_path] == [str(code_dir)]
+
+
+def test_audit_on_list_files_whose_paths_are_relative_to_the_list(tmp_path, user_model):
+    """--root is --data's alias: the list file itself; its paths are relative to the list's folder.
+    One --eps: a plain run folder (no eps-<value> sub-run)."""
+    code_dir, weights = user_model
+    photos = make_photos(tmp_path / "photos", per_class=4)
+    vectors = {"cats": "1 0 0", "dogs": "0 1 0", "owls": "0 0 1"}
+    (photos / "database.txt").write_text("".join(f"{c}/{i:02d}.png {v}\n" for c, v in vectors.items() for i in range(3)))
+    (photos / "queries.txt").write_text("".join(f"{c}/03.png {v}\n" for c, v in vectors.items()))
+    out = tmp_path / "audit"
+    assert main(["audit", "--model", "my_tiny_hash:build", "--model-path", str(code_dir), "--weights", str(weights),
+                 "--root", str(photos / "database.txt"), "--query-data", str(photos / "queries.txt"), "--size", "16",
+                 "--eps", "0.05", "--steps", "1", "--n-t", "2", "--queries", "3", "--topk", "9", "--no-figures",
+                 "--out", str(out), "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["num_queries"] == 3 and results["bits"] == 12 and results["settings"]["eps"] == 0.05
+    assert results["dataset"] == "images:database.txt" and not (out / "sweep.json").exists()
 
 
 def test_audited_model_undoes_tanh_and_normalises():
@@ -156,3 +179,31 @@ def test_unreadable_image_is_named(tmp_path):
     (photos / "cats" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(InputError, match="broken.png: cannot read the image"):
         load_image_folder(photos, size=8)
+
+
+def test_audit_attacks_a_checkpoint_written_by_train(tmp_path, fake_fmnist, capsys):
+    checkpoint, out = tmp_path / "X.pt", tmp_path / "RUN"
+    assert main(["train", "--data", str(fake_fmnist), "--train-per-class", "5", "--epochs", "1", "--bits", "16",
+                 "--out", str(checkpoint), "--quiet"]) == 0
+    sha256 = sha256_of(checkpoint)
+    assert main(["audit", "--checkpoint", str(checkpoint), "--dataset", "fashion-mnist", "--data", str(fake_fmnist),
+                 "--train-per-class", "5", "--eps", "0.1", "0.2", "--steps", "2", "--queries", "4",
+                 "--out", str(out), "--quiet"]) == 0
+    assert "sweep over eps: 2 runs on 4 queries" in capsys.readouterr().out
+    for eps in ("0.1", "0.2"):
+        results = json.loads((out / f"eps-{eps}" / "results.json").read_text())
+        assert results["model"]["source"] == "checkpoint" and results["model"]["path"] == str(checkpoint)
+        assert results["model"]["sha256"] == sha256 and results["bits"] == 16
+        assert results["architecture"] == "small-cnn" and results["settings"]["eps"] == float(eps)
+        assert results["dataset"] == "fashion-mnist" and results["num_queries"] == 4
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["runs"] == ["eps-0.1", "eps-0.2"] and (out / "report.html").is_file()
+
+
+def test_audit_needs_a_model(tmp_path, fake_fmnist, capsys):
+    out = tmp_path / "RUN"
+    assert main(["audit", "--dataset", "fashion-mnist", "--data", str(fake_fmnist), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == ("hashattack: error: audit attacks your model: give --model MODULE:FACTORY (with --weights) "
+                   "or --checkpoint FILE\n")
+    assert not out.exists()

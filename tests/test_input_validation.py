@@ -5,6 +5,7 @@ import gzip
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,9 @@ from hashattack.training.checkpoints import load_checkpoint, read_metadata, save
 from hashattack.cli.main import main
 from hashattack.data import fashion_mnist_retrieval
 from hashattack.errors import InputError
-from hashattack.protocol.engine import AttackSettings, run_experiment
+from hashattack.protocol import engine
+from hashattack.protocol.settings import AttackSettings
+from hashattack.protocol.spec import DataSpec, ModelSpec, RunSpec
 from hashattack.training.loop import TrainConfig
 from hashattack.validation import check_finite, check_not_empty, check_targets
 from hashattack.data.list_files import read_list_file
@@ -133,6 +136,8 @@ def test_normalized_eps_beyond_the_pixel_range(finished, capsys):
     data, cache, run, _ = finished
     args = tiny_demo_args(data, cache, run, steps=2) + ["--eps-space", "normalized", "--eps", "3"]
     expect_refusal(finished, capsys, args, "normalized eps 3.0 is more than 1 in pixel units")
+    # refused before the run folder is touched: --force does not clear the finished run first
+    expect_refusal(finished, capsys, args + ["--force"], "normalized eps 3.0 is more than 1 in pixel units")
 
 
 @pytest.mark.parametrize("case", ["missing", "not-json", "no-format", "empty-label", "no-queries",
@@ -188,7 +193,7 @@ def test_cached_checkpoint_with_a_wrong_hash(finished, capsys, tmp_path):
     blob[-100] ^= 0xFF
     weights.write_bytes(bytes(blob))
     args = replace_option(tiny_demo_args(data, cache, run, steps=2), "--cache-dir", str(copy))
-    expect_refusal(finished, capsys, args, f"checkpoint {weights}: SHA-256", "does not match its metadata")
+    expect_refusal(finished, capsys, args, f"{weights}: SHA-256", "does not match its metadata")
 
 
 def test_model_producing_nan(finished, capsys, tmp_path):
@@ -215,14 +220,14 @@ def test_unknown_subcommand_and_option(finished, capsys):
 
 def test_unknown_architecture_leaves_the_folder_alone(finished, tmp_path):
     data, cache, run, files = finished
-    dataset = fashion_mnist_retrieval(data, train_per_class=5)
-    settings = AttackSettings(steps=2, n_t=3, batch_size=2, topk=50)
+    spec = RunSpec(data=DataSpec("fashion-mnist", root=str(data), train_per_class=5),
+                   model=ModelSpec(bits=16, train=TrainConfig(epochs=1), cache_dir=str(cache)),
+                   attack=AttackSettings(steps=2, n_t=3, batch_size=2, topk=50), queries=8, out=str(run),
+                   progress=False)
     with pytest.raises(InputError, match="unknown architecture 'vgg-99': choose one of .*small-cnn"):
-        run_experiment(dataset, 16, settings, run, num_queries=8, architecture="vgg-99",
-                       train_config=TrainConfig(epochs=1), cache_dir=cache, progress=False)
+        engine.run(replace(spec, model=replace(spec.model, architecture="vgg-99")))
     with pytest.raises(InputError, match="unknown method 'Magic'"):
-        run_experiment(dataset, 16, settings, run, num_queries=8, methods=("Original", "Magic"),
-                       train_config=TrainConfig(epochs=1), cache_dir=cache, progress=False)
+        engine.run(replace(spec, methods=("Original", "Magic")))
     assert folder_snapshot(run) == files
 
 
@@ -257,7 +262,7 @@ class BrokenGradients(torch.nn.Module):
 
 def test_nan_produced_during_the_attack_is_refused():
     from hashattack.attacks import DHTA
-    from hashattack.protocol.engine import attacked_batches
+    from hashattack.protocol.attacking import attacked_batches
     model = BrokenGradients()
     with pytest.raises(InputError, match=r"DHTA's adversarial queries 0..1 holds NaN or inf"):
         attacked_batches("DHTA", DHTA(model, steps=2), model, torch.rand(2, 1, 4, 4), torch.ones(2, 4), [0, 1], 2,
