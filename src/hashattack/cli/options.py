@@ -200,7 +200,8 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
     eps_space = args.eps_space or defaults["eps_space"]
     default_eps = defaults["eps"] if eps_space == defaults["eps_space"] else (
         PAPER_EPS if eps_space == "normalized" else 8 / 255)
-    bits = args.bits or [32]
+    given_model = getattr(args, "checkpoint", None) is not None or getattr(args, "model", None) is not None
+    bits = args.bits or [None if given_model else 32]   # a given model has its own code length
     eps = args.eps or [default_eps]
     n_t = args.n_t or [9]
     steps = args.steps or [defaults["steps"]]

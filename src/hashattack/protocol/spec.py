@@ -69,7 +69,7 @@ class ModelSpec:
     `hashattack train` (`checkpoint`), or a user's module built by `factory` ("package.module:function")
     with `weights` (a state_dict). `architecture` / `train` None: the dataset's defaults."""
 
-    bits: int = 32
+    bits: int | None = 32               # None: the checkpoint's or the factory model's own code length
     architecture: str | None = None
     train: TrainConfig | None = None
     weights: str | None = None           # ImageNet backbone weights, or the factory model's state_dict
@@ -84,7 +84,7 @@ class ModelSpec:
     cache_dir: str | None = None
 
     def __post_init__(self):
-        if not isinstance(self.bits, int) or self.bits <= 0:
+        if (self.bits is not None or self.source == "train") and (not isinstance(self.bits, int) or self.bits <= 0):
             raise InputError(f"bits must be a positive integer, got {self.bits!r}")
         if self.checkpoint is not None and self.factory is not None:
             raise InputError("give either a checkpoint or a model factory, not both")
