@@ -29,18 +29,23 @@ from datetime import datetime, timezone  # noqa: E402
 import torch  # noqa: E402
 from measure import PeakMemory, append_results  # noqa: E402
 
+from hashattack.attacks import DHTA  # noqa: E402
+from hashattack.attacks.reference import one_query_at_a_time  # noqa: E402
+from hashattack.data import fashion_mnist_retrieval  # noqa: E402
+from hashattack.models.encode import encode_set  # noqa: E402
+from hashattack.protocol.targets import choose_targets  # noqa: E402
+from hashattack.retrieval.codes import anchor_code  # noqa: E402
+from hashattack.retrieval.metrics import mean_average_precision  # noqa: E402
+from hashattack.training.cache import trained_model  # noqa: E402
+from hashattack.training.loop import TrainConfig  # noqa: E402
+
 
 def load(queries: int, bits: int, seed: int):
     """The default model, the demo's queries and their DHTA anchors (n_t = 9)."""
-    from hashattack.retrieval.codes import anchor_code
-    from hashattack.data import fashion_mnist_retrieval
-    from hashattack.models.encode import encode_set
-    from hashattack.protocol.engine import plan, trained_model
-    from hashattack.training.loop import TrainConfig
-
     dataset = fashion_mnist_retrieval()
     model, _ = trained_model(dataset, "small-cnn", bits, TrainConfig(), progress=False)
-    manifest = plan(dataset, queries, 9, seed)
+    manifest = choose_targets(dataset.query.labels.numpy(), dataset.database.labels.numpy(), queries,
+                              n_ts=(1, 9), seed=seed)             # the draw of `hashattack demo`
     images = dataset.query.pixels(torch.tensor(manifest.query_ids))
     ids = torch.tensor(manifest.anchor_ids[9])                       # (queries, 9) database ids
     codes = encode_set(model, dataset.database.pixels(ids.flatten()), progress=False)
@@ -51,9 +56,6 @@ def load(queries: int, bits: int, seed: int):
 def run_variant(kind: str, queries: int, bits: int, seed: int, steps: int, threads: int, out) -> None:
     """One measurement in its own process, so its peak memory is its own."""
     torch.set_num_threads(threads)
-    from hashattack.attacks import DHTA
-    from hashattack.attacks.reference import one_query_at_a_time
-
     _, model, _, images, anchors = load(queries, bits, seed)
     attack = DHTA(model, eps=0.1, steps=steps)
     with PeakMemory() as memory:
@@ -82,10 +84,6 @@ def measure(kind: str, args) -> dict:
 
 def quality(args) -> list[list[str]]:
     """t-MAP and time of the full-length attack: every step, early stop, bf16 autocast."""
-    from hashattack.attacks import DHTA
-    from hashattack.models.encode import encode_set
-    from hashattack.retrieval.metrics import mean_average_precision
-
     torch.set_num_threads(args.threads)
     dataset, model, manifest, images, anchors = load(args.queries, args.bits, args.seed)
     db_codes = encode_set(model, dataset.database, progress=False)

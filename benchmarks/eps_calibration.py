@@ -13,8 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from hashattack.data import fashion_mnist_retrieval
-from hashattack.protocol.engine import AttackSettings, run_experiment
+from hashattack.protocol.engine import run
+from hashattack.protocol.settings import AttackSettings
+from hashattack.protocol.spec import ModelSpec, RunSpec
 from hashattack.reporting.tables import markdown
 
 
@@ -28,14 +29,13 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="append the table to this Markdown file")
     args = parser.parse_args()
 
-    dataset = fashion_mnist_retrieval()
     rows = []
     started = time.perf_counter()
     for eps in args.eps:
-        settings = AttackSettings(eps=eps, steps=args.steps)
         with tempfile.TemporaryDirectory() as out:
-            record = run_experiment(dataset, args.bits, settings, out, num_queries=args.queries,
-                                    methods=args.methods, progress=False)
+            record = run(RunSpec(model=ModelSpec(bits=args.bits), methods=tuple(args.methods),
+                                 attack=AttackSettings(eps=eps, steps=args.steps), queries=args.queries,
+                                 out=out, progress=False, figures=False))
         methods = record["methods"]
         psnr = methods["DHTA"]["perceptibility"]["psnr_median"] if "DHTA" in methods else float("nan")
         rows.append([f"{eps:g}", f"{eps * 255:.1f}/255"] + [f"{100 * methods[m]['t_map']:.2f}" for m in args.methods]

@@ -23,7 +23,14 @@ import time
 from datetime import datetime, timezone
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
+
 from measure import append_results  # noqa: E402
+
+from hashattack.attacks import DHTA
+from hashattack.models import available_models, create_model
+from hashattack.models.acceleration import enable_tf32
+from hashattack.models.base import HashingModel
 
 CONFIGS = {
     "fp32": {},
@@ -37,14 +44,10 @@ CONFIGS = {
 
 def vgg11_hash(bits: int) -> torch.nn.Module:
     """The registry's VGG-11 hashing model when the library has it, else the same network built here."""
-    from hashattack.models import available_models, create_model
-
     for name in ("vgg11", "vgg11-hash"):
         if name in available_models():
             return create_model(name, bits)
     import torchvision
-
-    from hashattack.models.base import HashingModel
 
     class VGG11Hash(HashingModel):
         architecture = "vgg11-local"
@@ -63,8 +66,6 @@ def vgg11_hash(bits: int) -> torch.nn.Module:
 
 def step_flops(model, images, anchors) -> int:
     """FLOPs of one attack step (forward + gradient w.r.t. the input) on the whole batch."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     delta = torch.zeros_like(images, requires_grad=True)
     with FlopCounterMode(display=False) as counter:
         loss = -(anchors * torch.tanh(model(images + delta))).sum()
@@ -85,9 +86,6 @@ def main() -> None:
     parser.add_argument("--peak-bf16", type=float, default=989.0, help="dense BF16 TFLOP/s of the chip")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-
-    from hashattack.models.acceleration import enable_tf32
-    from hashattack.attacks import DHTA
 
     torch.manual_seed(0)
     device = torch.device(args.device)
