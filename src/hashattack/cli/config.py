@@ -125,13 +125,18 @@ def config_keys(parser: argparse.ArgumentParser, command: str) -> list[str]:
 def to_argv(sub: argparse.ArgumentParser, command: str, options: dict, source: str) -> list[str]:
     """Turn config keys into the command line `[command, --option, value, ..., positionals]`."""
     actions = option_actions(sub)
-    flags, positionals = [], []
+    aliases = {name.lstrip("-").replace("-", "_"): action for action in actions.values()
+               for name in action.option_strings if name.startswith("--")}   # data = ... for --data/--root
+    flags, positionals, seen = [], [], {}
     for key, value in options.items():
         dest = key.replace("-", "_")
-        action = actions.get(dest)
+        action = actions.get(dest) or aliases.get(dest)
         if action is None:
             raise InputError(f"{source}: unknown key {key!r} for `hashattack {command}`; "
                              f"valid keys: {', '.join(sorted(actions))}")
+        if action.dest in seen:
+            raise InputError(f"{source}: {seen[action.dest]!r} and {key!r} are one option: give one of them")
+        seen[action.dest] = key
         if not action.option_strings:
             positionals.append((list(actions).index(dest), _scalar(value, key, source)))
             continue

@@ -170,6 +170,18 @@ def model_kwargs(spec: ModelSpec, data: DataSpec, progress: bool = True) -> dict
     return {}
 
 
+def input_shape_kwargs(architecture: str, dataset: RetrievalDataset) -> dict:
+    """The small CNN's channels and size for `dataset`'s images; {} for 28x28 grey images (the default
+    model, its cache key unchanged) and for every other architecture."""
+    if architecture != "small-cnn":
+        return {}
+    channels, height, width = dataset.train.pixels(torch.arange(1)).shape[1:]
+    if height != width or height < 4:
+        raise InputError(f"small-cnn needs square images of at least 4 pixels, {dataset.name} has {height}x{width}; "
+                         f"give --size")
+    return {} if (channels, height) == (1, 28) else {"channels": int(channels), "size": int(height)}
+
+
 def obtain_model(spec: ModelSpec, data: DataSpec, source: Source, device: str = "cpu",
                  progress: bool = True) -> tuple[torch.nn.Module, dict]:
     """(model in eval mode on `device`, metadata) for `spec`: trained (cached), a checkpoint, or a factory."""
@@ -187,7 +199,8 @@ def obtain_model(spec: ModelSpec, data: DataSpec, source: Source, device: str = 
         return model.to(device).eval(), meta
     architecture = architecture_of(spec, data)
     model, meta = trained_model(source.dataset, architecture, spec.bits, train_config_of(spec, data),
-                                spec.cache_dir, device, progress, model_kwargs(spec, data, progress))
+                                spec.cache_dir, device, progress,
+                                {**model_kwargs(spec, data, progress), **input_shape_kwargs(architecture, source.dataset)})
     return model, {**meta, "source": "trained"}
 
 
@@ -208,5 +221,5 @@ def with_defaults(spec: ModelSpec, data: DataSpec) -> ModelSpec:
 
 
 __all__ = ["Source", "open_data", "defaults_for", "path_length_step_size", "default_architecture",
-           "default_train_config", "model_kwargs", "obtain_model", "model_identity", "with_defaults",
+           "default_train_config", "model_kwargs", "input_shape_kwargs", "obtain_model", "model_identity", "with_defaults",
            "PAPER_EPS", "EMBEDDED_EPS", "PAPER_BITS"]

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 from hashattack.cli.options import add_data_options, add_model_options, data_spec, model_spec
-from hashattack.protocol.sources import architecture_of, model_kwargs, open_data, train_config_of
+from hashattack.protocol.sources import (architecture_of, input_shape_kwargs, model_kwargs, open_data,
+                                          train_config_of)
 from hashattack.training.cache import train_new_model
 from hashattack.training.checkpoints import save_checkpoint
 
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     architecture, config = architecture_of(spec, data), train_config_of(spec, data)
     kwargs = model_kwargs(spec, data, progress=not args.quiet)
     dataset = open_data(data, args.seed or 0).dataset
+    kwargs.update(input_shape_kwargs(architecture, dataset))   # the small CNN takes the images' shape
     started = time.perf_counter()
     model, meta = train_new_model(dataset, architecture, spec.bits, config, args.device, not args.quiet, kwargs)
     seconds = time.perf_counter() - started
