@@ -23,7 +23,7 @@ from hashattack.data.moving_fashion import moving_fashion_retrieval
 from hashattack.data.video_splits import video_retrieval
 from hashattack.errors import InputError
 from hashattack.models.torchvision_hash import resolve_weights, weights_file_name
-from hashattack.models.user import load_user_model
+from hashattack.models.user import code_length, load_user_model
 from hashattack.models.video import alexnet_weights_path
 from hashattack.protocol.open_set import open_set_split
 from hashattack.protocol.spec import DataSpec, ModelSpec
@@ -186,12 +186,15 @@ def obtain_model(spec: ModelSpec, data: DataSpec, source: Source, device: str = 
                  progress: bool = True) -> tuple[torch.nn.Module, dict]:
     """(model in eval mode on `device`, metadata) for `spec`: trained (cached), a checkpoint, or a factory."""
     if spec.source == "checkpoint":
-        model, meta = load_checkpoint(spec.checkpoint)
+        model, meta = load_checkpoint(spec.checkpoint, bits=spec.bits)   # a given code length must be the checkpoint's
         bits = meta["model"].get("bits")
         return model.to(device).eval(), {**meta, "source": "checkpoint", "path": str(spec.checkpoint), "bits": bits}
     if spec.source == "factory":
         model = load_user_model(spec.factory, spec.weights, spec.factory_kwargs, [*spec.model_path, Path.cwd()],
                                 spec.mean, spec.std, spec.output)
+        bits = code_length(model.to(device).eval(), source.dataset.query.pixels(slice(0, 1))[0].to(device))
+        if spec.bits is not None and bits != spec.bits:
+            raise InputError(f"{spec.factory} returns {bits} values per input, not the {spec.bits} bits asked for")
         meta = {"source": f"user model {spec.factory}", "weights": spec.weights or "(factory's own)",
                 "factory_kwargs": spec.factory_kwargs, "output": spec.output}
         if spec.weights is not None:
