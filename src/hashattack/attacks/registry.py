@@ -1,11 +1,15 @@
 """Methods by name: which attack class a name builds, and what it steers towards.
 
-A run names its methods ("Original", "Noise", "P2P", "DHTA", "Feature"); this registry turns a
+A run names its methods ("Original", "Noise", "Untargeted", "P2P", "DHTA", "Feature"); this registry turns a
 name into its attack object and says what the attack is called with besides the queries:
 
 - `target = "anchor"`: anchor codes voted from `anchor_size` target objects ("n_t": the run's n_t);
 - `target = "object"`: the pixels of one target object (the feature-based attack);
-- `target = None`: nothing (the benign query, uniform noise).
+- `target = None`: nothing (the benign query, uniform noise, the untargeted attack).
+
+`scored_by` says what measures a method's success: "t_map" (the adversarial query against the
+target label) for the targeted attacks, "map" (against the query's own label: how far results
+drop) for the untargeted attack and the benign query.
 
 `METHOD_ORDER` is the one place the order of the paper's tables is stated.
 """
@@ -20,6 +24,7 @@ from hashattack.attacks.base import Attack
 from hashattack.attacks.dhta import DHTA, P2P
 from hashattack.attacks.feature import FeatureAttack
 from hashattack.attacks.noise import Noise, Original
+from hashattack.attacks.untargeted import Untargeted
 from hashattack.errors import InputError
 
 
@@ -33,6 +38,7 @@ class Method:
     anchor_size: int | str | None = None   # objects voted into the anchor: an int, or "n_t" (the run's)
     options: tuple[str, ...] = ()       # keyword settings the attack class takes besides eps / eps_space
     description: str = ""
+    scored_by: str = "t_map"            # "t_map": against the target label; "map": against its own label
 
     def anchor_objects(self, n_t: int) -> int | None:
         """How many target objects this method needs from the manifest (None: it needs none)."""
@@ -43,8 +49,10 @@ class Method:
 
 SPEED = ("early_stop", "precision", "channels_last", "compile")
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("Original", Original, description="the benign query"),
+    Method("Original", Original, description="the benign query", scored_by="map"),
     Method("Noise", Noise, options=("seed",), description="uniform noise in [-eps, eps]"),
+    Method("Untargeted", Untargeted, options=("steps", "step_size") + SPEED, scored_by="map",
+           description="untargeted Hamming-space attack (Yang et al., IEEE T-Cyb 2018): away from the benign code"),
     Method("P2P", P2P, "anchor", 1, ("steps", "step_size") + SPEED, "DHTA with n_t = 1 (point to point)"),
     Method("DHTA", DHTA, "anchor", "n_t", ("steps", "n_t", "step_size") + SPEED, "DHTA (Bai et al., ECCV 2020)"),
     Method("Feature", FeatureAttack, "object", 1, ("steps", "step_size"),

@@ -1,5 +1,6 @@
-"""Attack a manifest's queries with each method and score them: t-MAP against the target label,
-MAP of the benign queries against their own label, perceptibility, distance to the anchor."""
+"""Attack a manifest's queries with each method and score them: t-MAP against the target label, MAP
+against the queries' own labels (the benign queries' MAP, and how far an attack makes results drop),
+perceptibility, distance to the anchor (targeted methods) or to the benign code (the others)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hashattack.models.inputs import model_inputs
 from hashattack.protocol.attacking import attacked_batches, codes_from_records, perceptibility_from_records
 from hashattack.protocol.settings import AttackSettings
 from hashattack.protocol.targets import Manifest
+from hashattack.reporting.tables import summary_values
 from hashattack.retrieval.codes import anchor_code, hamming_distance
 from hashattack.retrieval.metrics import average_precisions, mean_of_average_precisions, summarize_perceptibility
 
@@ -66,10 +68,12 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
         }
         if anchors is not None:
             entry["anchor_hamming"] = hamming_distance(codes, anchors).diagonal().tolist()
-        if name == "Original":
-            ap = average_precisions(codes, db_codes, true_labels, db_labels, topk=settings.topk)
-            entry["map"] = mean_of_average_precisions(ap, settings.zero_relevance)
-            entry["ap"] = json_floats(ap)
+        elif name != "Original" and "Original" in all_codes:
+            entry["benign_hamming"] = hamming_distance(codes, all_codes["Original"]).diagonal().tolist()
+        ap = average_precisions(codes, db_codes, true_labels, db_labels, topk=settings.topk)
+        entry["map"] = mean_of_average_precisions(ap, settings.zero_relevance)
+        entry["ap"] = json_floats(ap)
+        entry["scored_by"] = method(name).scored_by
         results[name] = entry
     return results, all_codes, examples
 
@@ -79,11 +83,9 @@ def json_floats(values: np.ndarray) -> list:
 
 
 def summary_row(bits: int, results: dict) -> dict:
-    """The numbers of one run for the paper's table layout."""
-    row = {f"{m} t-MAP": results[m]["t_map"] for m in results}
-    if "Original" in results:
-        row["Original MAP"] = results["Original"]["map"]
-    return {"bits": bits, **row}
+    """The numbers of one run for the paper's table layout: every method's t-MAP, and the MAP of the methods
+    scored by it (Original's benign MAP, the MAP under the untargeted attack)."""
+    return {"bits": bits, **summary_values(results, list(results))}
 
 
 __all__ = ["run_methods", "targets_for", "summary_row", "json_floats"]

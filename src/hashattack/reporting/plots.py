@@ -24,7 +24,8 @@ DPI = 100
 TICK, CROSS = "\u2713", "\u2717"
 MATCH_COLOR, MISS_COLOR = "#1a9641", "#d7191c"
 METHOD_STYLE = {"Original": ("#7f7f7f", "o"), "Noise": ("#bcbd22", "v"), "P2P": ("#1f77b4", "s"),
-                "DHTA": ("#d62728", "D"), "Feature": ("#9467bd", "^")}
+                "DHTA": ("#d62728", "D"), "Feature": ("#9467bd", "^"),
+                "Untargeted": ("#ff7f0e", "P")}
 AXIS_TITLES = {"eps": "ε", "n_t": "$n_t$", "bits": "code length (bits)", "steps": "attack steps"}
 
 
@@ -157,7 +158,8 @@ def tmap_sweep_figure(points: Sequence[tuple[dict, dict]], axis: str, methods: S
     the run in the sweep; record is its results.json dict, whose "methods" maps each method to
     {"t_map", and "map" for Original}. `methods`: their order (default: as they first appear). Runs that
     also differ along another axis get a line per method for each of its values (labelled).
-    Original's benign MAP is drawn dashed when present. Returns the matplotlib Figure.
+    Original's benign MAP and the MAP under the untargeted attack are drawn dashed when present.
+    Returns the matplotlib Figure.
     """
     if not points:
         raise InputError(f"no runs to plot t-MAP against {axis}")
@@ -183,9 +185,12 @@ def tmap_sweep_figure(points: Sequence[tuple[dict, dict]], axis: str, methods: S
         for method in methods:
             ys = [100 * r["methods"][method]["t_map"] if method in r["methods"] else np.nan for _, r in group]
             ax.plot(xs, ys, **{**_style(method), "label": f"{method} t-MAP{suffix}", "linestyle": line})
-        maps = [100 * r["methods"].get("Original", {}).get("map", np.nan) for _, r in group]
-        if not np.isnan(maps).all():
-            ax.plot(xs, maps, linestyle="--", color="#444444", marker="x", label=f"Original MAP{suffix}")
+        for method, color in (("Original", "#444444"), ("Untargeted", METHOD_STYLE["Untargeted"][0])):
+            if method == "Untargeted" and method not in methods:
+                continue
+            maps = [100 * r["methods"].get(method, {}).get("map", np.nan) for _, r in group]
+            if not np.isnan(maps).all():
+                ax.plot(xs, maps, linestyle="--", color=color, marker="x", label=f"{method} MAP{suffix}")
     if not numeric or len(values) <= 12:
         ax.set_xticks([position[v] for v in values], [f"{v:g}" if numeric else str(v) for v in values])
     ax.set_xlabel(xlabel or AXIS_TITLES.get(axis, axis))

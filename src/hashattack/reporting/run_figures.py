@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hashattack.data.base import RetrievalDataset
+from hashattack.data.base import RetrievalDataset, source_names
 from hashattack.files import atomic_write_bytes, atomic_write_json
 from hashattack.models.inputs import model_inputs
 from hashattack.reporting.plots import (plot_adversarial_examples, plot_precision_at_k, plot_precision_recall,
@@ -45,11 +45,11 @@ def label_names(label_vector, class_names: list[str]) -> str:
 
 def retrieval_curves(method_codes: dict[str, torch.Tensor], db_codes: torch.Tensor, true_labels, target_labels,
                      db_labels) -> dict:
-    """PR and precision@k curves: each method against the target label, benign queries also against their own."""
+    """PR and precision@k curves: each method against the target label, benign queries and the untargeted
+    attack's queries also against their own."""
     ks = [k for k in PRECISION_KS if k <= len(db_codes)]
-    scored = []
-    if "Original" in method_codes:
-        scored.append(("Original (true label)", method_codes["Original"], true_labels))
+    scored = [(f"{m} (true label)", method_codes[m], true_labels) for m in ("Original", "Untargeted")
+              if m in method_codes]
     scored += [(f"{m} (target label)", codes, target_labels) for m, codes in method_codes.items()]
     pr, pak = {}, {}
     for name, codes, labels in scored:
@@ -98,7 +98,9 @@ def write_run_figures(out_dir: str | Path, dataset: RetrievalDataset, db_codes: 
     atomic_write_bytes(out_dir / "examples.npz", buffer.getvalue())
 
     video = benign.dim() == 5
-    titles = [f"query {int(q)}\n→ {label_names(t, dataset.class_names)}" for q, t in zip(first, target_labels)]
+    names = source_names(dataset.query, first) if getattr(dataset.query, "paths", ()) else \
+        [f"query {int(q)}" for q in first]                  # a user's images are named after their files
+    titles = [f"{name}\n→ {label_names(t, dataset.class_names)}" for name, t in zip(names, target_labels)]
     written = []
     if shown and video:
         written.append(_frames(fig_dir / "frames.png", dataset, manifest, benign[0], adversarial[0], shown))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hashattack.errors import InputError
+from hashattack.reporting.tables import summary_values
 
 SWEEP_FORMAT = "hashattack-sweep/1"
 SETTING_AXES = ("bits", "eps", "n_t", "steps")   # the axes looked for when there is no sweep.json
@@ -120,11 +121,9 @@ def method_order(records: list[dict]) -> list[str]:
 
 
 def summary_row(record: dict) -> dict:
-    """A run's t-MAP of each method and its benign MAP ({"DHTA t-MAP": …, "Original MAP": …}), fractions."""
-    row = {f"{m} t-MAP": record["methods"][m].get("t_map") for m in method_order([record])}
-    if "map" in record["methods"].get("Original", {}):
-        row["Original MAP"] = record["methods"]["Original"]["map"]
-    return row
+    """A run's t-MAP of each method, its benign MAP and its MAP under the untargeted attack
+    ({"DHTA t-MAP": …, "Original MAP": …, "Untargeted MAP": …}), fractions."""
+    return summary_values(record["methods"], method_order([record]))
 
 
 __all__ = ["Run", "Runs", "load_runs", "read_record", "setting", "method_order", "summary_row", "SWEEP_FORMAT"]

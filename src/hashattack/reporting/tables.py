@@ -1,7 +1,8 @@
 """Tables of results (Markdown to paste, CSV to load): methods as rows, runs as columns.
 
 One layout serves every table of the paper: `results_table` takes one summary row per column
-(a code length, an ε, an n_t, …) and lists each method's t-MAP, then the benign MAP, in percent.
+(a code length, an ε, an n_t, …) and lists each method's t-MAP, then the MAP of the methods scored
+against the queries' own labels (the benign MAP, the MAP under the untargeted attack), in percent.
 With one column per code length it is appendix Table 1; with ε, Table 2; with Feature and DHTA,
 Table 3.
 """
@@ -34,6 +35,17 @@ def column_label(axis: str | Sequence[str], value) -> str:
     if axis == "bits":
         return f"{shown} bits"
     return f"{AXIS_LABELS.get(axis, axis)} = {shown}"
+
+
+def summary_values(methods: dict[str, dict], order: Sequence[str]) -> dict:
+    """A run's table numbers from its per-method results ({"t_map", "map", "scored_by"}), fractions: every
+    method's t-MAP ("DHTA t-MAP"), then "<Method> MAP" of the methods scored by their MAP against the queries'
+    own labels (Original's benign MAP, the untargeted attack's); records without "scored_by" show Original's."""
+    row = {f"{m} t-MAP": methods[m].get("t_map") for m in order}
+    for m in order:
+        if "map" in methods[m] and methods[m].get("scored_by", "map" if m == "Original" else "t_map") == "map":
+            row[f"{m} MAP"] = methods[m]["map"]
+    return row
 
 
 def results_table(columns: Sequence[tuple[str, dict]]) -> tuple[list[str], list[list[str]]]:
@@ -107,4 +119,4 @@ def nt_table(n_ts: list[int], t_maps: list[float], label: str = "DHTA t-MAP") ->
     return ["n_t", *(str(n) for n in n_ts)], [[label, *(percent(v) for v in t_maps)]]
 
 
-__all__ = ["results_table", "column_label", "percent", "markdown", "parse_markdown", "csv_text", "write_table"]
+__all__ = ["results_table", "summary_values", "column_label", "percent", "markdown", "parse_markdown", "csv_text", "write_table"]
