@@ -20,6 +20,7 @@ from hashattack.protocol.settings import AttackSettings
 from hashattack.protocol.sources import (EMBEDDED_EPS, PAPER_EPS, default_architecture, default_train_config,
                                          defaults_for, path_length_step_size)
 from hashattack.protocol.spec import DATASETS, DataSpec, ModelSpec, RunSpec
+from hashattack.training.adversarial import ADVERSARIAL_METHODS, AdversarialTraining
 from hashattack.training.losses import LOSSES
 
 
@@ -96,6 +97,18 @@ def add_model_options(parser: argparse.ArgumentParser, sweep: bool = True) -> No
     group.add_argument("--train-batch-size", type=positive_int, help="training batch (default: 64 small-cnn, 24 vgg, 100 video)")
     group.add_argument("--train-seed", type=int, help="seed of the training run (default 0)")
     group.add_argument("--cache-dir", type=Path, help="trained-model cache (default $HASHATTACK_CACHE or ~/.cache/hashattack)")
+    adversarial = parser.add_argument_group("adversarial training (a model trained here; see docs/robustness.md)")
+    adversarial.add_argument("--adversarial", choices=ADVERSARIAL_METHODS,
+                             help="train with adversarial examples made on the fly: untargeted (away from the benign "
+                                  "code), targeted (DHTA towards random other classes' centers), center (CgAT-style, "
+                                  "away from the class center code)")
+    adversarial.add_argument("--adv-eps", type=positive_float, help="eps of the training attack (default 0.2)")
+    adversarial.add_argument("--adv-eps-space", choices=("pixel", "normalized"), help="its space (default pixel)")
+    adversarial.add_argument("--adv-steps", type=positive_int, help="steps of the training attack (default 5)")
+    adversarial.add_argument("--adv-step-size", type=positive_float,
+                             help="step factor of the training attack (default 2000/steps: the paper's path length)")
+    adversarial.add_argument("--adv-mix", type=positive_float,
+                             help="share of each batch replaced by adversarial examples, in (0, 1] (default 0.5)")
 
 
 def add_attack_options(parser: argparse.ArgumentParser) -> None:
@@ -190,7 +203,19 @@ def model_spec(args: argparse.Namespace, data: DataSpec, bits: int) -> ModelSpec
                      model_path=tuple(str(p) for p in getattr(args, "model_path", None) or ()),
                      mean=tuple(args.mean) if getattr(args, "mean", None) else None,
                      std=tuple(args.std) if getattr(args, "std", None) else None,
-                     output=getattr(args, "output", None) or "raw", cache_dir=text(args.cache_dir))
+                     output=getattr(args, "output", None) or "raw", cache_dir=text(args.cache_dir),
+                     adversarial=adversarial_settings(args))
+
+
+def adversarial_settings(args: argparse.Namespace) -> AdversarialTraining | None:
+    """The adversarial training settings of the --adversarial / --adv-* options (None without --adversarial)."""
+    given = {name: getattr(args, f"adv_{name}", None) for name in ("eps", "eps_space", "steps", "step_size", "mix")}
+    if getattr(args, "adversarial", None) is None:
+        if any(value is not None for value in given.values()):
+            raise InputError("--adv-eps / --adv-eps-space / --adv-steps / --adv-step-size / --adv-mix need "
+                             "--adversarial untargeted|targeted|center")
+        return None
+    return AdversarialTraining(args.adversarial, **{k: v for k, v in given.items() if v is not None})
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
@@ -223,5 +248,5 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
 
 
 __all__ = ["positive_int", "positive_float", "add_data_options", "add_model_options", "add_attack_options",
-           "add_run_options", "add_spec_options", "spec_from_args", "data_spec", "model_spec", "parse_value",
+           "add_run_options", "add_spec_options", "spec_from_args", "data_spec", "model_spec", "adversarial_settings", "parse_value",
            "parse_pairs"]

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 import torch.hub
 
+from hashattack.attacks.registry import build_attack
 from hashattack.data.base import RetrievalDataset
 from hashattack.data.catalog import default_topk, open_dataset
 from hashattack.data.image_files import load_images, split_queries
@@ -203,15 +204,17 @@ def obtain_model(spec: ModelSpec, data: DataSpec, source: Source, device: str = 
     architecture = architecture_of(spec, data)
     model, meta = trained_model(source.dataset, architecture, spec.bits, train_config_of(spec, data),
                                 spec.cache_dir, device, progress,
-                                {**model_kwargs(spec, data, progress), **input_shape_kwargs(architecture, source.dataset)})
+                                {**model_kwargs(spec, data, progress), **input_shape_kwargs(architecture, source.dataset)},
+                                spec.adversarial, build_attack)
     return model, {**meta, "source": "trained"}
 
 
 def model_identity(spec: ModelSpec, data: DataSpec, meta: dict, bits: int) -> dict:
     """What identifies the attacked model in a run's fingerprint."""
     if spec.source == "train":
+        adversarial = {} if spec.adversarial is None else {"adversarial": spec.adversarial.as_dict()}
         return {"source": "train", "architecture": architecture_of(spec, data), "bits": bits,
-                "train": train_config_of(spec, data).as_dict(), "kwargs": meta.get("model", {})}
+                "train": train_config_of(spec, data).as_dict(), "kwargs": meta.get("model", {}), **adversarial}
     return {"source": spec.source, "bits": bits, "sha256": meta.get("sha256"),
             "architecture": meta.get("model", {}).get("architecture") if spec.source == "checkpoint" else spec.factory,
             **({"factory_kwargs": spec.factory_kwargs, "output": spec.output, "mean": spec.mean, "std": spec.std}

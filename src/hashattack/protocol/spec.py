@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from hashattack.attacks.registry import PAPER_METHODS, ordered
 from hashattack.errors import InputError
 from hashattack.protocol.settings import AttackSettings
+from hashattack.training.adversarial import AdversarialTraining
 from hashattack.training.loop import TrainConfig
 
 SWEEP_AXES = ("bits", "eps", "n_t", "steps")
@@ -67,7 +68,8 @@ class DataSpec:
 class ModelSpec:
     """Which model is attacked: trained here (`architecture`, `train`; cached), a checkpoint written by
     `hashattack train` (`checkpoint`), or a user's module built by `factory` ("package.module:function")
-    with `weights` (a state_dict). `architecture` / `train` None: the dataset's defaults."""
+    with `weights` (a state_dict). `architecture` / `train` None: the dataset's defaults. `adversarial`:
+    the model trained here is trained adversarially with these settings (cached under them too)."""
 
     bits: int | None = 32               # None: the checkpoint's or the factory model's own code length
     architecture: str | None = None
@@ -82,8 +84,12 @@ class ModelSpec:
     std: tuple[float, ...] | None = None
     output: str = "raw"
     cache_dir: str | None = None
+    adversarial: AdversarialTraining | None = None   # trained here adversarially (training.adversarial)
 
     def __post_init__(self):
+        if self.adversarial is not None and self.source != "train":
+            raise InputError("adversarial training settings apply to a model trained here, not to a checkpoint "
+                             "or a factory model")
         if (self.bits is not None or self.source == "train") and (not isinstance(self.bits, int) or self.bits <= 0):
             raise InputError(f"bits must be a positive integer, got {self.bits!r}")
         if self.checkpoint is not None and self.factory is not None:

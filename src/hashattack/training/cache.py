@@ -1,4 +1,5 @@
-"""The trained-model cache: a model trained once per (dataset, architecture, bits, settings), then reused.
+"""The trained-model cache: a model trained once per (dataset, architecture, bits, settings, adversarial
+training settings), then reused.
 
 Cached models are ordinary checkpoints (`training.checkpoints`): a `state_dict` file and its JSON
 metadata, named `<dataset>-<architecture>-<bits>bits-<key>.pt` under `$HASHATTACK_CACHE` (default
@@ -12,11 +13,13 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from hashattack.data.base import RetrievalDataset
 from hashattack.models import create_model
+from hashattack.training.adversarial import AdversarialTraining, adversarial_train
 from hashattack.training.checkpoints import load_checkpoint, metadata_path, save_checkpoint
 from hashattack.training.loop import TrainConfig, train_model
 
@@ -27,38 +30,61 @@ def default_cache_dir() -> Path:
 
 
 def train_new_model(dataset: RetrievalDataset, architecture: str, bits: int, config: TrainConfig,
-                    device: str = "cpu", progress: bool = True, model_kwargs: dict | None = None):
+                    device: str = "cpu", progress: bool = True, model_kwargs: dict | None = None,
+                    adversarial: AdversarialTraining | None = None, build_attack: Callable | None = None):
     """A new model trained on `dataset.train` -> (model, metadata to save with it). Its initial weights
-    come from the training seed, not the global random state, so a run is reproducible."""
+    come from the training seed, not the global random state, so a run is reproducible. With
+    `adversarial`, it trains adversarially (`training.adversarial`; `build_attack` builds the inner
+    attack) and the metadata records the settings under "adversarial"."""
+    if adversarial is not None and build_attack is None:
+        raise ValueError("adversarial training needs build_attack (e.g. hashattack.attacks.registry.build_attack)")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = create_model(architecture, bits, **(model_kwargs or {}))
     started = time.perf_counter()
-    history = train_model(model, dataset.train, config, device=device, progress=progress)
+    if adversarial is None:
+        history = train_model(model, dataset.train, config, device=device, progress=progress)
+    else:
+        history = adversarial_train(model, dataset.train, config, adversarial, build_attack, device, progress)
     meta = {"dataset": dataset.name, "protocol": dataset.protocol, "train": config.as_dict(),
             "loss_history": history, "metrics": {"final_train_loss": history[-1]},
             "train_seconds": round(time.perf_counter() - started, 1)}
+    if adversarial is not None:
+        meta["adversarial"] = adversarial.as_dict()
     return model, meta
+
+
+def cache_key(dataset: RetrievalDataset, architecture: str, bits: int, config: TrainConfig, model_kwargs: dict,
+              adversarial: AdversarialTraining | None = None) -> str:
+    """The cache key: a hash of everything the weights depend on (adversarial settings only when given,
+    so the keys of models trained without them stay as they were)."""
+    source = {"dataset": dataset.name, "protocol": dataset.protocol, "architecture": architecture,
+              "bits": bits, "train": config.as_dict(), "model": model_kwargs}
+    if adversarial is not None:
+        source["adversarial"] = adversarial.as_dict()
+    return hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def trained_model(dataset: RetrievalDataset, architecture: str, bits: int, config: TrainConfig,
                   cache_dir: Path | None = None, device: str = "cpu", progress: bool = True,
-                  model_kwargs: dict | None = None):
-    """A model trained on `dataset.train` with `config`, from the cache when an identical one exists.
+                  model_kwargs: dict | None = None, adversarial: AdversarialTraining | None = None,
+                  build_attack: Callable | None = None):
+    """A model trained on `dataset.train` with `config` (adversarially with `adversarial`, see
+    `train_new_model`), from the cache when an identical one exists.
 
     Returns (model in eval mode, checkpoint metadata). The cache key covers the dataset and its
-    protocol, the architecture, bits and every training setting.
+    protocol, the architecture, bits, every training setting and the adversarial training settings.
     """
     model_kwargs = model_kwargs or {}
-    key_source = json.dumps({"dataset": dataset.name, "protocol": dataset.protocol, "architecture": architecture,
-                             "bits": bits, "train": config.as_dict(), "model": model_kwargs}, sort_keys=True)
-    key = hashlib.sha256(key_source.encode()).hexdigest()[:12]
-    path = Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{architecture}-{bits}bits-{key}.pt"
+    key = cache_key(dataset, architecture, bits, config, model_kwargs, adversarial)
+    kind = f"-adv-{adversarial.method}" if adversarial is not None else ""
+    path = Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{architecture}-{bits}bits{kind}-{key}.pt"
     if not (path.is_file() and metadata_path(path).is_file()):   # weights without metadata: a killed save
-        model, meta = train_new_model(dataset, architecture, bits, config, device, progress, model_kwargs)
+        model, meta = train_new_model(dataset, architecture, bits, config, device, progress, model_kwargs,
+                                      adversarial, build_attack)
         save_checkpoint(path, model.cpu(), meta)
     model, meta = load_checkpoint(path, architecture=architecture, bits=bits)
     return model.to(device), meta | {"path": str(path)}
 
 
-__all__ = ["trained_model", "train_new_model", "default_cache_dir"]
+__all__ = ["trained_model", "train_new_model", "cache_key", "default_cache_dir"]

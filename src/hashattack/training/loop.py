@@ -72,7 +72,8 @@ def train_model(model: torch.nn.Module, data: LabeledSet, config: TrainConfig = 
 
     `loss_fn(outputs, labels)` replaces `config.loss`; a loss taking an `iteration` argument
     (HashNet's) is given the 0-based training iteration. `augment(pixels, generator)` transforms
-    each batch, drawing from the loop's seeded generator (after the epoch's shuffle).
+    each batch, drawing from the loop's seeded generator (after the epoch's shuffle); one taking a
+    `labels` argument is given the batch's labels too (adversarial training's class centers).
     """
     frozen = augment is None and callable(getattr(model, "frozen_front", None))
     cached = frozen_front_outputs(model, data, config.batch_size, device, progress) if frozen else None
@@ -83,6 +84,7 @@ def train_model(model: torch.nn.Module, data: LabeledSet, config: TrainConfig = 
                                 weight_decay=config.weight_decay)
     loss_fn = loss_fn or LOSSES[config.loss]
     scheduled = "iteration" in inspect.signature(loss_fn).parameters   # e.g. HashNet's β continuation
+    labelled = augment is not None and "labels" in inspect.signature(augment).parameters
     iteration = 0
     history = []
     steps_per_epoch = (len(data) + config.batch_size - 1) // config.batch_size
@@ -95,7 +97,9 @@ def train_model(model: torch.nn.Module, data: LabeledSet, config: TrainConfig = 
             labels = data.labels[index].to(device)
             extra = {k: v.to(device) for k, v in model_inputs(data, index).items()}
             if cached is None:
-                pixels = data.pixels(index) if augment is None else augment(data.pixels(index), generator)
+                pixels = data.pixels(index)
+                if augment is not None:
+                    pixels = augment(pixels, generator, labels=labels) if labelled else augment(pixels, generator)
                 outputs = model(pixels.to(device), **extra)
             else:
                 outputs = model.head(cached[index].to(device), **extra)

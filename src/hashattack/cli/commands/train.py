@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from hashattack.attacks.registry import build_attack
 from hashattack.cli.options import add_data_options, add_model_options, data_spec, model_spec
 from hashattack.protocol.sources import (architecture_of, input_shape_kwargs, model_kwargs, open_data,
                                           train_config_of)
@@ -15,15 +16,18 @@ from hashattack.training.checkpoints import save_checkpoint
 
 def add_parser(commands) -> None:
     parser = commands.add_parser(
-        "train", help="train a hashing model (pairwise, HashNet or DVH loss) and save a checkpoint",
+        "train", help="train a hashing model (pairwise, HashNet or DVH loss; optionally adversarially) and save a checkpoint",
         description="Train a hashing model on the training split and write a checkpoint (state_dict + JSON "
                     "metadata) that every attacking command takes with --checkpoint. Defaults: small-cnn with its "
                     "own settings on fashion-mnist (10 epochs, batch 64, lr 0.05); vgg11 with appendix B's settings "
                     "on imagenet100 / nus-wide (SGD momentum 0.9, weight decay 5e-4, fixed lr 0.01, batch 24; 24 "
-                    "epochs); the frame encoder + LSTM with the DVH loss on videos (lr 0.05, batch 100, 200 epochs).",
+                    "epochs); the frame encoder + LSTM with the DVH loss on videos (lr 0.05, batch 100, 200 epochs). "
+                    "--adversarial trains with adversarial examples made on the fly (untargeted, targeted towards "
+                    "random anchors, or center-guided); its settings are recorded in the checkpoint.",
         epilog="examples:\n"
                "  hashattack train --bits 32 --out models/fmnist-32.pt\n"
                "  hashattack demo --checkpoint models/fmnist-32.pt          # attack it\n"
+               "  hashattack train --bits 32 --adversarial center --adv-eps 0.2 --adv-steps 5 --out models/adv-32.pt\n"
                "  hashattack train --dataset imagenet100 --root /data/imagenet --weights ~/.cache/torch --bits 32 "
                "--out models/vgg11-32.pt\n"
                "  hashattack train --dataset nus-wide --root /data/nus-wide --weights vgg11-8a719046.pth --loss hashnet "
@@ -46,10 +50,14 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     dataset = open_data(data, args.seed or 0).dataset
     kwargs.update(input_shape_kwargs(architecture, dataset))   # the small CNN takes the images' shape
     started = time.perf_counter()
-    model, meta = train_new_model(dataset, architecture, spec.bits, config, args.device, not args.quiet, kwargs)
+    model, meta = train_new_model(dataset, architecture, spec.bits, config, args.device, not args.quiet, kwargs,
+                                  spec.adversarial, build_attack)
     seconds = time.perf_counter() - started
     save_checkpoint(args.out, model.cpu(), {**meta, "initial_weights": kwargs.get("weights")})
-    print(f"trained {architecture} ({spec.bits} bits, {config.loss} loss) on {len(dataset.train)} {dataset.name} "
+    how = "" if spec.adversarial is None else (
+        f", adversarially ({spec.adversarial.method}: eps {spec.adversarial.eps:g} {spec.adversarial.eps_space}, "
+        f"{spec.adversarial.steps} steps, mix {spec.adversarial.mix:g})")
+    print(f"trained {architecture} ({spec.bits} bits, {config.loss} loss{how}) on {len(dataset.train)} {dataset.name} "
           f"objects in {seconds:.0f} s; final loss {meta['loss_history'][-1]:.4f}")
     print(f"checkpoint: {args.out} (+ {args.out.name}.json)")
     return 0
