@@ -1,0 +1,93 @@
+"""`hashattack robustness`: benign MAP, MAP under the untargeted attack and P2P / DHTA t-MAP over ε,
+for one model or several side by side."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from pathlib import Path
+
+from hashattack.cli.options import add_spec_options, spec_from_args
+from hashattack.errors import InputError
+from hashattack.protocol import distributed
+from hashattack.protocol.engine import run as run_spec
+from hashattack.protocol.sources import defaults_for
+from hashattack.reporting.robustness import write_robustness
+
+ROBUSTNESS_METHODS = ["Original", "Untargeted", "P2P", "DHTA"]
+EPS_FACTORS = (0.25, 0.5, 1.0, 1.5)   # the default sweep, as multiples of the dataset's default eps
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "robustness", conflict_handler="resolve",
+        help="robustness table and figure: benign MAP, MAP under the untargeted attack, P2P / DHTA t-MAP over eps, "
+             "for one model or several side by side",
+        description="Attack each model with Original, Untargeted, P2P and DHTA (or --methods) at every eps, on the "
+                    "same queries and targets, into <out>/<label>/ (a run folder per model, a sweep when several eps), "
+                    "then write <out>/robustness.md / .csv / .json and <out>/figures/robustness.png with the models "
+                    "side by side. Models: --checkpoint FILE (repeatable), else the model the options describe "
+                    "(trained here and cached; --adversarial trains it adversarially). Default eps: 0.25, 0.5, 1 and "
+                    "1.5 times the dataset's default (0.05 0.1 0.2 0.3 pixel on fashion-mnist).",
+        epilog="examples:\n"
+               "  hashattack train --bits 32 --out models/standard-32.pt\n"
+               "  hashattack train --bits 32 --epochs 3 --adversarial center --adv-steps 3 --out models/center-32.pt\n"
+               "  hashattack robustness --checkpoint models/standard-32.pt --checkpoint models/center-32.pt \\\n"
+               "      --eps 0.05 0.1 0.2 0.3 --steps 500 --out runs/robustness\n"
+               "  hashattack robustness --adversarial untargeted --adv-steps 3 --epochs 3 --out runs/robust-untargeted",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_spec_options(parser)
+    parser.add_argument("--checkpoint", type=Path, action="append", metavar="FILE",
+                        help="a model written by `hashattack train` (repeatable: one block of rows per model)")
+    parser.add_argument("--label", action="append", metavar="NAME",
+                        help="the models' names in the table, in the order of --checkpoint (default: file names)")
+    parser.set_defaults(run=run, dataset="fashion-mnist", out=Path("runs/robustness"))
+
+
+def models_of(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
+    """(label, checkpoint or None for the model the options describe) of every model to compare."""
+    checkpoints = list(args.checkpoint or [None])
+    default = "model" if args.adversarial is None else f"adversarial-{args.adversarial}"
+    labels = list(args.label or [p.stem if p is not None else default for p in checkpoints])
+    if len(labels) != len(checkpoints):
+        raise InputError(f"{len(labels)} --label for {len(checkpoints)} models: give one per --checkpoint")
+    if len(set(labels)) != len(labels):
+        raise InputError(f"two models share a label ({', '.join(labels)}): give --label NAME for each --checkpoint")
+    for label in labels:
+        if not label or "/" in label or label.startswith("."):
+            raise InputError(f"label {label!r} cannot name a folder")
+    return list(zip(labels, checkpoints))
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.checkpoint and args.adversarial is not None:
+        raise InputError("--adversarial trains a model here; the --checkpoint models are already trained "
+                         "(train one with `hashattack train --adversarial ...` and give it with --checkpoint)")
+    args.methods = args.methods or list(ROBUSTNESS_METHODS)
+    if args.eps is None and args.eps_space in (None, defaults_for(args.dataset)["eps_space"]):
+        default = defaults_for(args.dataset)["eps"]
+        args.eps = [round(default * factor, 6) for factor in EPS_FACTORS]
+    folders = {}
+    for label, checkpoint in models_of(args):
+        options = copy.copy(args)
+        options.checkpoint, options.out = checkpoint, Path(args.out) / label
+        spec = spec_from_args(options)
+        if not args.quiet:
+            print(f"== {label}: {checkpoint or 'trained here'} -> {spec.out}")
+        run_spec(spec)
+        folders[label] = spec.out
+    main = distributed.is_main()
+    distributed.shutdown()
+    if not main:
+        return 0
+    result = write_robustness(args.out, folders)
+    print(f"{result['caption']}\n\n{result['table']}")
+    for summary in result["models"]:
+        seconds = "?" if summary["train_seconds"] is None else f"{summary['train_seconds']:.0f} s"
+        print(f"{summary['model']}: {summary['training']}, trained in {seconds}")
+    print(f"\n{Path(args.out) / 'robustness.md'}, robustness.csv, robustness.json, figures/robustness.png; "
+          f"one run folder per model: {', '.join(str(f) for f in folders.values())}")
+    return 0
+
+
+__all__ = ["run", "models_of", "ROBUSTNESS_METHODS"]
