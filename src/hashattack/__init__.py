@@ -4,8 +4,10 @@ Implements DHTA (Bai et al., "Targeted Attack for Deep Hashing based Retrieval",
 its baselines, the hashing models it attacks and the t-MAP / MAP evaluation. The names below
 are the public face; each lives in its layer (see docs/architecture.md):
 
-    from hashattack import DHTA, anchor_code, encode, mean_average_precision
-    adversarial = DHTA(model, eps=0.2, steps=2000)(images, anchors)
+    import hashattack
+    codes = hashattack.encode(model, database_images)                  # the searched database
+    adversarial, result = hashattack.attack_to_label(model, images, target_labels, codes, database_labels)
+    adversarial = hashattack.DHTA(model, eps=0.2, steps=2000)(images, anchor_codes)   # anchors given
 """
 
 __version__ = "0.1.0"
@@ -17,11 +19,12 @@ from hashattack.models import create_model  # noqa: E402
 from hashattack.models.encode import encode_set as encode  # noqa: E402
 from hashattack.protocol import (AttackSettings, DataSpec, Manifest, ModelSpec, RunSpec, choose_targets,  # noqa: E402
                                  run)
+from hashattack.protocol.api import TargetedResult, attack_to_label  # noqa: E402
 from hashattack.retrieval import (HammingIndex, anchor_code, hamming_distance, hamming_rank,  # noqa: E402
                                   mean_average_precision)
 from hashattack.training import TrainConfig, trained_model  # noqa: E402
 
-__all__ = ["DHTA", "P2P", "Attack", "FeatureAttack", "Noise", "Original", "fashion_mnist_retrieval", "InputError",
+__all__ = ["attack_to_label", "TargetedResult", "DHTA", "P2P", "Attack", "FeatureAttack", "Noise", "Original", "fashion_mnist_retrieval", "InputError",
            "create_model", "encode", "AttackSettings", "DataSpec", "Manifest", "ModelSpec", "RunSpec",
            "choose_targets", "run", "HammingIndex", "anchor_code", "hamming_distance", "hamming_rank",
            "mean_average_precision", "TrainConfig", "trained_model", "__version__"]

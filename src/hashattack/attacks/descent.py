@@ -70,3 +70,19 @@ def normalized_descent(images: torch.Tensor, loss_of: Callable, steps: int, step
             delta = torch.maximum(torch.minimum(delta, eps), -eps)
     final[active] = delta.detach()
     return (images + final * std).clamp(0, 1), passes
+
+
+def to_pixel_grid(adversarial: torch.Tensor, images: torch.Tensor, eps_pixel: torch.Tensor,
+                  levels: int = 255) -> torch.Tensor:
+    """The adversarial pixels moved to the nearest 8-bit value (k / 255) inside the ε ball and [0, 1].
+
+    What a search service receives is an 8-bit image; an attack that ends with this step is scored on
+    exactly the pixels a lossless PNG stores. Each value is rounded to the grid, then clipped to the
+    grid values in [x - ε, x + ε] ∩ [0, 1] (for 8-bit benign images and ε >= 1/255 one always exists;
+    where none does, the value is left as it was).
+    """
+    lower = torch.ceil(((images - eps_pixel).clamp(0, 1) * levels) - 1e-4) / levels
+    upper = torch.floor(((images + eps_pixel).clamp(0, 1) * levels) + 1e-4) / levels
+    rounded = torch.round(adversarial * levels) / levels
+    grid = torch.maximum(torch.minimum(rounded, upper), lower)
+    return torch.where(lower <= upper, grid, adversarial)

@@ -63,6 +63,18 @@ def alpha_schedule(step: int, steps: int) -> float:
     return ALPHA_VALUES[sum(position >= boundary for boundary in ALPHA_BOUNDARIES)]
 
 
+def check_anchor_codes(target_codes, num_images: int) -> None:
+    """One line on what DHTA takes when it is handed something else (class indices, 0/1 label vectors)."""
+    hint = ("DHTA takes anchor codes, +-1 tensors (B, K) (or target objects' codes (B, n_t, K)); to attack "
+            "towards target labels use hashattack.attack_to_label(model, images, labels, database_codes, "
+            "database_labels)")
+    if not isinstance(target_codes, torch.Tensor) or target_codes.dim() not in (2, 3):
+        shape = tuple(target_codes.shape) if isinstance(target_codes, torch.Tensor) else type(target_codes).__name__
+        raise InputError(f"got {shape} for the targets of {num_images} images (labels?); {hint}")
+    if target_codes.numel() and not ((target_codes == 1) | (target_codes == -1)).all():
+        raise InputError(f"the targets hold values other than -1 and +1 (labels?); {hint}")
+
+
 class DHTA(Attack):
     """Deep Hashing Targeted Attack: steer a query's code towards an anchor code."""
 
@@ -103,6 +115,7 @@ class DHTA(Attack):
 
     def forward(self, images: torch.Tensor, target_codes: torch.Tensor) -> torch.Tensor:
         """images (B, C, ...) in [0, 1]; target_codes: anchors (B, K) or target objects' codes (B, n, K)."""
+        check_anchor_codes(target_codes, images.shape[0])
         anchors = anchor_code(target_codes) if target_codes.dim() == 3 else target_codes
         anchors = anchors.to(images.device, torch.float32)
         if anchors.shape[0] != images.shape[0]:

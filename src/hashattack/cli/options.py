@@ -131,6 +131,8 @@ def add_attack_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--topk", type=positive_int, help="R of MAP@R / t-MAP@R (default 5000 on nus-wide, 1000 otherwise)")
     group.add_argument("--zero-relevance", choices=("zero", "drop"),
                        help="queries with no relevant item in the top R: count as 0 (default) or drop (official code)")
+    group.add_argument("--quantize", action="store_true", default=None,
+                       help="end every attack on the 8-bit pixel grid inside the eps ball (what a PNG stores)")
     speed = parser.add_argument_group("speed (same method, faster; see docs/speed.md)")
     speed.add_argument("--early-stop", action="store_true", default=None,
                        help="stop attacking a query once its code equals its anchor")
@@ -152,6 +154,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                        help="start the run folder over; without it a killed run resumes after its last finished batch, "
                             "and a folder holding a run with other settings is refused")
     group.add_argument("--no-figures", action="store_true", default=None, help="skip curves, examples and figures")
+    group.add_argument("--export", action="store_true", default=None,
+                       help="write every adversarial query as a lossless 8-bit PNG (and its amplified perturbation) "
+                            "under OUT/export/METHOD/, named after its source file, and score the PNGs read back")
 
 
 def add_spec_options(parser: argparse.ArgumentParser) -> None:
@@ -237,14 +242,14 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
                             batch_size=args.batch_size or 100, topk=args.topk or defaults["topk"],
                             zero_relevance=args.zero_relevance or "zero", early_stop=bool(args.early_stop),
                             precision=args.precision or "fp32", channels_last=bool(args.channels_last),
-                            compile=bool(args.compile))
+                            compile=bool(args.compile), quantize=bool(getattr(args, "quantize", None)))
     axes = tuple((axis, tuple(values)) for axis, values in (("bits", bits), ("eps", eps), ("n_t", n_t), ("steps", steps))
                  if len(values) > 1)
     return RunSpec(data=data, model=model_spec(args, data, bits[0]), methods=tuple(args.methods or PAPER_METHODS),
                    attack=attack, queries=args.queries or 100, seed=args.seed if args.seed is not None else 0,
                    manifest=None if args.manifest is None else str(args.manifest), out=str(args.out), axes=axes,
                    device=args.device or "cpu", progress=not args.quiet, force=bool(args.force),
-                   figures=not args.no_figures)
+                   figures=not args.no_figures, export=bool(getattr(args, "export", None)))
 
 
 __all__ = ["positive_int", "positive_float", "add_data_options", "add_model_options", "add_attack_options",

@@ -68,7 +68,8 @@ def load_image_folder(root: str | Path, size: int | None = None, channels: int =
         paths += files
         labels += [index] * len(files)
     images = _stack(paths, size, channels)
-    return LabeledSet(images, one_hot(torch.tensor(labels), len(classes)), torch.arange(len(paths))), classes
+    return LabeledSet(images, one_hot(torch.tensor(labels), len(classes)), torch.arange(len(paths)),
+                      tuple(paths)), classes
 
 
 def load_list_file(list_path: str | Path, root: str | Path | None = None, size: int | None = None,
@@ -76,7 +77,7 @@ def load_list_file(list_path: str | Path, root: str | Path | None = None, size: 
     """The objects of a list file (`path 0 1 0 ...` per line) -> LabeledSet with multi-hot labels."""
     paths, labels = read_list_file(list_path, root)
     images = _stack(paths, size, channels)
-    return LabeledSet(images, labels, torch.arange(len(paths)))
+    return LabeledSet(images, labels, torch.arange(len(paths)), tuple(paths))
 
 
 def load_images(path: str | Path, root: str | Path | None = None, size: int | None = None,

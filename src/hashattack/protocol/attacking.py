@@ -4,7 +4,9 @@ Each batch of queries becomes a record (query ids, adversarial codes as hex, per
 perceptibility, seconds) kept by a store (`runfolder.RunFolder` writes one file per batch,
 atomically, so a killed run resumes; `MemoryBatches` keeps them in memory). The adversarial
 pixels of the first `NUM_EXAMPLES` queries are kept too, so the run's figures show the very
-queries it scored without attacking anything again.
+queries it scored without attacking anything again. A store may end the attack on the 8-bit grid
+(`quantize`) and write every batch's adversarial queries as PNG files (`export_batch`,
+`protocol.export`) before the batch's record.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hashattack.attacks import Attack, Noise
+from hashattack.attacks.descent import to_pixel_grid
 from hashattack.models.encode import encode_set
 from hashattack.models.inputs import bind_inputs, slice_inputs
 from hashattack.protocol import distributed
@@ -73,6 +76,9 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
                                        extra)
             check_finite(adversarial, f"{method}'s adversarial queries {start}..{start + len(ids) - 1}",
                          "the model's outputs or gradients are not finite")
+            if store.quantize:
+                adversarial = to_pixel_grid(adversarial, benign, attack.eps_pixel(benign))
+            store.export_batch(method, ids, benign, adversarial, attack.eps_pixel(benign))
             codes = encode_set(model, adversarial, batch_size, device, progress=False, inputs=extra)
             sizes = perceptibility(benign, adversarial)
             if start < NUM_EXAMPLES:

@@ -23,7 +23,9 @@ import torch
 from hashattack.attacks.registry import build_attack
 from hashattack.errors import InputError
 from hashattack.files import atomic_write_json
+from hashattack.data.base import source_names
 from hashattack.protocol import distributed
+from hashattack.protocol.export import finish_export
 from hashattack.protocol.runfolder import RunFolder, run_fingerprint
 from hashattack.protocol.scoring import run_methods, summary_row
 from hashattack.protocol.settings import conventions
@@ -36,7 +38,7 @@ from hashattack.reporting.tables import column_label, results_table, write_table
 from hashattack.validation import check_manifest, check_not_empty
 
 SWEEP_FORMAT = "hashattack-sweep/1"
-RUN_CONTROLS = ("out", "axes", "device", "progress", "force", "figures")   # not part of what a result is
+RUN_CONTROLS = ("out", "axes", "device", "progress", "force", "figures", "export")   # not part of what a result is
 
 
 def run(spec: RunSpec) -> dict:
@@ -123,8 +125,12 @@ def run_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: dict,
     identity = model_identity(spec.model, spec.data, meta, bits)
     for name in spec.methods:   # settings this model refuses (a normalized eps beyond [0, 1]) fail before the folder
         build_attack(name, model, **settings.attack_options(manifest.seed))
-    folder = RunFolder(out, run_fingerprint(dataset, manifest, identity, asdict(settings), spec.methods, device),
-                       force=spec.force and writes)
+    folder = RunFolder(out, run_fingerprint(dataset, manifest, identity, asdict(settings), spec.methods, device,
+                                            spec.export), force=spec.force and writes)
+    folder.quantize = settings.quantize
+    if spec.export:   # every rank writes the PNG files of its own batches
+        folder.export_root = out
+        folder.export_names = dict(zip(manifest.query_ids, source_names(dataset.query, manifest.query_ids)))
     with distributed.main_first():       # rank 0 claims (or clears) the folder before the others check it
         folder.check()
         if writes:
@@ -148,6 +154,8 @@ def run_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: dict,
         "methods": results,
         "summary": summary_row(bits, results),
     }
+    if spec.export and writes:
+        record["export"] = finish_export(out, model, dataset, db_codes, manifest, codes, settings, device)
     if writes:
         atomic_write_json(out / "results.json", record)
     header, body = results_table([(label, record["summary"])])

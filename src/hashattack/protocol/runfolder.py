@@ -18,7 +18,6 @@ uninterrupted run. A folder made with other settings is refused (two runs are ne
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import re
@@ -28,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hashattack.data.base import RetrievalDataset
 from hashattack.errors import InputError
 from hashattack.files import atomic_write_bytes, atomic_write_json
-from hashattack.protocol.targets import Manifest
+from hashattack.protocol.export import EXPORT_DIR, write_batch
+from hashattack.protocol.fingerprint import canonical, dataset_fingerprint, digest, run_fingerprint
 
 RUN_FORMAT = "hashattack-run/1"
 BATCH_FORMAT = "hashattack-batch/1"
@@ -39,16 +38,6 @@ RUN_FILE = "run.json"
 BATCH_DIR = "batches"
 RESULT_FILES = ("manifest.json", "results.json", "table.md", "table.csv", "timing.json")
 FORCE_HINT = "use --force (force=True) to start over, or another run folder"
-
-
-def canonical(obj) -> object:
-    """`obj` as it reads back from JSON (tuples become lists, keys strings), for comparisons."""
-    return json.loads(json.dumps(obj, sort_keys=True))
-
-
-def digest(obj) -> str:
-    """SHA-256 of the canonical JSON of `obj`."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def differences(old, new, prefix: str = "") -> list[str]:
@@ -66,36 +55,6 @@ def differences(old, new, prefix: str = "") -> list[str]:
         show = lambda v: (json.dumps(v) if len(json.dumps(v)) <= 40 else json.dumps(v)[:37] + "...")
         return [f"{prefix or 'value'}: {show(old)} -> {show(new)}"]
     return []
-
-
-def dataset_fingerprint(dataset: RetrievalDataset, query_ids: list[int]) -> dict:
-    """What identifies a dataset cheaply: name, protocol, sizes, every label and id, and the
-    pixels of the attacked queries (so another copy of the data with other images is noticed)."""
-    labels = hashlib.sha256()
-    for part in (dataset.train, dataset.database, dataset.query):
-        labels.update(part.labels.contiguous().numpy().tobytes())
-        labels.update(part.ids.contiguous().numpy().tobytes())
-    pixels = dataset.query.pixels(torch.tensor(query_ids)).contiguous().numpy().tobytes()
-    return {"name": dataset.name, "protocol": dataset.protocol,
-            "sizes": [len(dataset.train), len(dataset.database), len(dataset.query)],
-            "labels_sha256": labels.hexdigest(), "query_pixels_sha256": hashlib.sha256(pixels).hexdigest()}
-
-
-def run_fingerprint(dataset: RetrievalDataset, manifest: Manifest, model: dict, settings: dict, methods,
-                    device: str = "cpu") -> dict:
-    """Every setting that decides a run's results; two runs may share a folder only if these are equal.
-
-    `model` identifies the attacked model (its source, architecture, bits, training settings or
-    weights digest); `settings` are the attack and evaluation settings (JSON-able).
-    """
-    return {
-        "dataset": dataset_fingerprint(dataset, manifest.query_ids),
-        "model": model,
-        "settings": settings,
-        "methods": list(methods),
-        "manifest_sha256": digest(manifest.to_json()),
-        "device": torch.device(device).type,
-    }
 
 
 def _read_json(path: Path, what: str) -> dict:
@@ -131,6 +90,9 @@ class MemoryBatches:
         self.computed: dict[str, int] = {}     # per method: batches attacked by this call
         self.seconds: dict[str, float] = {}    # per method: attack seconds of every batch record
         self._examples: dict[tuple[str, int], torch.Tensor] = {}
+        self.quantize = False                  # adversarial queries end on the 8-bit grid
+        self.export_root: Path | None = None   # write PNG files under <export_root>/export (protocol.export)
+        self.export_names: dict[int, str] = {}  # query id -> file name
 
     def _count(self, counter: dict[str, int], record: dict) -> None:
         method = record["method"]
@@ -161,6 +123,13 @@ class MemoryBatches:
         self._records[(method, index)] = record
         self._count(self.computed, record)
         return record
+
+    def export_batch(self, method: str, query_ids: list[int], benign: torch.Tensor, adversarial: torch.Tensor,
+                     eps_pixel: torch.Tensor) -> None:
+        """Write a finished batch's adversarial queries as PNG files (when the run exports), before its record."""
+        if self.export_root is not None:
+            write_batch(self.export_root, method, [self.export_names[int(i)] for i in query_ids], benign,
+                        adversarial, eps_pixel)
 
     def save_examples(self, method: str, index: int, pixels: torch.Tensor) -> None:
         """Keep the adversarial pixels of a batch's first queries (the ones the figures show)."""
@@ -232,7 +201,9 @@ class RunFolder(MemoryBatches):
         if self.force:
             self.clear()
         self.path.mkdir(parents=True, exist_ok=True)
-        for stale in list(self.path.glob(".*.tmp")) + list(self.batch_dir.glob(".*.tmp")):
+        exported = self.path / EXPORT_DIR
+        stale_exports = list(exported.rglob(".*.tmp")) if exported.is_dir() else []
+        for stale in list(self.path.glob(".*.tmp")) + list(self.batch_dir.glob(".*.tmp")) + stale_exports:
             stale.unlink(missing_ok=True)   # half-written files of a killed run
         record = {"format": RUN_FORMAT, "fingerprint": self.fingerprint,
                   "fingerprint_sha256": digest(self.fingerprint)}
@@ -242,8 +213,9 @@ class RunFolder(MemoryBatches):
 
     def clear(self) -> None:
         """Remove this tool's files from the folder (run.json, batches, results); others are kept."""
-        if self.batch_dir.is_dir():
-            shutil.rmtree(self.batch_dir)
+        for folder in (self.batch_dir, self.path / EXPORT_DIR):
+            if folder.is_dir():
+                shutil.rmtree(folder)
         for name in (RUN_FILE, *RESULT_FILES):
             (self.path / name).unlink(missing_ok=True)
 

@@ -27,6 +27,7 @@ class AttackSettings:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool | str = False
+    quantize: bool = False       # end every attack on the 8-bit grid inside the ε ball (what a PNG stores)
 
     def __post_init__(self):
         if not (isinstance(self.eps, (int, float)) and np.isfinite(self.eps) and self.eps > 0):

@@ -120,6 +120,7 @@ class RunSpec:
     progress: bool = True
     force: bool = False
     figures: bool = True
+    export: bool = False              # write every adversarial query as an 8-bit PNG (protocol.export)
 
     def __post_init__(self):
         object.__setattr__(self, "methods", ordered(self.methods))

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from hashattack.errors import InputError
+from hashattack.reporting.export_tables import export_scores_table, export_sources_table
 from hashattack.reporting.page import Page
 from hashattack.reporting.plots import plot_tmap_sweep
 from hashattack.reporting.run_records import Run, Runs, load_runs, method_order, summary_row
@@ -146,6 +147,14 @@ def _run_section(page: Page, runs: Runs, run: Run) -> None:
     for file, text in FIGURE_CAPTIONS.items():
         if (run.folder / "figures" / file).is_file():
             page.figure(run.folder / "figures" / file, text)
+    if "export" in run.record:   # the run wrote its adversarial queries as PNG files
+        export = run.record["export"]
+        page.heading("Exported adversarial queries (8-bit PNG)", 3)
+        page.paragraph(f"Every query of every method is in {export['folder']}/<method>/<source>.png, its amplified "
+                       f"perturbation in {export['folder']}/perturbation/; {export['index']} names each query's source. "
+                       f"t-MAP of the files read back from disk against the in-memory queries:")
+        page.table(*export_scores_table(export), "results")
+        page.table(*export_sources_table(export), "kv")
     page.heading("Settings and conventions", 3)
     page.table(["Item", "Value"], _settings_rows(run), "kv")
     files = sorted(p.relative_to(runs.root).as_posix() for p in run.folder.iterdir()
