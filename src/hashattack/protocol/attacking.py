@@ -81,7 +81,9 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
             store.export_batch(method, ids, benign, adversarial, attack.eps_pixel(benign))
             codes = encode_set(model, adversarial, batch_size, device, progress=False, inputs=extra)
             sizes = perceptibility(benign, adversarial)
-            if start < NUM_EXAMPLES:
+            if store.keep_pixels:   # every query's pixels (a transfer attack scores them on other models)
+                store.save_examples(method, index, adversarial)
+            elif start < NUM_EXAMPLES:
                 store.save_examples(method, index, adversarial[:NUM_EXAMPLES - start])
             record = store.save_batch(method, index, {
                 "start": start, "query_ids": ids, "bits": int(codes.shape[1]), "codes": codes_to_hex(codes),
@@ -92,10 +94,22 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
     bar.close()
     records = distributed.gather(records)
     shape = (min(NUM_EXAMPLES, len(images)), *images.shape[1:])
-    examples = [store.load_examples(method, index, (min(NUM_EXAMPLES, start + batch_size, len(images)) - start,
-                                                    *shape[1:]))
+    examples = [kept_pixels(store, method, index, start, batch_size, images.shape)[:NUM_EXAMPLES - start]
                 for index, start in enumerate(starts) if start < NUM_EXAMPLES]
     return records, torch.cat(examples) if examples else torch.empty(shape)
+
+
+def kept_pixels(store, method: str, index: int, start: int, batch_size: int, shape: torch.Size) -> torch.Tensor:
+    """The adversarial pixels a store kept of batch `index` (all its queries with `keep_pixels`, else the
+    ones among the first `NUM_EXAMPLES`)."""
+    stop = min(start + batch_size, shape[0]) if store.keep_pixels else min(NUM_EXAMPLES, start + batch_size, shape[0])
+    return store.load_examples(method, index, (stop - start, *shape[1:]))
+
+
+def all_adversarial_pixels(store, method: str, count: int, batch_size: int, shape: torch.Size) -> torch.Tensor:
+    """Every query's adversarial pixels of a finished method, from a store with `keep_pixels`."""
+    return torch.cat([kept_pixels(store, method, index, start, batch_size, shape)
+                      for index, start in enumerate(range(0, count, batch_size))])
 
 
 def codes_from_records(records: list[dict]) -> torch.Tensor:
@@ -110,4 +124,4 @@ def perceptibility_from_records(records: list[dict]) -> dict[str, np.ndarray]:
             for name in names}
 
 
-__all__ = ["attack_batch", "attacked_batches", "codes_from_records", "perceptibility_from_records"]
+__all__ = ["attack_batch", "attacked_batches", "kept_pixels", "all_adversarial_pixels", "codes_from_records", "perceptibility_from_records"]

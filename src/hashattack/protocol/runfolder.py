@@ -91,6 +91,7 @@ class MemoryBatches:
         self.seconds: dict[str, float] = {}    # per method: attack seconds of every batch record
         self._examples: dict[tuple[str, int], torch.Tensor] = {}
         self.quantize = False                  # adversarial queries end on the 8-bit grid
+        self.keep_pixels = False               # keep every query's adversarial pixels (not only the first ones)
         self.export_root: Path | None = None   # write PNG files under <export_root>/export (protocol.export)
         self.export_names: dict[int, str] = {}  # query id -> file name
 

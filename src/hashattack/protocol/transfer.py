@@ -1,0 +1,144 @@
+"""Transfer attacks: craft on surrogate models, score t-MAP on victim models with the victims' own codes.
+
+    result = run_transfer(TransferSpec(surrogates=((a,), (b,), (a, b)), victims=(a, b, c), out="runs/transfer"))
+
+One manifest (queries, target labels, anchor objects) serves every surrogate. Each surrogate (one
+model, or an `Ensemble` whose DHTA loss is the sum of its members') is attacked once, with the
+anchors voted from *its own* database codes of the manifest's objects, into `<out>/<surrogate>/`,
+a run folder that resumes after a kill and keeps every query's adversarial pixels. Every victim
+then encodes those pixels and its t-MAP is scored against the target labels with the victim's
+own database codes. The white-box cells are those whose surrogate is the victim itself.
+
+The folder holds manifest.json, transfer.json (the matrix and every per-query number),
+table.md / table.csv (rows surrogates, columns victims, t-MAP %), figures/transfer.png (heat
+map) and report.html / report.md.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from hashattack.attacks.registry import build_attack
+from hashattack.data.base import source_names
+from hashattack.files import atomic_write_json
+from hashattack.models.encode import encode_set
+from hashattack.models.ensemble import Ensemble
+from hashattack.protocol.attacking import all_adversarial_pixels, attacked_batches, codes_from_records
+from hashattack.protocol.engine import plan
+from hashattack.protocol.runfolder import RunFolder, run_fingerprint
+from hashattack.protocol.scoring import json_floats
+from hashattack.protocol.settings import conventions
+from hashattack.protocol.sources import model_identity, obtain_model, open_data
+from hashattack.protocol.spec import ModelSpec, RunSpec
+from hashattack.protocol.transfer_spec import TransferSpec, model_label, row_label
+from hashattack.reporting.transfer import write_transfer_report
+from hashattack.retrieval.codes import anchor_code
+from hashattack.retrieval.metrics import average_precisions, mean_of_average_precisions
+
+TRANSFER_FORMAT = "hashattack-transfer/1"
+BENIGN_ROW = "benign queries (no attack)"
+
+
+def folder_name(label: str) -> str:
+    return "surrogate-" + "".join(c if c.isalnum() or c in "-." else "_" for c in label.replace(" + ", "+"))
+
+
+def run_transfer(spec: TransferSpec) -> dict:
+    """Run the transfer matrix into `spec.out`; returns what transfer.json holds."""
+    started = time.perf_counter()
+    out = Path(spec.out)
+    source = open_data(spec.data, spec.seed)
+    dataset, settings = source.dataset, spec.attack
+    manifest = plan(RunSpec(data=spec.data, methods=(spec.method,), attack=settings, queries=spec.queries,
+                            seed=spec.seed, manifest=spec.manifest), source)
+    entry_n_t = 1 if spec.method == "P2P" else settings.n_t
+    object_ids = torch.tensor(manifest.anchor_ids[entry_n_t])
+    query_ids = torch.tensor(manifest.query_ids)
+    images = dataset.query.pixels(query_ids)
+    targets = torch.from_numpy(manifest.target_labels)
+    db_labels = dataset.database.labels
+    loaded: dict[str, tuple] = {}   # repr(ModelSpec) -> (model, metadata, database codes)
+
+    def model_of(model_spec: ModelSpec) -> tuple:
+        if repr(model_spec) not in loaded:
+            model, meta = obtain_model(model_spec, spec.data, source, spec.device, spec.progress)
+            codes = encode_set(model, dataset.database, device=spec.device, progress=spec.progress,
+                               desc=f"encode database ({model_label(model_spec, spec.data)})")
+            loaded[repr(model_spec)] = (model, meta, codes)
+        return loaded[repr(model_spec)]
+
+    def t_map(codes: torch.Tensor, db_codes: torch.Tensor) -> tuple[float, list]:
+        aps = average_precisions(codes, db_codes, targets, db_labels, settings.topk)
+        return mean_of_average_precisions(aps, settings.zero_relevance), json_floats(aps)
+
+    victims = [model_label(v, spec.data) for v in spec.victims]
+    rows = spec.rows()
+    out.mkdir(parents=True, exist_ok=True)
+    manifest.save(out / "manifest.json")
+    matrix: dict[str, dict] = {BENIGN_ROW: {"members": [], "victims": {}}}
+    for victim, name in zip(spec.victims, victims):
+        model, _, db_codes = model_of(victim)
+        benign = encode_set(model, images, settings.batch_size, spec.device, progress=False)
+        matrix[BENIGN_ROW]["victims"][name] = dict(zip(("t_map", "t_ap"), t_map(benign, db_codes)))
+    for row in rows:
+        label = row_label(row, spec.data)
+        parts = [model_of(m) for m in row]
+        surrogate = parts[0][0] if len(parts) == 1 else Ensemble([p[0] for p in parts]).eval()
+        db_codes = torch.cat([p[2] for p in parts], dim=1)
+        anchors = anchor_code(db_codes[object_ids])
+        attack = build_attack(spec.method, surrogate, **settings.attack_options(manifest.seed))
+        attack.progress = spec.progress
+        folder = _surrogate_folder(spec, out / folder_name(label), dataset, manifest, row, parts, settings)
+        records, _ = attacked_batches(spec.method, attack, surrogate, images, anchors, manifest.query_ids,
+                                      settings.batch_size, folder, spec.device, spec.progress)
+        adversarial = all_adversarial_pixels(folder, spec.method, len(images), settings.batch_size, images.shape)
+        own = t_map(codes_from_records(records), db_codes)
+        cells = {}
+        for victim, name in zip(spec.victims, victims):
+            model, _, victim_codes = model_of(victim)
+            codes = encode_set(model, adversarial, settings.batch_size, spec.device, progress=False)
+            score, aps = t_map(codes, victim_codes)
+            cells[name] = {"t_map": score, "t_ap": aps, "white_box": repr(victim) in map(repr, row),
+                           "anchor_reached": int((codes == anchor_code(victim_codes[object_ids])).all(1).sum())}
+        matrix[label] = {"members": [model_label(m, spec.data) for m in row], "folder": folder.path.name,
+                         "surrogate_t_map": own[0], "victims": cells}
+    result = {
+        "format": TRANSFER_FORMAT, "dataset": dataset.name, "method": spec.method, "num_queries": len(manifest),
+        "seed": manifest.seed, "settings": asdict(settings), "conventions": conventions(settings),
+        "victims": victims, "surrogates": [row_label(r, spec.data) for r in rows], "benign_row": BENIGN_ROW,
+        "matrix": matrix, "sources": source_names(dataset.query, manifest.query_ids)[:20],
+        "models": {model_label(m, spec.data): _model_record(m, model_of(m)[1])
+                   for m in [*spec.victims, *(m for row in rows for m in row)]},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    atomic_write_json(out / "transfer.json", result)
+    write_transfer_report(out, result)
+    return result
+
+
+def _surrogate_folder(spec: TransferSpec, path: Path, dataset, manifest, row, parts, settings) -> RunFolder:
+    """The surrogate's run folder: bound to its members, the settings and the manifest; resumes after a kill."""
+    identity = {"ensemble": [model_identity(m, spec.data, p[1], int(p[2].shape[1])) for m, p in zip(row, parts)]}
+    folder = RunFolder(path, run_fingerprint(dataset, manifest, identity, asdict(settings), (spec.method,),
+                                             spec.device, spec.export), force=spec.force)
+    folder.check()
+    folder.start()
+    manifest.save(path / "manifest.json")
+    folder.keep_pixels, folder.quantize = True, settings.quantize
+    if spec.export:
+        folder.export_root = path
+        folder.export_names = dict(zip(manifest.query_ids, source_names(dataset.query, manifest.query_ids)))
+    return folder
+
+
+def _model_record(spec: ModelSpec, meta: dict) -> dict:
+    kept = {k: v for k, v in meta.items() if k in ("path", "sha256", "train", "model", "source")}
+    return {**{k: v for k, v in asdict(replace(spec, cache_dir=None)).items() if v not in (None, (), {}, False)},
+            **kept}
+
+
+__all__ = ["run_transfer", "TRANSFER_FORMAT", "BENIGN_ROW"]

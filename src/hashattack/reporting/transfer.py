@@ -1,0 +1,92 @@
+"""The transfer matrix as a table, a heat map and a report page (rows surrogates, columns victims)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hashattack.reporting.page import Page
+from hashattack.reporting.plots import blank_figure, save_figure
+from hashattack.reporting.tables import percent, write_table
+
+
+def transfer_table(result: dict) -> tuple[list[str], list[list[str]]]:
+    """Rows: the benign queries, then each surrogate; columns: each victim (t-MAP %, * = white box)."""
+    header = ["Surrogate \\ victim", *result["victims"]]
+    body = []
+    for row, entry in result["matrix"].items():
+        cells = [percent(c["t_map"]) + (" *" if c.get("white_box") else "") for c in
+                 (entry["victims"][v] for v in result["victims"])]
+        body.append([row, *cells])
+    return header, body
+
+
+def transfer_summary(result: dict) -> list[list[str]]:
+    """Mean t-MAP of the white-box cells, of the black-box cells of single surrogates, and of ensembles
+    on victims they exclude."""
+    groups: dict[str, list[float]] = {"white box (surrogate = victim)": [], "black box, one surrogate": [],
+                                      "black box, ensemble without the victim": [], "benign queries": []}
+    for row, entry in result["matrix"].items():
+        for cell in entry["victims"].values():
+            if row == result["benign_row"]:
+                key = "benign queries"
+            elif cell.get("white_box"):
+                key = "white box (surrogate = victim)"
+            else:
+                key = "black box, one surrogate" if len(entry["members"]) == 1 else "black box, ensemble without the victim"
+            groups[key].append(cell["t_map"])
+    return [[name, percent(float(np.mean(v))) if v else "", str(len(v))] for name, v in groups.items()]
+
+
+def plot_transfer(result: dict, path: str | Path) -> Path:
+    """Heat map of t-MAP (%): rows surrogates (benign first), columns victims; white-box cells outlined."""
+    rows, victims = list(result["matrix"]), result["victims"]
+    values = np.array([[100 * result["matrix"][r]["victims"][v]["t_map"] for v in victims] for r in rows])
+    fig = blank_figure(1.6 + 1.25 * len(victims) + 0.06 * max(len(r) for r in rows), 1.2 + 0.45 * len(rows))
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(values, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    for i, row in enumerate(rows):
+        for j, victim in enumerate(victims):
+            cell = result["matrix"][row]["victims"][victim]
+            ax.text(j, i, f"{values[i, j]:.1f}", ha="center", va="center", fontsize=8,
+                    color="black" if values[i, j] > 60 else "white", fontweight="bold" if cell.get("white_box") else None)
+            if cell.get("white_box"):
+                ax.plot([j - 0.5, j + 0.5, j + 0.5, j - 0.5, j - 0.5], [i - 0.5, i - 0.5, i + 0.5, i + 0.5, i - 0.5],
+                        color="red", linewidth=1.5)
+    ax.set_xticks(range(len(victims)), victims, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_xlabel("victim (scored with its own database codes)")
+    ax.set_title(f"{result['method']} t-MAP (%) crafted on the surrogate (row), {result['num_queries']} queries",
+                 fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    return save_figure(fig, path)
+
+
+def write_transfer_report(out: str | Path, result: dict) -> dict:
+    """table.md / table.csv, figures/transfer.png, report.md / report.html of a transfer run."""
+    out = Path(out)
+    header, body = transfer_table(result)
+    settings = result["settings"]
+    caption = (f"{result['method']} t-MAP (%) on {result['dataset']}, {result['num_queries']} queries: crafted on the "
+               f"surrogate (row), scored on the victim (column) with the victim's own database codes; * white box. "
+               f"eps = {settings['eps']} ({settings['eps_space']} space), {settings['steps']} steps, "
+               f"n_t = {settings['n_t']}, {result['conventions']['map']}, zero-relevance queries: "
+               f"{settings['zero_relevance']}.")
+    write_table(out, header, body, caption=caption)
+    figure = plot_transfer(result, out / "figures" / "transfer.png")
+    page = Page(out, f"hashattack transfer: {out.resolve().name}")
+    page.paragraph(caption)
+    page.table(header, body, "results")
+    page.figure(figure, "t-MAP of each surrogate's adversarial queries on each victim; white-box cells outlined.")
+    page.heading("Summary")
+    page.table(["Cells", "mean t-MAP (%)", "cells"], transfer_summary(result), "kv")
+    page.heading("Surrogates")
+    page.table(["Surrogate", "members", "t-MAP on itself (%)", "run folder"],
+               [[r, " + ".join(e["members"]), percent(e["surrogate_t_map"]), e["folder"]]
+                for r, e in result["matrix"].items() if r != result["benign_row"]], "kv")
+    md, html = page.write()
+    return {"markdown": md, "html": html, "figure": figure}
+
+
+__all__ = ["transfer_table", "transfer_summary", "plot_transfer", "write_transfer_report"]
