@@ -21,10 +21,10 @@ from hashattack.protocol import (AttackSettings, DataSpec, Manifest, ModelSpec, 
                                  run)
 from hashattack.protocol.api import TargetedResult, attack_to_label  # noqa: E402
 from hashattack.retrieval import (HammingIndex, anchor_code, hamming_distance, hamming_rank,  # noqa: E402
-                                  mean_average_precision)
+                                  load_database, mean_average_precision)
 from hashattack.training import TrainConfig, trained_model  # noqa: E402
 
 __all__ = ["attack_to_label", "TargetedResult", "DHTA", "P2P", "Attack", "FeatureAttack", "Noise", "Original", "fashion_mnist_retrieval", "InputError",
            "create_model", "encode", "AttackSettings", "DataSpec", "Manifest", "ModelSpec", "RunSpec",
            "choose_targets", "run", "HammingIndex", "anchor_code", "hamming_distance", "hamming_rank",
-           "mean_average_precision", "TrainConfig", "trained_model", "__version__"]
+           "load_database", "mean_average_precision", "TrainConfig", "trained_model", "__version__"]

@@ -65,6 +65,11 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--channels", type=int, choices=(1, 3), help="images: 1 = grey, 3 = RGB (default 3)")
     group.add_argument("--seen-classes", type=int, nargs="+",
                        help="open set: the model trains on these classes only and every target is another class")
+    group.add_argument("--database-codes", type=Path, metavar="CODES.npy",
+                       help="search a stored database instead of encoding the dataset's: its codes (N, K), +-1 or 0/1 "
+                            "(needs --database-labels; queries still come from the dataset)")
+    group.add_argument("--database-labels", type=Path, metavar="LABELS.npy",
+                       help="the stored database's labels: (N,) class indices or (N, C) 0/1 vectors")
 
 
 def add_model_options(parser: argparse.ArgumentParser, sweep: bool = True) -> None:
@@ -249,7 +254,13 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
                    attack=attack, queries=args.queries or 100, seed=args.seed if args.seed is not None else 0,
                    manifest=None if args.manifest is None else str(args.manifest), out=str(args.out), axes=axes,
                    device=args.device or "cpu", progress=not args.quiet, force=bool(args.force),
-                   figures=not args.no_figures, export=bool(getattr(args, "export", None)))
+                   figures=not args.no_figures, export=bool(getattr(args, "export", None)),
+                   database_codes=_text(getattr(args, "database_codes", None)),
+                   database_labels=_text(getattr(args, "database_labels", None)))
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
 
 
 __all__ = ["positive_int", "positive_float", "add_data_options", "add_model_options", "add_attack_options",

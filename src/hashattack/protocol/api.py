@@ -34,9 +34,10 @@ from hashattack.attacks.descent import to_pixel_grid
 from hashattack.attacks.registry import build_attack, method as registered_method
 from hashattack.errors import InputError
 from hashattack.models.encode import encode_set
-from hashattack.protocol.targets import anchor_objects, label_vectors
+from hashattack.protocol.targets import anchor_objects
 from hashattack.retrieval.codes import _as_codes, anchor_code, hamming_distance
 from hashattack.retrieval.metrics import average_precisions
+from hashattack.retrieval.stored import label_vectors
 
 DEFAULT_EPS = 8 / 255     # pixel space, the convention of most later work (0.2 on the embedded 28x28 data)
 

@@ -13,6 +13,7 @@ under torchrun (see `protocol.distributed`), and take the attacks' speed options
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -31,6 +32,7 @@ from hashattack.protocol.scoring import run_methods, summary_row
 from hashattack.protocol.settings import conventions
 from hashattack.protocol.sources import Source, architecture_of, model_identity, obtain_model, open_data
 from hashattack.protocol.spec import RunSpec, SweepPoint
+from hashattack.protocol.stored_database import check_code_length, with_stored_database
 from hashattack.protocol.targets import Manifest, choose_targets, load_manifest
 from hashattack.reporting.report import write_report
 from hashattack.reporting.run_figures import write_run_figures
@@ -48,13 +50,16 @@ def run(spec: RunSpec) -> dict:
     device = distributed.setup(spec.device)   # under torchrun: join the process group; this rank's device
     progress = spec.progress and distributed.is_main()
     source = open_data(spec.data, spec.seed)
+    stored = None
+    if spec.database_codes is not None:   # the database is stored codes and labels (protocol.stored_database)
+        source, stored = with_stored_database(source, spec)
     manifest = plan(spec, source)
     models: dict[object, tuple] = {}
     records = []
     for point in spec.points():
         key = point.spec.model.bits if spec.model.source == "train" else "model"
         if key not in models:
-            models[key] = _model_and_codes(point.spec, source, device, progress)
+            models[key] = _model_and_codes(point.spec, source, device, progress, stored)
         out = Path(spec.out) / point.name if point.name else Path(spec.out)
         records.append(run_point(point.spec, source, *models[key], manifest, out, device, progress,
                                  label=_label(point, models[key][2].shape[1])))
@@ -94,9 +99,13 @@ def plan(spec: RunSpec, source: Source) -> Manifest:
     return manifest
 
 
-def _model_and_codes(spec: RunSpec, source: Source, device: str, progress: bool) -> tuple:
+def _model_and_codes(spec: RunSpec, source: Source, device: str, progress: bool, stored=None) -> tuple:
     with distributed.main_first():   # rank 0 trains and caches the model, the others load it
         model, meta = obtain_model(spec.model, spec.data, source, device, progress)
+    if stored is not None:
+        check_code_length(stored, model, source.dataset.query.pixels(slice(0, 1)).to(device), spec.database_codes)
+        return model, {**meta, "database_codes": spec.database_codes, "database_codes_sha256": hashlib.sha256(stored.numpy().tobytes()).hexdigest()}, \
+            stored
     codes = distributed.encode_sharded(model, source.dataset.database, device=device, progress=progress,
                                        desc="encode database")
     return model, meta, codes
@@ -123,6 +132,8 @@ def run_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: dict,
     bits = int(db_codes.shape[1])
     writes = distributed.is_main()       # under torchrun rank 0 writes the run's files; each rank its batches
     identity = model_identity(spec.model, spec.data, meta, bits)
+    if "database_codes_sha256" in meta:   # a stored database: other codes are another run
+        identity["database_codes_sha256"] = meta["database_codes_sha256"]
     for name in spec.methods:   # settings this model refuses (a normalized eps beyond [0, 1]) fail before the folder
         build_attack(name, model, **settings.attack_options(manifest.seed))
     folder = RunFolder(out, run_fingerprint(dataset, manifest, identity, asdict(settings), spec.methods, device,
@@ -164,7 +175,7 @@ def run_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: dict,
     record["folder"] = str(out)
     if writes:
         atomic_write_json(out / "timing.json", record["timing"])
-        if spec.figures:
+        if spec.figures and spec.database_codes is None:   # a stored database has no pixels to show
             with distributed.solo():      # rank 0 alone draws the figures
                 write_run_figures(out, dataset, db_codes, manifest, codes, examples)
         write_report(out)

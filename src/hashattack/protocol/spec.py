@@ -121,6 +121,8 @@ class RunSpec:
     force: bool = False
     figures: bool = True
     export: bool = False              # write every adversarial query as an 8-bit PNG (protocol.export)
+    database_codes: str | None = None   # search a stored database: codes (.npy, ±1 or 0/1) ...
+    database_labels: str | None = None  # ... and their labels (.npy) instead of encoding the dataset's database
 
     def __post_init__(self):
         object.__setattr__(self, "methods", ordered(self.methods))
@@ -137,6 +139,10 @@ class RunSpec:
             if len(set(values)) != len(values):
                 raise InputError(f"axis {axis} repeats a value: {list(values)}")
             seen.add(axis)
+        if (self.database_codes is None) != (self.database_labels is None):
+            raise InputError("give both --database-codes and --database-labels (a stored database), or neither")
+        if self.database_codes is not None and "bits" in seen:
+            raise InputError("stored database codes have one code length: do not sweep bits with them")
         if self.model.source == "checkpoint" and "bits" in seen:
             raise InputError("a checkpoint has one code length: sweep bits with models trained here instead")
         if self.axes:

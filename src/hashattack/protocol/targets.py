@@ -22,6 +22,7 @@ import numpy as np
 
 from hashattack.errors import InputError
 from hashattack.files import atomic_write_json
+from hashattack.retrieval.stored import label_vectors  # noqa: F401  (re-exported for the protocol)
 
 MANIFEST_FORMAT = "hashattack-manifest/1"
 
@@ -139,26 +140,6 @@ def choose_targets(query_labels: np.ndarray, db_labels: np.ndarray, num_queries:
         for n in n_ts:
             anchors[n].append([int(i) for i in order[:n]])
     return Manifest(int(seed), query_ids, targets, anchors, dataset)
-
-
-def label_vectors(labels, num_classes: int | None = None, what: str = "labels") -> np.ndarray:
-    """Class indices (n,) or 0/1 label vectors (n, C) -> uint8 label vectors (n, C)."""
-    array = np.asarray(labels.cpu() if hasattr(labels, "cpu") else labels)
-    if array.ndim == 1:
-        if array.size and (not np.issubdtype(array.dtype, np.integer) or array.min() < 0):
-            raise InputError(f"{what}: class indices must be non-negative integers, got {array[:5].tolist()}")
-        count = num_classes if num_classes is not None else int(array.max(initial=-1)) + 1
-        if array.size and array.max() >= count:
-            raise InputError(f"{what}: class {int(array.max())} is beyond the {count} classes")
-        vectors = np.zeros((len(array), count), dtype=np.uint8)
-        vectors[np.arange(len(array)), array.astype(np.int64)] = 1
-        return vectors
-    if array.ndim != 2 or not np.isin(array, (0, 1)).all():
-        raise InputError(f"{what}: expected class indices (n,) or 0/1 label vectors (n, C), "
-                         f"got shape {array.shape}")
-    if num_classes is not None and array.shape[1] != num_classes:
-        raise InputError(f"{what}: label vectors have {array.shape[1]} classes, the database {num_classes}")
-    return array.astype(np.uint8)
 
 
 def anchor_objects(db_labels: np.ndarray, target_labels: np.ndarray, n_t: int, seed: int = 0) -> list[list[int]]:

@@ -61,6 +61,21 @@ class FaissBinaryIndex:
             self.index.nprobe = nprobe
         self.index.add(packed)
 
+    @classmethod
+    def wrap(cls, index) -> "FaissBinaryIndex":
+        """An existing faiss binary index (IndexBinaryFlat: exact; any other, e.g. IndexBinaryIVF with its
+        nprobe: approximate), searched as it is; its codes stay where they are."""
+        faiss = import_faiss()
+        if not isinstance(index, faiss.IndexBinary):
+            raise InputError(f"expected a faiss binary index (faiss.IndexBinary*), got {type(index).__name__}")
+        if index.ntotal < 1:
+            raise InputError("the faiss index is empty: add codes to it first")
+        self = cls.__new__(cls)
+        index = faiss.downcast_IndexBinary(index)
+        self.kind = "faiss" if isinstance(index, faiss.IndexBinaryFlat) else "faiss-ivf"
+        self.index, self.n_bits, self.n, self.n_bytes = index, int(index.d), int(index.ntotal), int(index.code_size)
+        return self
+
     def search(self, packed_queries: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
         """(indices, distances), int64 (nq, R), ordered by (distance, index)."""
         q = np.ascontiguousarray(packed_queries, dtype=np.uint8)

@@ -12,7 +12,8 @@ One API, several backends (`backend=`):
   key `distance * N + index`); it runs on any torch device and is the default for CUDA queries.
   `reference_hamming_rank_with_distances` is this backend, kept as the reference of the others;
 - "faiss" (exact, IndexBinaryFlat) and "faiss-ivf" (approximate, IndexBinaryIVF) for large
-  databases, with the optional package faiss-cpu (`pip install hashattack[faiss]`).
+  databases, with the optional package faiss-cpu (`pip install hashattack[faiss]`);
+  `HammingIndex.from_faiss(index)` wraps a faiss binary index the user already has.
 
 "packed", "torch" and "faiss" give identical rankings. To rank many query sets against one
 database, build a `HammingIndex` once and call its `search`.
@@ -104,6 +105,26 @@ class HammingIndex:
             self._codes = torch.from_numpy(np.where(bits == 1, 1, -1).astype(np.int8))
         else:
             self._init_packed(p, nlist, nprobe)
+        return self
+
+    @classmethod
+    def from_faiss(cls, index, backend: str = "faiss", *, kernel: str = "auto") -> "HammingIndex":
+        """An index over an existing faiss binary index (its codes packed as `codes.pack_bits` does: bit j of
+        a code is bit 7 - j % 8 of byte j // 8, +1 = 1; K = index.d).
+
+        backend "faiss" searches the faiss index itself: exact with the documented tie order for an
+        IndexBinaryFlat, approximate for others (IndexBinaryIVF, with its own nprobe), see
+        `retrieval.faiss_index`; "packed" or "torch" copy its codes out (`reconstruct_n`) and rank them here.
+        """
+        wrapped = FaissBinaryIndex.wrap(index)
+        if backend in ("packed", "torch", "auto"):
+            packed = wrapped.index.reconstruct_n(0, wrapped.n)
+            return cls.from_packed(np.asarray(packed, dtype=np.uint8), wrapped.n_bits, backend, kernel=kernel)
+        if backend not in ("faiss", "faiss-ivf"):
+            raise InputError(f"unknown ranking backend {backend!r}: choose from {', '.join(BACKENDS)}")
+        self = cls.__new__(cls)
+        self._setup(wrapped.kind, wrapped.n, wrapped.n_bits, torch.device("cpu"), kernel)
+        self._faiss = wrapped
         return self
 
     def _setup(self, backend: str, n: int, n_bits: int, device: torch.device, kernel: str) -> None:
