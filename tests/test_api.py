@@ -4,7 +4,9 @@ labels where DHTA expects anchor codes are a one-line error; the docstring examp
 from __future__ import annotations
 
 import doctest
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +111,14 @@ def test_p2p_votes_one_object_and_quantize_ends_on_the_8bit_grid():
     assert result.object_ids.shape == (2, 1)
     assert torch.equal(adversarial, torch.round(adversarial * 255) / 255)
     assert float((adversarial - images).abs().max()) <= 0.1 + 1e-6
+
+
+def test_the_readme_three_line_attack_runs():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "attack_to_label" in b)
+    assert len(block.strip().splitlines()) == 3
+    model = hashattack.create_model("small-cnn", 8)
+    scope = {"model": model, "db_images": torch.rand(30, 1, 28, 28), "db_labels": torch.arange(30) % 3,
+             "images": torch.rand(2, 1, 28, 28), "target_labels": [1, 2]}
+    exec(block.replace("eps=0.2)", "eps=0.2, steps=2)"), scope)
+    assert scope["adversarial"].shape == (2, 1, 28, 28) and scope["result"].codes.shape == (2, 8)
