@@ -1,0 +1,95 @@
+"""Adversarial training: its inner attacks' goals, its settings in the checkpoint and the cache key, the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import torch
+
+from hashattack.attacks.registry import build_attack
+from hashattack.cli.main import main
+from hashattack.data.catalog import open_dataset
+from hashattack.errors import InputError
+from hashattack.protocol.sources import model_identity
+from hashattack.protocol.spec import DataSpec, ModelSpec
+from hashattack.training.adversarial import AdversarialTraining, class_centers, goal_codes
+from hashattack.training.cache import cache_key, trained_model
+from hashattack.training.loop import TrainConfig
+
+TINY = TrainConfig(epochs=1, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def dataset(fake_fmnist):
+    return open_dataset("fashion-mnist", fake_fmnist, train_per_class=3)
+
+
+def test_settings_are_checked_and_resolve_the_step_factor():
+    assert AdversarialTraining(steps=4).step_factor == 500.0              # the paper's path length in 4 steps
+    assert AdversarialTraining(steps=4, step_size=2.0).as_dict()["step_size"] == 2.0
+    assert AdversarialTraining("targeted").as_dict()["attack"] == "DHTA"
+    for bad in ({"method": "pgd"}, {"eps": 0}, {"steps": 0}, {"mix": 1.5}, {"eps_space": "lab"}):
+        with pytest.raises(InputError):
+            AdversarialTraining(**bad)
+
+
+def test_center_codes_vote_the_codes_of_the_same_class_and_targets_come_from_other_classes():
+    codes = torch.tensor([[1., 1., -1.], [1., -1., -1.], [1., 1., 1.], [-1., -1., 1.], [-1., -1., -1.]])
+    labels = torch.tensor([[1, 0], [1, 0], [1, 0], [0, 1], [0, 1]])
+    rows = torch.tensor([0, 3])
+    centers = class_centers(codes, labels, rows)
+    assert centers.tolist() == [[1., 1., -1.], [-1., -1., 1.]]     # votes of items 0-2 and of 3-4 (tie -> +1)
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(goal_codes("center", codes, labels, rows, generator), centers)
+    assert goal_codes("untargeted", codes, labels, rows, generator) is None
+    anchors = goal_codes("targeted", codes, labels, rows, generator)
+    assert anchors.tolist() == [[-1., -1., 1.], [1., 1., -1.]]      # each row: the other class's center
+    alone = goal_codes("targeted", codes[:3], labels[:3], torch.tensor([1]), generator)   # no other class: random
+    assert alone.shape == (1, 3) and set(alone.flatten().tolist()) <= {-1.0, 1.0}
+
+
+@pytest.mark.parametrize("method", ["untargeted", "targeted", "center"])
+def test_settings_are_recorded_in_the_checkpoint_and_enter_the_cache_key(dataset, tmp_path, method):
+    settings = AdversarialTraining(method, eps=0.1, steps=1, mix=0.5)
+    model, meta = trained_model(dataset, "small-cnn", 8, TINY, tmp_path, progress=False, adversarial=settings,
+                                build_attack=build_attack)
+    assert meta["adversarial"] == settings.as_dict()
+    assert f"-adv-{method}-" in meta["path"]
+    written = json.loads((tmp_path / (meta["path"].split("/")[-1] + ".json")).read_text())
+    assert written["adversarial"] == {**settings.as_dict(), "method": method}
+    plain = cache_key(dataset, "small-cnn", 8, TINY, {})
+    keys = {cache_key(dataset, "small-cnn", 8, TINY, {}, AdversarialTraining(method, eps=e, steps=s))
+            for e in (0.1, 0.2) for s in (1, 2)}
+    assert len(keys) == 4 and plain not in keys
+
+
+def test_standard_cache_keys_are_unchanged(dataset):
+    source = json.dumps({"dataset": dataset.name, "protocol": dataset.protocol, "architecture": "small-cnn",
+                         "bits": 8, "train": TINY.as_dict(), "model": {}}, sort_keys=True)
+    assert cache_key(dataset, "small-cnn", 8, TINY, {}) == hashlib.sha256(source.encode()).hexdigest()[:12]
+
+
+def test_model_spec_carries_the_settings_into_the_run_identity():
+    settings = AdversarialTraining("center", steps=2)
+    spec = ModelSpec(bits=16, adversarial=settings)
+    identity = model_identity(spec, DataSpec(), {}, 16)
+    assert identity["adversarial"] == settings.as_dict()
+    assert "adversarial" not in model_identity(ModelSpec(bits=16), DataSpec(), {}, 16)
+    with pytest.raises(InputError, match="trained here"):
+        ModelSpec(checkpoint="model.pt", adversarial=settings)
+
+
+def test_train_command_writes_the_settings(fake_fmnist, tmp_path, capsys):
+    out = tmp_path / "adv.pt"
+    code = main(["train", "--data", str(fake_fmnist), "--train-per-class", "2", "--epochs", "1", "--bits", "8",
+                 "--adversarial", "targeted", "--adv-eps", "0.05", "--adv-steps", "1", "--adv-mix", "0.25",
+                 "--out", str(out), "--quiet"])
+    assert code == 0 and "adversarially (targeted" in capsys.readouterr().out
+    meta = json.loads(out.with_name("adv.pt.json").read_text())
+    assert meta["adversarial"] == {"method": "targeted", "eps": 0.05, "eps_space": "pixel", "steps": 1,
+                                   "step_size": 2000.0, "mix": 0.25, "attack": "DHTA"}
+    assert meta["train"]["epochs"] == 1 and meta["train_seconds"] >= 0
+    assert main(["train", "--data", str(fake_fmnist), "--adv-steps", "2", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "need --adversarial" in capsys.readouterr().err
