@@ -83,3 +83,17 @@ def test_an_ensemble_is_its_members_side_by_side_and_its_dhta_loss_their_sum():
     assert torch.allclose(one, DHTA(a, eps=0.1, steps=3)(x, anchors[:, :8]), atol=1e-6)
     with pytest.raises(Exception, match="at least one model"):
         Ensemble([])
+
+
+def test_transfer_takes_checkpoints_of_hashattack_train(fake_fmnist, tmp_path):
+    checkpoint = tmp_path / "victim.pt"
+    assert main(["train", "--data", str(fake_fmnist), "--train-per-class", "5", "--epochs", "1", "--bits", "16",
+                 "--train-seed", "4", "--quiet", "--out", str(checkpoint)]) == 0
+    out = tmp_path / "transfer"
+    assert main(tiny_transfer_args(fake_fmnist, tmp_path / "cache", out) +
+                ["--victims", str(checkpoint), "--surrogates", "lenet", f"lenet+{checkpoint}"]) == 0
+    result = json.loads((out / "transfer.json").read_text())
+    assert result["victims"] == ["victim.pt"]
+    assert result["matrix"][f"lenet s0 16b + victim.pt"]["victims"]["victim.pt"]["white_box"] is True
+    assert result["matrix"]["lenet s0 16b"]["victims"]["victim.pt"]["white_box"] is False
+    assert result["models"]["victim.pt"]["checkpoint"] == str(checkpoint)
