@@ -91,7 +91,7 @@ def test_attack_to_label_refuses_bad_input_in_one_line():
     cases = [((images, [5], codes, labels), "beyond the 2 classes"),
              ((images, [1, 0], codes, labels), "1 images but 2 target labels"),
              ((images, [1], codes[:5], labels), "5 database codes but 12"),
-             ((images, [1], codes * 0, labels), "database_codes"),
+             ((images, [1], codes * 2, labels), "database_codes"),
              ((images, [1], codes, labels), "fewer than n_t = 9")]
     for arguments, message in cases[:-1]:
         with pytest.raises(InputError, match=message):

@@ -35,9 +35,9 @@ from hashattack.attacks.registry import build_attack, method as registered_metho
 from hashattack.errors import InputError
 from hashattack.models.encode import encode_set
 from hashattack.protocol.targets import anchor_objects
-from hashattack.retrieval.codes import _as_codes, anchor_code, hamming_distance
+from hashattack.retrieval.codes import anchor_code, hamming_distance
 from hashattack.retrieval.metrics import average_precisions
-from hashattack.retrieval.stored import label_vectors
+from hashattack.retrieval.stored import codes_from_array, label_vectors
 
 DEFAULT_EPS = 8 / 255     # pixel space, the convention of most later work (0.2 on the embedded 28x28 data)
 
@@ -80,7 +80,8 @@ def attack_to_label(model: torch.nn.Module, images: torch.Tensor, target_labels,
         model: a hashing model, pixels in [0, 1] -> K real values (its code is their sign).
         images: (B, C, H, W) pixels in [0, 1].
         target_labels: per image a class index (B,) or a 0/1 label vector (B, C).
-        database_codes: (N, K) ±1 codes of the searched database (e.g. `hashattack.encode(model, db)`).
+        database_codes: (N, K) ±1 or 0/1 codes of the searched database (`hashattack.encode(model, db)`, or
+            `hashattack.load_database(codes.npy, labels.npy)`).
         database_labels: (N,) class indices or (N, C) 0/1 label vectors.
         n_t: database objects of the target label voted into the anchor (9: DHTA; 1: P2P).
         eps, eps_space: the ℓ∞ bound and its space ("pixel", or "normalized" after the model's mean/std;
@@ -99,7 +100,8 @@ def attack_to_label(model: torch.nn.Module, images: torch.Tensor, target_labels,
     n_t = entry.anchor_objects(n_t)
     if not isinstance(images, torch.Tensor) or images.dim() < 2:
         raise InputError("images must be a float tensor (B, C, H, W) of pixels in [0, 1]")
-    db_codes = _as_codes(database_codes, "database_codes").float().cpu()
+    db_codes = codes_from_array(database_codes.cpu() if isinstance(database_codes, torch.Tensor) else database_codes,
+                                what="database_codes")
     db_labels = label_vectors(database_labels, None, "database_labels")
     if len(db_labels) != len(db_codes):
         raise InputError(f"{len(db_codes)} database codes but {len(db_labels)} database labels")
