@@ -95,3 +95,14 @@ def test_quantize_is_recorded_and_refuses_to_resume_an_unquantized_run(fake_fmni
     assert results["settings"]["quantize"] is True and results["export"]["quantize"] is True
     scores = results["export"]["methods"]["DHTA"]
     assert scores["codes_changed"] == 0 and scores["t_map_png"] == scores["t_map_memory"]
+
+
+def test_a_clip_exports_as_a_folder_of_frames_and_reads_back(tmp_path):
+    from hashattack.protocol.export import read_exported, write_batch
+    benign = torch.randint(0, 256, (2, 3, 1, 8, 8)).float() / 255         # 2 clips of 3 grey frames
+    adversarial = (benign + 0.02).clamp(0, 1)
+    write_batch(tmp_path, "DHTA", ["clip-a", "clip-b"], benign, adversarial, torch.tensor(0.05))
+    assert sorted(p.name for p in (tmp_path / "export" / "DHTA" / "clip-a").iterdir()) == \
+        ["frame-0000.png", "frame-0001.png", "frame-0002.png"]
+    back = read_exported(tmp_path, "DHTA", ["clip-a", "clip-b"], benign)
+    assert back.shape == benign.shape and float((back - adversarial).abs().max()) <= 0.5 / 255 + 1e-6
