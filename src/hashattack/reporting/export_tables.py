@@ -19,7 +19,7 @@ def export_scores_table(export: dict) -> tuple[list[str], list[list[str]]]:
 def export_sources_table(export: dict, limit: int = SHOWN_SOURCES) -> tuple[list[str], list[list[str]]]:
     """The first queries' ids, their source names and their exported files (all of them in export/index.csv)."""
     methods = list(export["methods"])
-    shown = methods[-1] if methods else ""
+    shown = "DHTA" if "DHTA" in methods else methods[-1] if methods else ""
     rows = [[qid, name, f"{export['folder']}/{shown}/{name}.png"]
             for qid, name in list(export["sources"].items())[:limit]]
     return ["Query id", "Source", f"{shown} file"], rows
