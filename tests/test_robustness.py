@@ -43,6 +43,9 @@ def test_robustness_of_two_models_side_by_side(fake_fmnist, tmp_path, capsys):
         untargeted = record["methods"]["Untargeted"]
         assert untargeted["scored_by"] == "map" and len(untargeted["benign_hamming"]) == 4
         assert robustness_metrics(record)["Untargeted MAP"] == untargeted["map"]
+    again = tmp_path / "again"                  # the same table from the finished folders, nothing attacked
+    assert main(["robustness", "--from-runs", str(out / "standard"), str(out / "robust"), "--out", str(again)]) == 0
+    assert (again / "robustness.csv").read_bytes() == (out / "robustness.csv").read_bytes()
 
 
 def test_robustness_of_a_model_trained_here_adversarially(fake_fmnist, tmp_path, capsys):
@@ -65,6 +68,10 @@ def test_bad_model_lists_are_one_line_errors(fake_fmnist, tmp_path, capsys):
     assert "share a label" in capsys.readouterr().err
     assert main([*base, "--checkpoint", "a.pt", "--adversarial", "center"]) == 2
     assert "already trained" in capsys.readouterr().err
+    assert main([*base, "--checkpoint", "a.pt", "--from-runs", "r"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main([*base, "--from-runs", str(tmp_path / "none")]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_table_leaves_missing_eps_empty():

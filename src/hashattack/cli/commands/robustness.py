@@ -28,29 +28,36 @@ def add_parser(commands) -> None:
                     "then write <out>/robustness.md / .csv / .json and <out>/figures/robustness.png with the models "
                     "side by side. Models: --checkpoint FILE (repeatable), else the model the options describe "
                     "(trained here and cached; --adversarial trains it adversarially). Default eps: 0.25, 0.5, 1 and "
-                    "1.5 times the dataset's default (0.05 0.1 0.2 0.3 pixel on fashion-mnist).",
+                    "1.5 times the dataset's default (0.05 0.1 0.2 0.3 pixel on fashion-mnist). --from-runs puts "
+                    "finished run folders side by side without attacking anything.",
         epilog="examples:\n"
                "  hashattack train --bits 32 --out models/standard-32.pt\n"
                "  hashattack train --bits 32 --epochs 3 --adversarial center --adv-steps 3 --out models/center-32.pt\n"
                "  hashattack robustness --checkpoint models/standard-32.pt --checkpoint models/center-32.pt \\\n"
                "      --eps 0.05 0.1 0.2 0.3 --steps 500 --out runs/robustness\n"
-               "  hashattack robustness --adversarial untargeted --adv-steps 3 --epochs 3 --out runs/robust-untargeted",
+               "  hashattack robustness --adversarial untargeted --adv-steps 3 --epochs 3 --out runs/robust-untargeted\n"
+               "  hashattack robustness --from-runs runs/robustness/standard runs/other-run --out runs/compare",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_spec_options(parser)
     parser.add_argument("--checkpoint", type=Path, action="append", metavar="FILE",
                         help="a model written by `hashattack train` (repeatable: one block of rows per model)")
     parser.add_argument("--label", action="append", metavar="NAME",
-                        help="the models' names in the table, in the order of --checkpoint (default: file names)")
+                        help="the models' names in the table, in the order of --checkpoint or --from-runs "
+                             "(default: file or folder names)")
+    parser.add_argument("--from-runs", type=Path, nargs="+", metavar="DIR",
+                        help="attack nothing: put these finished run folders (one model each, one run or a sweep "
+                             "over eps) side by side into <out>")
     parser.set_defaults(run=run, dataset="fashion-mnist", out=Path("runs/robustness"))
 
 
 def models_of(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
     """(label, checkpoint or None for the model the options describe) of every model to compare."""
-    checkpoints = list(args.checkpoint or [None])
+    checkpoints = list(args.from_runs or args.checkpoint or [None])
     default = "model" if args.adversarial is None else f"adversarial-{args.adversarial}"
-    labels = list(args.label or [p.stem if p is not None else default for p in checkpoints])
+    names = [p.name if args.from_runs else p.stem if p is not None else default for p in checkpoints]
+    labels = list(args.label or names)
     if len(labels) != len(checkpoints):
-        raise InputError(f"{len(labels)} --label for {len(checkpoints)} models: give one per --checkpoint")
+        raise InputError(f"{len(labels)} --label for {len(checkpoints)} models: give one per --checkpoint or run folder")
     if len(set(labels)) != len(labels):
         raise InputError(f"two models share a label ({', '.join(labels)}): give --label NAME for each --checkpoint")
     for label in labels:
@@ -63,6 +70,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.checkpoint and args.adversarial is not None:
         raise InputError("--adversarial trains a model here; the --checkpoint models are already trained "
                          "(train one with `hashattack train --adversarial ...` and give it with --checkpoint)")
+    if args.from_runs and args.checkpoint:
+        raise InputError("give either --from-runs (finished run folders) or --checkpoint (models to attack), not both")
+    if args.from_runs:
+        return show(args.out, dict(models_of(args)))
     args.methods = args.methods or list(ROBUSTNESS_METHODS)
     if args.eps is None and args.eps_space in (None, defaults_for(args.dataset)["eps_space"]):
         default = defaults_for(args.dataset)["eps"]
@@ -78,14 +89,17 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         folders[label] = spec.out
     main = distributed.is_main()
     distributed.shutdown()
-    if not main:
-        return 0
-    result = write_robustness(args.out, folders)
+    return show(args.out, folders) if main else 0
+
+
+def show(out: Path, folders: dict) -> int:
+    """Write the side-by-side files of `folders` ({label: run folder}) into `out` and print the table."""
+    result = write_robustness(out, folders)
     print(f"{result['caption']}\n\n{result['table']}")
     for summary in result["models"]:
         seconds = "?" if summary["train_seconds"] is None else f"{summary['train_seconds']:.0f} s"
         print(f"{summary['model']}: {summary['training']}, trained in {seconds}")
-    print(f"\n{Path(args.out) / 'robustness.md'}, robustness.csv, robustness.json, figures/robustness.png; "
+    print(f"\n{Path(out) / 'robustness.md'}, robustness.csv, robustness.json, figures/robustness.png; "
           f"one run folder per model: {', '.join(str(f) for f in folders.values())}")
     return 0
 
