@@ -14,7 +14,7 @@ from hashattack.data.catalog import open_dataset
 from hashattack.errors import InputError
 from hashattack.protocol.sources import model_identity
 from hashattack.protocol.spec import DataSpec, ModelSpec
-from hashattack.training.adversarial import AdversarialTraining, class_centers, goal_codes
+from hashattack.training.adversarial import AdversarialTraining, adversarial_train, class_centers, goal_codes
 from hashattack.training.cache import cache_key, trained_model
 from hashattack.training.loop import TrainConfig
 
@@ -93,3 +93,17 @@ def test_train_command_writes_the_settings(fake_fmnist, tmp_path, capsys):
     assert meta["train"]["epochs"] == 1 and meta["train_seconds"] >= 0
     assert main(["train", "--data", str(fake_fmnist), "--adv-steps", "2", "--out", str(tmp_path / "x.pt")]) == 2
     assert "need --adversarial" in capsys.readouterr().err
+
+
+def test_video_data_is_refused(dataset):
+    class Clips:   # a labelled set whose objects carry frame counts, as videos do
+        labels = dataset.train.labels
+
+        def __len__(self):
+            return len(self.labels)
+
+        def model_inputs(self, index):
+            return {"lengths": torch.full((len(index),), 4)}
+
+    with pytest.raises(InputError, match="image models"):
+        adversarial_train(torch.nn.Linear(2, 2), Clips(), TINY, AdversarialTraining(), build_attack)

@@ -36,6 +36,7 @@ import torch
 
 from hashattack.data.base import LabeledSet
 from hashattack.errors import InputError
+from hashattack.models.inputs import model_inputs
 from hashattack.retrieval.codes import anchor_code, binarize
 from hashattack.training.loop import TrainConfig, train_model
 from hashattack.training.losses import similarity_matrix
@@ -141,7 +142,10 @@ def adversarial_train(model: torch.nn.Module, data: LabeledSet, config: TrainCon
                       build_attack: Callable, device: str | torch.device = "cpu", progress: bool = True) -> list[float]:
     """Train `model` in place on `data` with adversarial examples made on the fly (see the module docstring);
     returns the mean loss of each epoch. `build_attack(name, model, eps=, eps_space=, steps=, step_size=)`
-    builds the inner attack ("Untargeted" or "DHTA"). Deterministic for a seed on CPU."""
+    builds the inner attack ("Untargeted" or "DHTA"). Deterministic for a seed on CPU. Image models only: a
+    video model's extra inputs (frame counts) do not reach the inner attack."""
+    if len(data) and model_inputs(data, torch.arange(1)):
+        raise InputError("adversarial training takes image models; videos (with frame counts) are not supported")
     model.to(device)
     return train_model(model, data, config, device, progress, augment=adversarial_augment(model, settings, build_attack),
                        desc=f"adversarial train ({settings.method})")
