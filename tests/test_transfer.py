@@ -42,6 +42,8 @@ def test_transfer_matrix_white_box_cells_ensembles_and_resume(fake_fmnist, tmp_p
     for name in ("table.md", "table.csv", "figures/transfer.png", "report.html", "report.md", "manifest.json"):
         assert (out / name).is_file(), name
     assert "white box" in printed and "Surrogate \\ victim" in (out / "table.md").read_text()
+    rows = [line.split("|")[1].strip() for line in (out / "table.md").read_text().splitlines()[4:]]
+    assert rows == [result["benign_row"], *result["surrogates"]]        # the run's order, not transfer.json's
     before = {p: p.stat().st_mtime_ns for p in out.rglob("batches/*.json")}
     assert main(args) == 0                      # resumes: every batch is reused, nothing attacked again
     assert {p: p.stat().st_mtime_ns for p in out.rglob("batches/*.json")} == before

@@ -11,11 +11,17 @@ from hashattack.reporting.plots import blank_figure, save_figure
 from hashattack.reporting.tables import percent, write_table
 
 
+def row_order(result: dict) -> list[str]:
+    """The matrix's rows as run: the benign queries, then the surrogates (transfer.json sorts its keys)."""
+    return [result["benign_row"], *result["surrogates"]]
+
+
 def transfer_table(result: dict) -> tuple[list[str], list[list[str]]]:
     """Rows: the benign queries, then each surrogate; columns: each victim (t-MAP %, * = white box)."""
     header = ["Surrogate \\ victim", *result["victims"]]
     body = []
-    for row, entry in result["matrix"].items():
+    for row in row_order(result):
+        entry = result["matrix"][row]
         cells = [percent(c["t_map"]) + (" *" if c.get("white_box") else "") for c in
                  (entry["victims"][v] for v in result["victims"])]
         body.append([row, *cells])
@@ -23,25 +29,27 @@ def transfer_table(result: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def transfer_summary(result: dict) -> list[list[str]]:
-    """Mean t-MAP of the white-box cells, of the black-box cells of single surrogates, and of ensembles
-    on victims they exclude."""
-    groups: dict[str, list[float]] = {"white box (surrogate = victim)": [], "black box, one surrogate": [],
-                                      "black box, ensemble without the victim": [], "benign queries": []}
+    """Mean t-MAP per kind of cell: white box, ensembles holding the victim, black box from one model, black box
+    from an ensemble without the victim, and the benign queries."""
+    names = ("white box (the surrogate is the victim)", "ensemble holding the victim",
+             "black box, one surrogate", "black box, ensemble without the victim", "benign queries")
+    groups: dict[str, list[float]] = {name: [] for name in names}
     for row, entry in result["matrix"].items():
+        single = len(entry["members"]) == 1
         for cell in entry["victims"].values():
             if row == result["benign_row"]:
-                key = "benign queries"
+                key = names[4]
             elif cell.get("white_box"):
-                key = "white box (surrogate = victim)"
+                key = names[0] if single else names[1]
             else:
-                key = "black box, one surrogate" if len(entry["members"]) == 1 else "black box, ensemble without the victim"
+                key = names[2] if single else names[3]
             groups[key].append(cell["t_map"])
     return [[name, percent(float(np.mean(v))) if v else "", str(len(v))] for name, v in groups.items()]
 
 
 def plot_transfer(result: dict, path: str | Path) -> Path:
     """Heat map of t-MAP (%): rows surrogates (benign first), columns victims; white-box cells outlined."""
-    rows, victims = list(result["matrix"]), result["victims"]
+    rows, victims = row_order(result), result["victims"]
     values = np.array([[100 * result["matrix"][r]["victims"][v]["t_map"] for v in victims] for r in rows])
     fig = blank_figure(1.6 + 1.25 * len(victims) + 0.06 * max(len(r) for r in rows), 1.2 + 0.45 * len(rows))
     ax = fig.add_subplot(1, 1, 1)
@@ -83,10 +91,10 @@ def write_transfer_report(out: str | Path, result: dict) -> dict:
     page.table(["Cells", "mean t-MAP (%)", "cells"], transfer_summary(result), "kv")
     page.heading("Surrogates")
     page.table(["Surrogate", "members", "t-MAP on itself (%)", "run folder"],
-               [[r, " + ".join(e["members"]), percent(e["surrogate_t_map"]), e["folder"]]
-                for r, e in result["matrix"].items() if r != result["benign_row"]], "kv")
+               [[r, " + ".join(result["matrix"][r]["members"]), percent(result["matrix"][r]["surrogate_t_map"]),
+                 result["matrix"][r]["folder"]] for r in result["surrogates"]], "kv")
     md, html = page.write()
     return {"markdown": md, "html": html, "figure": figure}
 
 
-__all__ = ["transfer_table", "transfer_summary", "plot_transfer", "write_transfer_report"]
+__all__ = ["row_order", "transfer_table", "transfer_summary", "plot_transfer", "write_transfer_report"]
