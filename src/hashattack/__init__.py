@@ -12,7 +12,7 @@ are the public face; each lives in its layer (see docs/architecture.md):
 
 __version__ = "0.1.0"
 
-from hashattack.attacks import DHTA, P2P, Attack, FeatureAttack, Noise, Original  # noqa: E402
+from hashattack.attacks import DHTA, P2P, Attack, FeatureAttack, Noise, Original, Untargeted  # noqa: E402
 from hashattack.data import fashion_mnist_retrieval  # noqa: E402
 from hashattack.errors import InputError  # noqa: E402
 from hashattack.models import create_model  # noqa: E402
@@ -22,9 +22,10 @@ from hashattack.protocol import (AttackSettings, DataSpec, Manifest, ModelSpec, 
 from hashattack.protocol.api import TargetedResult, attack_to_label  # noqa: E402
 from hashattack.retrieval import (HammingIndex, anchor_code, hamming_distance, hamming_rank,  # noqa: E402
                                   load_database, mean_average_precision)
-from hashattack.training import TrainConfig, trained_model  # noqa: E402
+from hashattack.training import AdversarialTraining, TrainConfig, adversarial_train, trained_model  # noqa: E402
 
-__all__ = ["attack_to_label", "TargetedResult", "DHTA", "P2P", "Attack", "FeatureAttack", "Noise", "Original", "fashion_mnist_retrieval", "InputError",
+__all__ = ["attack_to_label", "TargetedResult", "DHTA", "P2P", "Attack", "FeatureAttack", "Noise", "Original", "Untargeted",
+           "AdversarialTraining", "adversarial_train", "fashion_mnist_retrieval", "InputError",
            "create_model", "encode", "AttackSettings", "DataSpec", "Manifest", "ModelSpec", "RunSpec",
            "choose_targets", "run", "HammingIndex", "anchor_code", "hamming_distance", "hamming_rank",
            "load_database", "mean_average_precision", "TrainConfig", "trained_model", "__version__"]
