@@ -62,7 +62,7 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
     store = store if store is not None else MemoryBatches()
     starts = list(range(0, len(images), batch_size))
     mine = distributed.shard(list(enumerate(starts)))   # this rank's batches (all of them in one process)
-    records = []
+    records, fresh = [], {}   # fresh: this call's adversarial pixels, so the examples need no read-back
     bar = tqdm(total=len(mine), desc=method, unit="batch", disable=not (progress and distributed.is_main()))
     for index, start in mine:
         stop = start + batch_size
@@ -76,9 +76,11 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
                                        extra)
             check_finite(adversarial, f"{method}'s adversarial queries {start}..{start + len(ids) - 1}",
                          "the model's outputs or gradients are not finite")
+            eps_pixel = attack.eps_pixel(benign)
             if store.quantize:
-                adversarial = to_pixel_grid(adversarial, benign, attack.eps_pixel(benign))
-            store.export_batch(method, ids, benign, adversarial, attack.eps_pixel(benign))
+                adversarial = to_pixel_grid(adversarial, benign, eps_pixel)
+            store.export_batch(method, ids, benign, adversarial, eps_pixel)
+            fresh[index] = adversarial
             codes = encode_set(model, adversarial, batch_size, device, progress=False, inputs=extra)
             sizes = perceptibility(benign, adversarial)
             if store.keep_pixels:   # every query's pixels (a transfer attack scores them on other models)
@@ -94,7 +96,8 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
     bar.close()
     records = distributed.gather(records)
     shape = (min(NUM_EXAMPLES, len(images)), *images.shape[1:])
-    examples = [kept_pixels(store, method, index, start, batch_size, images.shape)[:NUM_EXAMPLES - start]
+    examples = [(fresh[index] if index in fresh else kept_pixels(store, method, index, start, batch_size,
+                                                                 images.shape))[:NUM_EXAMPLES - start]
                 for index, start in enumerate(starts) if start < NUM_EXAMPLES]
     return records, torch.cat(examples) if examples else torch.empty(shape)
 
