@@ -24,7 +24,7 @@ def run_attack_command(args: argparse.Namespace, parser: argparse.ArgumentParser
     if not main:   # under torchrun only rank 0 reports
         return 0
     if keep_resolved_config(args, parser) is not None:
-        write_report(spec.out)   # the report lists config.resolved.toml among the run's files
+        write_report(spec.out, run_reports=False)   # the report lists config.resolved.toml among its files
     settings = spec.attack
     if spec.axes:
         table = result.get("table_text", "")

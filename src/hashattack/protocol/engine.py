@@ -221,7 +221,7 @@ def finish_sweep(spec: RunSpec, source: Source, manifest: Manifest, points: list
         summary["table_text"] = write_table(out, header, body, caption=text)
         atomic_write_json(out / "timing.json", {"seconds": round(seconds, 1),
                                                 "runs": {p.name: r["timing"] for p, r in zip(points, records)}})
-        write_report(out)
+        write_report(out, run_reports=False)   # each run wrote its own report as it finished
     return {**summary, "records": records}
 
 

@@ -162,13 +162,14 @@ def _run_section(page: Page, runs: Runs, run: Run) -> None:
     page.paragraph("Files: " + ", ".join(files))
 
 
-def write_report(run_dir: str | Path) -> dict:
-    """Write `report.md` and `report.html` (and a sweep's figures and its runs' reports) into `run_dir`.
+def write_report(run_dir: str | Path, run_reports: bool = True) -> dict:
+    """Write `report.md` and `report.html` (and a sweep's figures and, unless `run_reports` is False
+    because they are written already, its runs' reports) into `run_dir`.
 
     Returns {"html": path, "markdown": path, "figures": [sweep figure paths], "runs": [run report paths]}.
     """
     runs = load_runs(run_dir)
-    run_reports = [write_report(run.folder)["html"] for run in runs.runs] if runs.is_sweep else []
+    run_reports = [write_report(run.folder)["html"] for run in runs.runs] if runs.is_sweep and run_reports else []
     sweep_figures = write_sweep_figures(runs) if runs.is_sweep else []
     first = runs.runs[0].record
     page = Page(runs.root, f"hashattack report: {runs.root.resolve().name}")
