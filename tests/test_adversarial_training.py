@@ -15,7 +15,7 @@ from hashattack.errors import InputError
 from hashattack.protocol.sources import model_identity
 from hashattack.protocol.spec import DataSpec, ModelSpec
 from hashattack.training.adversarial import AdversarialTraining, adversarial_train, class_centers, goal_codes
-from hashattack.training.cache import cache_key, trained_model
+from hashattack.training.cache import cache_key, data_fingerprint, trained_model
 from hashattack.training.loop import TrainConfig
 
 TINY = TrainConfig(epochs=1, batch_size=16)
@@ -67,7 +67,8 @@ def test_settings_are_recorded_in_the_checkpoint_and_enter_the_cache_key(dataset
 
 def test_standard_cache_keys_are_unchanged(dataset):
     source = json.dumps({"dataset": dataset.name, "protocol": dataset.protocol, "architecture": "small-cnn",
-                         "bits": 8, "train": TINY.as_dict(), "model": {}}, sort_keys=True)
+                         "bits": 8, "train": TINY.as_dict(), "model": {}, "data": data_fingerprint(dataset.train)},
+                        sort_keys=True)
     assert cache_key(dataset, "small-cnn", 8, TINY, {}) == hashlib.sha256(source.encode()).hexdigest()[:12]
 
 

@@ -89,7 +89,9 @@ def test_audit_end_to_end_on_a_model_from_a_user_file(tmp_path, user_model, caps
     assert sweep["axes"] == {"eps": [0.03, 0.2]} and sweep["runs"] == ["eps-0.03", "eps-0.2"]
     assert sweep["num_queries"] == 4 and (out / "manifest.json").read_bytes() == manifests[0]
     assert "ε = 0.03" in (out / "report.md").read_text()
-    resolved = parse_config_run(build_parser(), load_config(out / "config.resolved.toml"))  # the audit re-runs from its config
+    with pytest.raises(InputError, match="--allow-code"):   # it names the model factory: the command line must allow it
+        load_config(out / "config.resolved.toml")
+    resolved = parse_config_run(build_parser(), load_config(out / "config.resolved.toml", allow_code=True))
     assert resolved.model_arg == ["bits=12"] and resolved.eps == [0.03, 0.2] and resolved.output == "tanh"
     assert [str(p) for p in resolved.model_path] == [str(code_dir)]
 

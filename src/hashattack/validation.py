@@ -18,6 +18,8 @@ import torch
 from hashattack.errors import InputError
 
 Array = np.ndarray | torch.Tensor
+MAX_SEED = 2 ** 32 - 1          # every generator used (numpy, torch, random) takes 0 .. 2**32 - 1
+DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 def at(source: str | Path, line: int | None = None) -> str:
@@ -32,6 +34,34 @@ def line_error(source: str | Path, line: int | None, message: str) -> InputError
 
 def _numpy(values: Array) -> np.ndarray:
     return values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+
+
+def check_seed(value, what: str = "seed") -> int:
+    """A seed: an integer from 0 to MAX_SEED (not a bool, not 1.7, which would silently become 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{what} must be an integer from 0 to {MAX_SEED}, got {value!r}")
+    if not 0 <= value <= MAX_SEED:
+        raise InputError(f"{what} must be an integer from 0 to {MAX_SEED}, got {value}")
+    return int(value)
+
+
+def check_device(text: str) -> str:
+    """A torch device this machine has: cpu, cuda, cuda:N (N < the GPU count) or mps."""
+    try:
+        device = torch.device(str(text))
+    except (RuntimeError, ValueError):
+        raise InputError(f"unknown device {text!r}: give cpu, cuda, cuda:N or mps") from None
+    if device.type not in DEVICE_TYPES:
+        raise InputError(f"device {text!r} is not supported: give cpu, cuda, cuda:N or mps")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(f"device {text!r}: CUDA is not available on this machine; use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise InputError(f"device {text!r}: this machine has {count} CUDA device(s), cuda:0 .. cuda:{count - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"device {text!r}: MPS is not available on this machine; use --device cpu")
+    return str(text)
 
 
 def check_finite(values: Array, what: str, hint: str = "every value must be a finite number") -> None:
@@ -99,4 +129,4 @@ def check_manifest(manifest, query_labels: Array, db_labels: Array, n_t: int, so
                   manifest.query_ids)
 
 
-__all__ = ["at", "line_error", "check_finite", "check_not_empty", "check_targets", "check_manifest"]
+__all__ = ["at", "line_error", "check_seed", "check_device", "MAX_SEED", "check_finite", "check_not_empty", "check_targets", "check_manifest"]

@@ -17,6 +17,10 @@ current folder (as on the command line). `--set KEY=VALUE` overrides a key (VALU
 TOML value, else as a string; `sweep.KEY=[...]` sets an axis) and `--unset KEY` drops one (the
 command's default applies), e.g. to run a paper config on the embedded default. A run folder
 receives `config.resolved.toml`: every option with the value it ran with.
+
+A config file cannot make hashattack import and run code on its own: the keys that name a model
+factory or where to import it from (`model`, `model-path`, `model-arg`) are refused unless the
+command line allows them (`hashattack run CONFIG --allow-code`) or sets them itself (`--set`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from hashattack.protocol.spec import SWEEP_AXES
 
 RESOLVED_NAME = "config.resolved.toml"
 SKIPPED_ACTIONS = (argparse._HelpAction, argparse._VersionAction)
+CODE_KEYS = ("model", "model_path", "model_arg")   # a factory imported and called, where from, its arguments
+COMMAND_LINE_ONLY = ("allow_code",)                # a permission only the person running the command gives
 
 
 @dataclass
@@ -52,8 +58,12 @@ class Config:
         return {k: v for k, v in self.options.items() if k in SWEEP_AXES and isinstance(v, list) and len(v) > 1}
 
 
-def load_config(path: str | Path, overrides: list[str] = (), unset: list[str] = ()) -> Config:
-    """Read a TOML config, remove the `unset` keys (back to the command's defaults), apply `KEY=VALUE` overrides."""
+def load_config(path: str | Path, overrides: list[str] = (), unset: list[str] = (),
+                allow_code: bool = False) -> Config:
+    """Read a TOML config, remove the `unset` keys (back to the command's defaults), apply `KEY=VALUE` overrides.
+
+    A file naming code (`CODE_KEYS`) is refused unless `allow_code` (the command line's --allow-code);
+    the overrides come from the command line and may name it."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -71,6 +81,7 @@ def load_config(path: str | Path, overrides: list[str] = (), unset: list[str] = 
     options, sweep = _dests(raw, path), _dests(sweep, path)
     for key in unset:
         options.pop(key.replace("-", "_"), None)
+    refuse_code(options, path, allow_code)
     for text in overrides:
         key, value = parse_override(text)
         if key == "command":
@@ -90,6 +101,19 @@ def load_config(path: str | Path, overrides: list[str] = (), unset: list[str] = 
             raise InputError(f"{path}: {key} is given both as an option and in [sweep]")
         options[key] = values
     return Config(command, options, str(path))
+
+
+def refuse_code(options: dict, path: Path, allow_code: bool) -> None:
+    """A config file's keys that would import or run code, refused without --allow-code on the command line."""
+    for key in COMMAND_LINE_ONLY:
+        if key in options:
+            raise InputError(f"{path}: {key.replace('_', '-')} cannot be set in a config file: give "
+                             f"--{key.replace('_', '-')} on the command line")
+    named = [key for key in CODE_KEYS if key in options]
+    if named and not allow_code:
+        key = named[0].replace("_", "-")
+        raise InputError(f"{path}: key {key!r} ({options[named[0]]!r}) names code to import and run; a config "
+                         f"may do that only if you allow it: hashattack run {path} --allow-code")
 
 
 def _dests(table: dict, path: Path) -> dict:
@@ -222,5 +246,5 @@ def _toml_value(value) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
-__all__ = ["Config", "load_config", "parse_override", "config_keys", "to_argv", "parse_config_run",
+__all__ = ["Config", "load_config", "refuse_code", "CODE_KEYS", "parse_override", "config_keys", "to_argv", "parse_config_run",
            "resolved_options", "to_toml", "keep_resolved_config", "RESOLVED_NAME"]

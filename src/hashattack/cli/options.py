@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from hashattack.attacks.registry import METHOD_ORDER, PAPER_METHODS
+from hashattack.cli.values import device_name, positive_float, positive_int, seed_value
 from hashattack.errors import InputError
 from hashattack.models import available_models
 from hashattack.models.acceleration import enable_tf32
@@ -22,26 +23,6 @@ from hashattack.protocol.sources import (EMBEDDED_EPS, PAPER_EPS, default_archit
 from hashattack.protocol.spec import DATASETS, DataSpec, ModelSpec, RunSpec
 from hashattack.training.adversarial import ADVERSARIAL_METHODS, AdversarialTraining
 from hashattack.training.losses import LOSSES
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -82,9 +63,11 @@ def add_model_options(parser: argparse.ArgumentParser, sweep: bool = True) -> No
     if sweep:
         group.add_argument("--checkpoint", type=Path, help="attack a model written by `hashattack train` instead")
         group.add_argument("--model", metavar="MODULE:FACTORY",
-                           help="attack your own nn.Module (K real outputs per input) built by this factory")
+                           help="attack your own nn.Module (K real outputs per input) built by this factory: "
+                                "package.module:function or path/to/file.py:function")
         group.add_argument("--model-path", type=Path, action="append", metavar="DIR",
-                           help="folder to import --model's module from (repeatable; the current folder is tried too)")
+                           help="folder to import --model's module from, after the installed packages (repeatable; the "
+                                "current folder is tried last)")
         group.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
                            help="keyword argument of --model's factory (repeatable); VALUE read as TOML")
         group.add_argument("--mean", type=float, nargs="+", help="--model: per-channel mean of its input normalisation")
@@ -100,7 +83,7 @@ def add_model_options(parser: argparse.ArgumentParser, sweep: bool = True) -> No
     group.add_argument("--epochs", type=positive_int, help="training epochs (default: 10 small-cnn, 24 vgg, 200 video)")
     group.add_argument("--lr", type=positive_float, help="learning rate (default: 0.05 small-cnn and video, 0.01 vgg)")
     group.add_argument("--train-batch-size", type=positive_int, help="training batch (default: 64 small-cnn, 24 vgg, 100 video)")
-    group.add_argument("--train-seed", type=int, help="seed of the training run (default 0)")
+    group.add_argument("--train-seed", type=seed_value, help="seed of the training run (default 0)")
     group.add_argument("--cache-dir", type=Path, help="trained-model cache (default $HASHATTACK_CACHE or ~/.cache/hashattack)")
     adversarial = parser.add_argument_group("adversarial training (a model trained here; see docs/robustness.md)")
     adversarial.add_argument("--adversarial", choices=ADVERSARIAL_METHODS,
@@ -150,10 +133,11 @@ def add_attack_options(parser: argparse.ArgumentParser) -> None:
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("run")
     group.add_argument("--queries", type=positive_int, help="queries drawn from the query set (default 100)")
-    group.add_argument("--seed", type=int, help="seed of queries, targets, anchors, noise and splits (default 0)")
+    group.add_argument("--seed", type=seed_value,
+                       help="seed of queries, targets, anchors, noise and splits, 0 .. 2**32-1 (default 0)")
     group.add_argument("--manifest", type=Path, help="re-run exactly the queries/targets/anchors of a manifest.json")
     group.add_argument("--out", type=Path, help="run folder")
-    group.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
+    group.add_argument("--device", type=device_name, help="torch device: cpu, cuda, cuda:N or mps (default cpu)")
     group.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
     group.add_argument("--force", action="store_true", default=None,
                        help="start the run folder over; without it a killed run resumes after its last finished batch, "

@@ -108,8 +108,8 @@ def fashion_mnist_retrieval(
     query = LabeledSet(arrays["test_images"], one_hot(arrays["test_labels"], n_classes), test_ids)
     train = database.subset(sample_per_class(arrays["train_labels"], train_per_class, seed))
     protocol = {
-        "database": "train split (60,000)",
-        "query": "test split (10,000)",
+        "database": f"train split ({len(database):,})",
+        "query": f"test split ({len(query):,})",
         "train": f"{train_per_class} per class from the train split, seed {seed}",
     }
     return RetrievalDataset("fashion-mnist", train, database, query, list(CLASS_NAMES), protocol)

@@ -14,11 +14,38 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hashattack.errors import InputError
+
 
 def model_inputs(data, index) -> dict[str, torch.Tensor]:
     """The extra inputs of the objects `index` of `data` ({} for images or plain pixel tensors)."""
     getter = getattr(data, "model_inputs", None)
     return getter(index) if callable(getter) else {}
+
+
+@torch.no_grad()
+def check_accepts(model: nn.Module, data, what: str) -> None:
+    """One forward of `data`'s first object through `model` (on the model's device, in eval mode): a model
+    made for other inputs (another image size or channel count) is one line naming `what` and the
+    input's shape, before a training or a run starts, instead of a traceback half-way through."""
+    index = torch.arange(1)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    with torch.random.fork_rng(devices=[]):   # a training set's augmentation draws from it
+        pixels = data.pixels(index).to(device)
+    extra = {k: v.to(device) for k, v in model_inputs(data, index).items()}
+    training = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=[]):   # the global random state is left as it was
+            model(pixels, **extra)
+    except InputError:
+        raise
+    except Exception as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+        raise InputError(f"{what} does not accept this data's inputs of shape {tuple(pixels.shape[1:])} ({detail})") from None
+    finally:
+        model.train(training)
 
 
 def slice_inputs(inputs: dict[str, torch.Tensor] | None, index) -> dict[str, torch.Tensor]:

@@ -1,7 +1,11 @@
 """A user's own hashing model: any `torch.nn.Module` returning K real values per input.
 
-It is built by a factory named `package.module:function` (imported from the Python path, plus
-any extra folders given), with weights from a state_dict file (`models.weights`, weights_only).
+It is built by a factory named `package.module:function` or `path/to/file.py:function`, with
+weights from a state_dict file (`models.weights`, weights_only). A file is imported by its path;
+a module is looked up in the installed packages first and then in the extra folders given (the
+working folder among them): a folder never comes ahead of the installed packages, and it is on
+the search path only while the factory is imported and called, so a `matplotlib/` or `numpy/`
+folder lying in the working folder is never imported in their place.
 `AuditedModel` wraps it into the interface the attacks expect: pixels in [0, 1] in, pre-tanh
 outputs f(x) out.
 
@@ -14,8 +18,11 @@ outputs f(x) out.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -57,35 +64,100 @@ class AuditedModel(nn.Module):
         return y
 
 
-def import_factory(spec: str, search_paths: Sequence[str | Path] = ()):
-    """`package.module:function` -> the function, importing from `search_paths` first, then sys.path."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise InputError(f"model {spec!r} must look like package.module:factory, e.g. mymodels.hashnet:build")
-    for folder in reversed([str(Path(p).resolve()) for p in search_paths]):
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
+@contextmanager
+def _searched_last(folders: Sequence[str | Path]):
+    """`folders` appended to sys.path (after the installed packages) for the duration of the block."""
+    added = [folder for folder in dict.fromkeys(str(Path(p).resolve()) for p in folders) if folder not in sys.path]
+    sys.path.extend(added)
     try:
-        module = importlib.import_module(module_name)
+        yield
+    finally:
+        for folder in added:
+            if folder in sys.path:
+                sys.path.remove(folder)
+
+
+def _one_line(exc: BaseException) -> str:
+    """`Type: first line of the message`."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _import_file(path: Path, spec: str):
+    """The module of a Python file, imported by its path under a name of its own (never a package's)."""
+    if not path.is_file():
+        raise InputError(f"model {spec}: {path} does not exist")
+    name = f"hashattack_user_{path.stem}_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise InputError(f"model {spec}: {path} is not a Python file")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def _is_file(target: str) -> bool:
+    return target.endswith(".py") or "/" in target or "\\" in target
+
+
+def _folders(spec: str, search_paths: Sequence[str | Path]) -> list:
+    """Where the factory's module may import its own helpers from: a file's folder, or `search_paths`."""
+    target = spec.rpartition(":")[0]
+    return [Path(target).resolve().parent] if _is_file(target) else list(search_paths)
+
+
+def import_factory(spec: str, search_paths: Sequence[str | Path] = ()):
+    """`package.module:function` or `path/to/file.py:function` -> the function. A module is looked up in
+    the installed packages first, then in `search_paths`; a file is imported by its path."""
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise InputError(f"model {spec!r} must look like package.module:factory or path/to/file.py:factory, "
+                         "e.g. mymodels.hashnet:build")
+    is_file = _is_file(target)
+    try:
+        with _searched_last(_folders(spec, search_paths)):
+            module = _import_file(Path(target), spec) if is_file else importlib.import_module(target)
+    except InputError:
+        raise
     except ImportError as exc:
-        raise InputError(f"cannot import {module_name!r} for --model {spec} ({exc}); "
-                         f"add its folder with --model-path") from None
+        raise InputError(f"cannot import {target!r} for --model {spec} ({exc}); "
+                         f"give its file (path/to/file.py:factory) or add its folder with --model-path") from None
+    except Exception as exc:   # the user's module failed while being imported
+        raise InputError(f"importing {target} for --model {spec} failed: {_one_line(exc)}") from None
     factory = module
     for part in attr.split("."):
         factory = getattr(factory, part, None)
         if factory is None:
-            raise InputError(f"module {module_name!r} has no {attr!r} (from --model {spec})")
+            raise InputError(f"module {target!r} has no {attr!r} (from --model {spec})")
     if not callable(factory):
         raise InputError(f"{spec} is not callable: it must be a class or a function returning an nn.Module")
     return factory
 
 
+def build_user_net(spec: str, kwargs: dict | None = None, search_paths: Sequence[str | Path] = ()) -> nn.Module:
+    """The user's network: its factory called with `kwargs`; a factory that raises is one line naming it."""
+    factory = import_factory(spec, search_paths)
+    try:
+        with _searched_last(_folders(spec, search_paths)):   # a factory may import its own helpers when called
+            net = factory(**(kwargs or {}))
+    except Exception as exc:
+        raise InputError(f"the model factory {spec} raised {_one_line(exc)}") from None
+    if not isinstance(net, nn.Module):
+        raise InputError(f"{spec} returned {type(net).__name__}, not a torch.nn.Module")
+    return net
+
+
 def load_user_model(spec: str, weights: str | Path | None = None, kwargs: dict | None = None,
                     search_paths: Sequence[str | Path] = (), mean=None, std=None, output: str = "raw") -> AuditedModel:
     """Build the user's model with its factory, load its state_dict (weights_only) and wrap it."""
-    net = import_factory(spec, search_paths)(**(kwargs or {}))
-    if not isinstance(net, nn.Module):
-        raise InputError(f"{spec} returned {type(net).__name__}, not a torch.nn.Module")
+    net = build_user_net(spec, kwargs, search_paths)
     if weights is not None:
         state = load_state_dict(weights)
         if isinstance(state.get("state_dict"), dict):   # {"state_dict": ..., "epoch": ...} as many scripts save
@@ -97,7 +169,12 @@ def load_user_model(spec: str, weights: str | Path | None = None, kwargs: dict |
 @torch.no_grad()
 def code_length(model: nn.Module, example: torch.Tensor) -> int:
     """K, from the model's output on one example (pixels in [0, 1], one object without batch dim)."""
-    out = model(example.unsqueeze(0))
+    try:
+        out = model(example.unsqueeze(0))
+    except InputError:
+        raise
+    except Exception as exc:   # a model built for other inputs (size, channels) fails on its first query
+        raise InputError(f"the model fails on the data's inputs of shape {tuple(example.shape)}: {_one_line(exc)}") from None
     if out.shape[1] < 1:
         raise InputError("the model returns 0 values per input; a hashing model returns K >= 1")
     if not torch.isfinite(out).all():
@@ -105,4 +182,4 @@ def code_length(model: nn.Module, example: torch.Tensor) -> int:
     return int(out.shape[1])
 
 
-__all__ = ["AuditedModel", "import_factory", "load_user_model", "code_length", "OUTPUTS"]
+__all__ = ["AuditedModel", "import_factory", "build_user_net", "load_user_model", "code_length", "OUTPUTS"]

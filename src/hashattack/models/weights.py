@@ -96,11 +96,17 @@ def load_state_dict(path: str | Path, sha256: str | None = None,
 
 def load_into(module: nn.Module, state: dict, path: str | Path, what: str, assign: bool = False) -> None:
     """`module.load_state_dict(state)` (strict), its mismatch as one line: `path does not fit what: …`."""
+    expected, given = set(module.state_dict()), set(state)
+    if given and expected and all(str(k).startswith("module.") for k in given) and \
+            not any(k.startswith("module.") for k in expected):
+        raise InputError(f"{path} does not fit {what}: its keys start with \"module.\" (saved from DataParallel/DDP); "
+                         "strip the prefix: torch.save({k.removeprefix('module.'): v for k, v in state.items()}, file)")
     try:
         module.load_state_dict(state, assign=assign)
     except (RuntimeError, TypeError) as exc:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
-        detail = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0]
+        details = lines[1:] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines
+        detail = "; ".join(line if len(line) <= 300 else line[:300] + "…" for line in details)
         raise InputError(f"{path} does not fit {what}: {detail}") from None
 
 

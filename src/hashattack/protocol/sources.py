@@ -23,6 +23,7 @@ from hashattack.data.image_files import load_images, split_queries
 from hashattack.data.moving_fashion import moving_fashion_retrieval
 from hashattack.data.video_splits import video_retrieval
 from hashattack.errors import InputError
+from hashattack.models.inputs import check_accepts
 from hashattack.models.torchvision_hash import resolve_weights, weights_file_name
 from hashattack.models.user import code_length, load_user_model
 from hashattack.models.video import alexnet_weights_path
@@ -188,6 +189,7 @@ def obtain_model(spec: ModelSpec, data: DataSpec, source: Source, device: str = 
     """(model in eval mode on `device`, metadata) for `spec`: trained (cached), a checkpoint, or a factory."""
     if spec.source == "checkpoint":
         model, meta = load_checkpoint(spec.checkpoint, bits=spec.bits)   # a given code length must be the checkpoint's
+        check_accepts(model, source.dataset.query, f"checkpoint {spec.checkpoint}")
         bits = meta["model"].get("bits")
         return model.to(device).eval(), {**meta, "source": "checkpoint", "path": str(spec.checkpoint), "bits": bits}
     if spec.source == "factory":

@@ -12,6 +12,8 @@ manifest and tabulates them side by side.
 from __future__ import annotations
 
 import itertools
+import math
+import re
 from dataclasses import asdict, dataclass, field, replace
 
 from hashattack.attacks.registry import PAPER_METHODS, ordered
@@ -19,8 +21,11 @@ from hashattack.errors import InputError
 from hashattack.protocol.settings import AttackSettings
 from hashattack.training.adversarial import AdversarialTraining
 from hashattack.training.loop import TrainConfig
+from hashattack.validation import check_seed
 
 SWEEP_AXES = ("bits", "eps", "n_t", "steps")
+MAX_SWEEP_POINTS = 1000      # a sweep runs every combination of its axes' values: at most this many
+SAFE_POINT_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
 IMAGE_DATASETS = ("fashion-mnist", "imagenet100", "nus-wide", "images")
 VIDEO_DATASETS = ("moving-fashion", "jhmdb", "ucf101")
 DATASETS = IMAGE_DATASETS + VIDEO_DATASETS
@@ -128,6 +133,7 @@ class RunSpec:
         object.__setattr__(self, "methods", ordered(self.methods))
         if not isinstance(self.queries, int) or self.queries <= 0:
             raise InputError(f"queries must be a positive integer, got {self.queries!r}")
+        check_seed(self.seed)
         seen = set()
         for axis, values in self.axes:
             if axis not in SWEEP_AXES:
@@ -136,9 +142,16 @@ class RunSpec:
                 raise InputError(f"axis {axis} is given twice")
             if not values:
                 raise InputError(f"axis {axis} has no values")
+            for value in values:
+                check_axis_value(axis, value)
             if len(set(values)) != len(values):
                 raise InputError(f"axis {axis} repeats a value: {list(values)}")
             seen.add(axis)
+        count = math.prod(len(values) for _, values in self.axes)
+        if count > MAX_SWEEP_POINTS:
+            sizes = " x ".join(f"{len(values)} {axis}" for axis, values in self.axes)
+            raise InputError(f"the sweep has {count} points ({sizes}); at most {MAX_SWEEP_POINTS} are run: "
+                             "give fewer values")
         if (self.database_codes is None) != (self.database_labels is None):
             raise InputError("give both --database-codes and --database-labels (a stored database), or neither")
         if self.database_codes is not None and "bits" in seen:
@@ -189,11 +202,28 @@ class SweepPoint:
         return replace(self.base, model=model, attack=attack, axes=())
 
 
+def check_axis_value(axis: str, value) -> None:
+    """A swept value: a positive integer (bits, n_t, steps) or a positive finite number (eps); nothing
+    else, so a sub-run's folder name is always a plain name inside the run folder."""
+    if axis == "eps":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+        kind = "a positive number"
+    else:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        kind = "a positive integer"
+    if not ok:
+        raise InputError(f"axis {axis}: every value must be {kind}, got {value!r}")
+
+
 def point_name(values: dict) -> str:
-    """Sub-run folder of a sweep point: "bits-16", "eps-0.02", "n_t-1", "bits-16_eps-0.1"."""
-    return "_".join(f"{axis}-{value:g}" if isinstance(value, float) else f"{axis}-{value}"
+    """Sub-run folder of a sweep point: "bits-16", "eps-0.02", "n_t-1", "bits-16_eps-0.1"; a name that
+    is not a plain folder name (a path separator, "..") is refused."""
+    name = "_".join(f"{axis}-{value:g}" if isinstance(value, float) else f"{axis}-{value}"
                     for axis, value in values.items())
+    if not SAFE_POINT_NAME.fullmatch(name) or ".." in name:
+        raise InputError(f"sweep point {name!r} is not a plain folder name: sweep values must be numbers")
+    return name
 
 
 __all__ = ["DataSpec", "ModelSpec", "RunSpec", "SweepPoint", "SWEEP_AXES", "DATASETS", "IMAGE_DATASETS",
-           "VIDEO_DATASETS", "point_name"]
+           "VIDEO_DATASETS", "MAX_SWEEP_POINTS", "point_name", "check_axis_value"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from hashattack.cli.config import config_keys, load_config, parse_config_run, to_argv
 from hashattack.cli.options import spec_from_args
 from hashattack.cli.parsing import subcommand_parser
+from hashattack.errors import InputError
 
 
 def add_parser(commands) -> None:
@@ -33,21 +34,32 @@ def add_parser(commands) -> None:
     run_cmd.add_argument("--dry-run", action="store_true",
                          help="print the command line the config resolves to (and a sweep's sub-runs), run nothing")
     run_cmd.add_argument("--quiet", action="store_true", help="no progress bars (sets quiet = true)")
+    run_cmd.add_argument("--allow-code", action="store_true",
+                         help="let the config import and run the model factory it names (model, model-path, "
+                              "model-arg); without it such a config is refused and nothing runs")
     run_cmd.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    config = load_config(args.config, args.set, args.unset)
+    chain = (*getattr(args, "config_chain", ()), args.config)   # configs running configs (command = "run")
+    seen = [Path(p).resolve() for p in chain[:-1]]
+    if Path(args.config).resolve() in seen:
+        cycle = " -> ".join(str(p) for p in chain[seen.index(Path(args.config).resolve()):])
+        raise InputError(f"config {args.config} runs itself: {cycle}")
+    config = load_config(args.config, args.set, args.unset, allow_code=args.allow_code)
     if args.quiet and "quiet" in config_keys(parser, config.command):
         config.options["quiet"] = True
     sub_args = parse_config_run(parser, config)   # every option checked before anything runs
+    if config.command == "run":   # a config that runs another: the command line's permission and the chain go with it
+        sub_args.allow_code, sub_args.config_chain = args.allow_code, chain
     if args.dry_run:
         sub = subcommand_parser(parser, config.command)
-        print("hashattack " + " ".join(to_argv(sub, config.command, config.options, config.source)))
+        folders = []
         if hasattr(sub_args, "out") and config.command in ("demo", "video", "audit"):
-            spec = spec_from_args(sub_args)
-            for point in spec.points():
-                if point.name:
-                    print(f"  {Path(spec.out) / point.name}")
+            spec = spec_from_args(sub_args)   # checks the sweep (at most MAX_SWEEP_POINTS) before printing
+            folders = [Path(spec.out) / point.name for point in spec.points() if point.name]
+        print("hashattack " + " ".join(to_argv(sub, config.command, config.options, config.source)))
+        for folder in folders:
+            print(f"  {folder}")
         return 0
     return sub_args.run(sub_args, parser)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hashattack.attacks.registry import build_attack
 from hashattack.cli.options import add_data_options, add_model_options, data_spec, model_spec
+from hashattack.cli.values import seed_value
 from hashattack.protocol.sources import (architecture_of, input_shape_kwargs, model_kwargs, open_data,
                                           train_config_of)
 from hashattack.training.cache import train_new_model
@@ -36,7 +37,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--out", type=Path, required=True, help="checkpoint file to write (and OUT.json beside it)")
     add_data_options(parser)
     add_model_options(parser, sweep=False)
-    parser.add_argument("--seed", type=int, help="seed of the user-image and video splits (default 0)")
+    parser.add_argument("--seed", type=seed_value, help="seed of the user-image and video splits (default 0)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run, dataset="fashion-mnist")

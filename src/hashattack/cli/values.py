@@ -1,0 +1,54 @@
+"""Value types of command-line options: each refuses a bad value on one line (argparse's
+`argument --x: ...`, exit 2) before anything runs, instead of a traceback half-way through a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from hashattack.errors import InputError
+from hashattack.validation import MAX_SEED, check_device, check_seed
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def seed_value(text: str) -> int:
+    """A seed: an integer from 0 to 2**32 - 1 (`1.7`, `-1` and `2**70` are refused)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {text!r}") from None
+    try:
+        return check_seed(value)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def device_name(text: str) -> str:
+    """A torch device this machine has (cpu, cuda, cuda:N, mps)."""
+    try:
+        return check_device(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+__all__ = ["positive_int", "positive_float", "seed_value", "device_name"]
