@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import re
 from dataclasses import asdict, dataclass, field, replace
 
@@ -205,12 +206,9 @@ class SweepPoint:
 def check_axis_value(axis: str, value) -> None:
     """A swept value: a positive integer (bits, n_t, steps) or a positive finite number (eps); nothing
     else, so a sub-run's folder name is always a plain name inside the run folder."""
-    if axis == "eps":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-        kind = "a positive number"
-    else:
-        ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
-        kind = "a positive integer"
+    number = numbers.Real if axis == "eps" else numbers.Integral
+    ok = isinstance(value, number) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    kind = "a positive number" if axis == "eps" else "a positive integer"
     if not ok:
         raise InputError(f"axis {axis}: every value must be {kind}, got {value!r}")
 
