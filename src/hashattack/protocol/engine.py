@@ -129,15 +129,24 @@ def run_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: dict,
     """One run into `out`: attack with every method (resuming finished batches), score, write the results,
     the table, the figures and the report."""
     dataset, settings = source.dataset, spec.attack
-    bits = int(db_codes.shape[1])
     writes = distributed.is_main()       # under torchrun rank 0 writes the run's files; each rank its batches
-    identity = model_identity(spec.model, spec.data, meta, bits)
+    identity = model_identity(spec.model, spec.data, meta, int(db_codes.shape[1]))
     if "database_codes_sha256" in meta:   # a stored database: other codes are another run
         identity["database_codes_sha256"] = meta["database_codes_sha256"]
     for name in spec.methods:   # settings this model refuses (a normalized eps beyond [0, 1]) fail before the folder
         build_attack(name, model, **settings.attack_options(manifest.seed))
     folder = RunFolder(out, run_fingerprint(dataset, manifest, identity, asdict(settings), spec.methods, device,
-                                            spec.export), force=spec.force and writes)
+                                            spec.export), force=spec.force and writes, lock=writes)
+    with folder:   # the folder is locked until the run is written (protocol.run_lock)
+        return _write_point(spec, source, model, meta, db_codes, manifest, out, device, progress, label, folder,
+                            identity)
+
+
+def _write_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: dict, db_codes: torch.Tensor,
+                 manifest: Manifest, out: Path, device: str, progress: bool, label: str, folder: RunFolder,
+                 identity: dict) -> dict:
+    """`run_point` once the folder is known (and, once checked, locked)."""
+    dataset, settings, writes, bits = source.dataset, spec.attack, distributed.is_main(), int(db_codes.shape[1])
     folder.quantize = settings.quantize
     if spec.export:   # every rank writes the PNG files of its own batches
         folder.export_root = out
