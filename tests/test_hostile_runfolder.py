@@ -176,6 +176,19 @@ def test_a_folder_locked_by_another_holder_is_refused_with_and_without_force(cle
     assert folder_snapshot(finished) == before
 
 
+def test_a_locked_sweep_folder_is_refused(clean, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    out.mkdir()
+    lock = RunLock(out)
+    lock.acquire()
+    try:
+        code, _, err = cli(demo_args(clean["data"], clean["cache"], out, "--eps", "0.1", "0.2"), capsys)
+    finally:
+        lock.release()
+    assert code == 2 and f"run folder {out} is in use by pid {os.getpid()}" in one_line(err)
+    assert list(out.iterdir()) == []
+
+
 def test_a_stale_lock_of_a_dead_process_is_taken_over(clean, finished, capsys):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

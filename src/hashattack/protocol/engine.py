@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from hashattack.files import atomic_write_json
 from hashattack.data.base import source_names
 from hashattack.protocol import distributed
 from hashattack.protocol.export import finish_export
+from hashattack.protocol.run_lock import RunLock
 from hashattack.protocol.runfolder import RunFolder, run_fingerprint
 from hashattack.protocol.scoring import run_methods, summary_row
 from hashattack.protocol.settings import conventions
@@ -56,16 +58,35 @@ def run(spec: RunSpec) -> dict:
     manifest = plan(spec, source)
     models: dict[object, tuple] = {}
     records = []
-    for point in spec.points():
-        key = point.spec.model.bits if spec.model.source == "train" else "model"
-        if key not in models:
-            models[key] = _model_and_codes(point.spec, source, device, progress, stored)
-        out = Path(spec.out) / point.name if point.name else Path(spec.out)
-        records.append(run_point(point.spec, source, *models[key], manifest, out, device, progress,
-                                 label=_label(point, models[key][2].shape[1])))
-    if not spec.axes:
-        return records[0]
-    return finish_sweep(spec, source, manifest, spec.points(), records, time.perf_counter() - started)
+    with _sweep_lock(spec):
+        for point in spec.points():
+            key = point.spec.model.bits if spec.model.source == "train" else "model"
+            if key not in models:
+                models[key] = _model_and_codes(point.spec, source, device, progress, stored)
+            out = Path(spec.out) / point.name if point.name else Path(spec.out)
+            records.append(run_point(point.spec, source, *models[key], manifest, out, device, progress,
+                                     label=_label(point, models[key][2].shape[1])))
+        if not spec.axes:
+            return records[0]
+        return finish_sweep(spec, source, manifest, spec.points(), records, time.perf_counter() - started)
+
+
+@contextmanager
+def _sweep_lock(spec: RunSpec):
+    """A sweep's top folder locked for the whole sweep (each run folder below has its own lock)."""
+    if not spec.axes or not distributed.is_main():
+        yield
+        return
+    out = Path(spec.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"sweep folder {out} is a file; choose a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(out)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def plan(spec: RunSpec, source: Source) -> Manifest:
