@@ -262,6 +262,16 @@ def test_the_report_embeds_no_symlink_out_of_the_folder_nor_a_fifo(finished, tmp
     assert "Figure figures/adversarial_examples.png not shown" in (finished / "report.md").read_text()
 
 
+def test_the_report_embeds_nothing_from_a_figures_folder_linked_out(finished, tmp_path, capsys):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precision_at_k.png").write_bytes(b"\x89PNG a file outside the run folder")
+    (finished / "figures").symlink_to(outside)
+    code, _, err = cli(["report", finished, "--quiet"], capsys)
+    assert code == 0 and err == "" and "base64," not in (finished / "report.html").read_text()
+    assert "Figure figures/precision_at_k.png not shown" in (finished / "report.md").read_text()
+
+
 def test_report_md_escapes_html_from_the_results(finished, capsys):
     record = json.loads((finished / "results.json").read_text())
     record["settings"]["note"] = "<script>alert(1)</script> | <img src=x onerror=alert(2)>"
