@@ -304,7 +304,7 @@ def test_a_manifest_that_is_a_folder_is_one_line(clean, tmp_path, capsys):
     (lambda tmp: Path("/sys/hashattack-refused/run"), ""),
     (lambda tmp: tmp / ("x" * 300) / "run", "File name too long (ENAMETOOLONG)"),
     (lambda tmp: tmp / "a-file" / "run", "Not a directory (ENOTDIR)"),
-])
+], ids=["under-proc", "under-sys", "name-too-long", "file-where-a-folder-should-be"])
 def test_an_out_folder_the_system_refuses_is_one_line(clean, tmp_path, capsys, where, cause):
     (tmp_path / "a-file").write_text("a file where a folder should be")
     out = where(tmp_path)
@@ -313,19 +313,21 @@ def test_an_out_folder_the_system_refuses_is_one_line(clean, tmp_path, capsys, w
     assert str(out.parent)[:40] in err
 
 
-def test_a_full_disk_keeps_the_old_results(clean, finished, capsys, monkeypatch):
+@pytest.mark.parametrize("number", [errno.ENOSPC, errno.EROFS, errno.EDQUOT], ids=["disk-full", "read-only", "quota"])
+def test_a_refused_write_keeps_the_old_results(clean, finished, capsys, monkeypatch, number):
     before = folder_snapshot(finished)
     real = os.replace
 
-    def full(src, dst, *args, **kwargs):
+    def refused(src, dst, *args, **kwargs):
         if Path(dst).name == "results.json":
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(number, os.strerror(number))
         return real(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(files.os, "replace", full)
+    monkeypatch.setattr(files.os, "replace", refused)
     code, _, err = rerun(clean, finished, capsys)
     assert code == IO_ERROR
-    assert one_line(err) == f"hashattack: error: {finished / 'results.json'}: No space left on device (ENOSPC)\n"
+    assert one_line(err) == (f"hashattack: error: {finished / 'results.json'}: {os.strerror(number)} "
+                             f"({errno.errorcode[number]})\n")
     monkeypatch.undo()
     assert folder_snapshot(finished) == before   # no temporary file left, results.json as it was
     assert not (finished / LOCK_FILE).exists()
