@@ -201,7 +201,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(clean, finished, capsys):
 
 def test_two_processes_on_one_folder(clean, tmp_path, capsys):
     out = tmp_path / "shared"
-    args = [str(a) for a in demo_args(clean["data"], clean["cache"], out, steps=30)]
+    args = [str(a) for a in demo_args(clean["data"], clean["cache"], out, steps=80)]
     env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen([sys.executable, "-m", "hashattack", *args], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
