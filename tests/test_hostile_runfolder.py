@@ -331,3 +331,13 @@ def test_a_refused_write_keeps_the_old_results(clean, finished, capsys, monkeypa
     monkeypatch.undo()
     assert folder_snapshot(finished) == before   # no temporary file left, results.json as it was
     assert not (finished / LOCK_FILE).exists()
+
+
+def test_report_reads_an_older_results_file_with_a_bare_infinity(finished, capsys):
+    text = (finished / "results.json").read_text()
+    assert '"psnr_median": null' in text
+    (finished / "results.json").write_text(text.replace('"psnr_median": null', '"psnr_median": Infinity'))
+    code, _, err = cli(["report", finished, "--quiet"], capsys)
+    assert code == 0 and err == ""
+    methods = (finished / "report.md").read_text().split("Methods: success and perceptibility")[1]
+    assert next(line for line in methods.splitlines() if line.startswith("| Original ")).split("|")[5].strip() == "∞"
