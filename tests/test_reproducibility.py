@@ -3,6 +3,7 @@ from a fresh model cache each time (so training is repeated too)."""
 
 import json
 
+import numpy as np
 import torch
 
 from hashattack.cli.main import main
@@ -33,7 +34,7 @@ def test_same_seed_gives_byte_identical_files(fake_fmnist, tmp_path, capsys):
     assert results_a == results_b
     batches = sorted(p.name for p in (a / "batches").glob("*.json"))
     assert batches == sorted(p.name for p in (b / "batches").glob("*.json")) and len(batches) == 16
-    strip = lambda path: {k: v for k, v in json.loads(path.read_text()).items() if k != "seconds"}
+    strip = lambda path: {k: v for k, v in json.loads(path.read_text()).items() if k not in ("seconds", "sha256")}
     assert all(strip(a / "batches" / n) == strip(b / "batches" / n) for n in batches)
 
 
@@ -42,3 +43,34 @@ def test_another_seed_gives_another_draw(fake_fmnist, tmp_path, capsys):
     assert (a / "manifest.json").read_bytes() != (b / "manifest.json").read_bytes()
     noise_a, noise_b = (json.loads((d / "batches" / "Noise-00000.json").read_text()) for d in (a, b))
     assert noise_a["perceptibility"] != noise_b["perceptibility"]
+
+
+PIXEL_TOLERANCE = 1e-3   # docs/reproducibility.md: DHTA's pixels across batch sizes and threads
+
+
+def test_dhta_codes_and_tables_do_not_depend_on_batch_size_or_threads(fake_fmnist, tmp_path, capsys):
+    """Across batch sizes 1, 3, 4, 100 and 1 or 2 threads, DHTA's codes, every score and the tables are
+    identical; its pixels agree within PIXEL_TOLERANCE (the batch changes the summation order)."""
+    runs = {}
+    for size, threads in ((1, 1), (3, 1), (4, 1), (100, 1), (4, 2)):
+        out = tmp_path / f"b{size}-t{threads}"
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            assert main(tiny_demo_args(fake_fmnist, tmp_path / "cache", out, steps=30, batch_size=size)
+                        + ["--methods", "DHTA", "--no-figures"]) == 0
+        finally:
+            torch.set_num_threads(before)
+        runs[size, threads] = out
+    capsys.readouterr()
+    reference = runs[1, 1]
+    kept = lambda out: np.concatenate([np.load(p) for p in sorted((out / "batches").glob("DHTA-*.examples.npy"))])
+    first = json.loads((reference / "results.json").read_text())["methods"]["DHTA"]
+    for key, out in runs.items():
+        dhta = json.loads((out / "results.json").read_text())["methods"]["DHTA"]
+        for field in ("codes", "t_map", "t_ap", "map", "ap", "anchor_hamming"):
+            assert dhta[field] == first[field], (key, field)
+        for name in ("table.md", "table.csv"):
+            assert (out / name).read_bytes() == (reference / name).read_bytes(), (key, name)
+        assert kept(out).shape == (4, 1, 28, 28)
+        assert np.abs(kept(out) - kept(reference)).max() <= PIXEL_TOLERANCE, key

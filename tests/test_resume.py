@@ -79,7 +79,7 @@ def test_sigkill_mid_run_then_rerun_gives_identical_results(data, tmp_path, caps
     assert timing["batches_reused"] == len(finished) and timing["batches_attacked"] == total - len(finished)
     for name in FINAL_FILES:
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
-    strip = lambda path: {k: v for k, v in json.loads(path.read_text()).items() if k != "seconds"}
+    strip = lambda path: {k: v for k, v in json.loads(path.read_text()).items() if k not in ("seconds", "sha256")}
     for name in after:
         assert strip(out / "batches" / name) == strip(reference / "batches" / name), name
 
@@ -128,19 +128,22 @@ def test_results_without_run_file_are_refused(data, tmp_path, capsys):
     assert (out / "results.json").read_text() == '{"from": "an older run"}\n'
 
 
-def test_a_tampered_batch_file_is_refused(data, tmp_path, capsys):
+def test_a_tampered_batch_file_is_attacked_again(data, tmp_path, capsys):
     out = tmp_path / "run"
     args = tiny_demo_args(data, tmp_path / "cache", out, steps=2)
     assert run_cli(args, capsys) == 0
+    results = (out / "results.json").read_bytes()
     record = json.loads((out / "batches" / "DHTA-00001.json").read_text())
     record["query_ids"] = record["query_ids"][::-1]
     (out / "batches" / "DHTA-00001.json").write_text(json.dumps(record))
-    assert run_cli(args) == 2
-    err = capsys.readouterr().err
-    assert "DHTA-00001.json: batch file does not belong to this run" in err
+    assert run_cli(args) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "DHTA-00001.json: its checksum does not match" in captured.err
+    assert "15 finished batches reused, 1 attacked now" in captured.out
     (out / "batches" / "DHTA-00001.json").write_text("{not json")
-    assert run_cli(args) == 2
-    assert "DHTA-00001.json: malformed batch file" in capsys.readouterr().err
+    assert run_cli(args) == 0
+    assert "DHTA-00001.json: unreadable or truncated" in capsys.readouterr().err
+    assert (out / "results.json").read_bytes() == results
 
 
 def test_killed_checkpoint_save_is_retrained_and_stale_temp_files_ignored(data, tmp_path, capsys):
@@ -163,7 +166,8 @@ def test_run_folder_records_and_refuses_a_changed_model(tmp_path):
     folder.start("aaaa" * 16)
     record = folder.save_batch("DHTA", 0, {"query_ids": [3, 5], "codes": ["ff", "00"], "bits": 8,
                                            "perceptibility": {"linf": [0.1, 0.2]}, "seconds": 1.5})
-    assert record["format"] == BATCH_FORMAT
+    assert record["format"] == BATCH_FORMAT and record["run_sha256"] == folder.run_sha256
+    folder.release()
     again = RunFolder(tmp_path / "run", {"a": 1})
     again.check()
     assert again.resuming

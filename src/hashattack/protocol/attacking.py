@@ -22,7 +22,7 @@ from hashattack.attacks.descent import to_pixel_grid
 from hashattack.models.encode import encode_set
 from hashattack.models.inputs import bind_inputs, slice_inputs
 from hashattack.protocol import distributed
-from hashattack.protocol.runfolder import MemoryBatches
+from hashattack.protocol.batch_store import MemoryBatches
 from hashattack.reporting.run_figures import NUM_EXAMPLES
 from hashattack.retrieval.codes import codes_from_hex, codes_to_hex
 from hashattack.retrieval.metrics import perceptibility
@@ -67,7 +67,8 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
     for index, start in mine:
         stop = start + batch_size
         ids = [int(i) for i in query_ids[start:stop]]
-        record = store.load_batch(method, index, ids)
+        kept = len(ids) if store.keep_pixels else max(0, min(NUM_EXAMPLES - start, len(ids)))
+        record = store.load_batch(method, index, ids, (kept, *images.shape[1:]) if kept else None)
         if record is None:
             started = time.perf_counter()
             benign = images[start:stop]
@@ -121,10 +122,11 @@ def codes_from_records(records: list[dict]) -> torch.Tensor:
 
 
 def perceptibility_from_records(records: list[dict]) -> dict[str, np.ndarray]:
-    """Per-query perceptibility arrays (float64) of a method's batch records, in query order."""
+    """Per-query perceptibility arrays (float64) of a method's batch records, in query order. A record
+    holds null where the value is infinite: only a PSNR can be, that of a query left unchanged."""
     names = records[0]["perceptibility"].keys()
-    return {name: np.concatenate([np.asarray(r["perceptibility"][name], dtype=np.float64) for r in records])
-            for name in names}
+    return {name: np.array([np.inf if v is None else v for r in records for v in r["perceptibility"][name]],
+                           dtype=np.float64) for name in names}
 
 
 __all__ = ["attack_batch", "attacked_batches", "kept_pixels", "all_adversarial_pixels", "codes_from_records", "perceptibility_from_records"]

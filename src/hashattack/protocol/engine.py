@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from hashattack.files import atomic_write_json
 from hashattack.data.base import source_names
 from hashattack.protocol import distributed
 from hashattack.protocol.export import finish_export
+from hashattack.protocol.run_lock import RunLock
 from hashattack.protocol.runfolder import RunFolder, run_fingerprint
 from hashattack.protocol.scoring import run_methods, summary_row
 from hashattack.protocol.settings import conventions
@@ -56,16 +58,35 @@ def run(spec: RunSpec) -> dict:
     manifest = plan(spec, source)
     models: dict[object, tuple] = {}
     records = []
-    for point in spec.points():
-        key = point.spec.model.bits if spec.model.source == "train" else "model"
-        if key not in models:
-            models[key] = _model_and_codes(point.spec, source, device, progress, stored)
-        out = Path(spec.out) / point.name if point.name else Path(spec.out)
-        records.append(run_point(point.spec, source, *models[key], manifest, out, device, progress,
-                                 label=_label(point, models[key][2].shape[1])))
-    if not spec.axes:
-        return records[0]
-    return finish_sweep(spec, source, manifest, spec.points(), records, time.perf_counter() - started)
+    with _sweep_lock(spec):
+        for point in spec.points():
+            key = point.spec.model.bits if spec.model.source == "train" else "model"
+            if key not in models:
+                models[key] = _model_and_codes(point.spec, source, device, progress, stored)
+            out = Path(spec.out) / point.name if point.name else Path(spec.out)
+            records.append(run_point(point.spec, source, *models[key], manifest, out, device, progress,
+                                     label=_label(point, models[key][2].shape[1])))
+        if not spec.axes:
+            return records[0]
+        return finish_sweep(spec, source, manifest, spec.points(), records, time.perf_counter() - started)
+
+
+@contextmanager
+def _sweep_lock(spec: RunSpec):
+    """A sweep's top folder locked for the whole sweep (each run folder below has its own lock)."""
+    if not spec.axes or not distributed.is_main():
+        yield
+        return
+    out = Path(spec.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"sweep folder {out} is a file; choose a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(out)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def plan(spec: RunSpec, source: Source) -> Manifest:
@@ -129,15 +150,24 @@ def run_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: dict,
     """One run into `out`: attack with every method (resuming finished batches), score, write the results,
     the table, the figures and the report."""
     dataset, settings = source.dataset, spec.attack
-    bits = int(db_codes.shape[1])
     writes = distributed.is_main()       # under torchrun rank 0 writes the run's files; each rank its batches
-    identity = model_identity(spec.model, spec.data, meta, bits)
+    identity = model_identity(spec.model, spec.data, meta, int(db_codes.shape[1]))
     if "database_codes_sha256" in meta:   # a stored database: other codes are another run
         identity["database_codes_sha256"] = meta["database_codes_sha256"]
     for name in spec.methods:   # settings this model refuses (a normalized eps beyond [0, 1]) fail before the folder
         build_attack(name, model, **settings.attack_options(manifest.seed))
     folder = RunFolder(out, run_fingerprint(dataset, manifest, identity, asdict(settings), spec.methods, device,
-                                            spec.export), force=spec.force and writes)
+                                            spec.export), force=spec.force and writes, lock=writes)
+    with folder:   # the folder is locked until the run is written (protocol.run_lock)
+        return _write_point(spec, source, model, meta, db_codes, manifest, out, device, progress, label, folder,
+                            identity)
+
+
+def _write_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: dict, db_codes: torch.Tensor,
+                 manifest: Manifest, out: Path, device: str, progress: bool, label: str, folder: RunFolder,
+                 identity: dict) -> dict:
+    """`run_point` once the folder is known (and, once checked, locked)."""
+    dataset, settings, writes, bits = source.dataset, spec.attack, distributed.is_main(), int(db_codes.shape[1])
     folder.quantize = settings.quantize
     if spec.export:   # every rank writes the PNG files of its own batches
         folder.export_root = out

@@ -8,17 +8,19 @@ import json
 import torch
 
 from hashattack.data.base import RetrievalDataset
+from hashattack.files import strict_json
 from hashattack.protocol.targets import Manifest
 
 
 def canonical(obj) -> object:
-    """`obj` as it reads back from JSON (tuples become lists, keys strings), for comparisons."""
-    return json.loads(json.dumps(obj, sort_keys=True))
+    """`obj` as it reads back from JSON (tuples become lists, keys strings, non-finite floats None),
+    for comparisons."""
+    return json.loads(strict_json(obj, sort_keys=True))
 
 
 def digest(obj) -> str:
-    """SHA-256 of the canonical JSON of `obj`."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """SHA-256 of the canonical (strict, key-sorted, compact) JSON of `obj`."""
+    return hashlib.sha256(strict_json(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def dataset_fingerprint(dataset: RetrievalDataset, query_ids: list[int]) -> dict:
@@ -52,4 +54,21 @@ def run_fingerprint(dataset: RetrievalDataset, manifest: Manifest, model: dict, 
     }
 
 
-__all__ = ["canonical", "digest", "dataset_fingerprint", "run_fingerprint"]
+def differences(old, new, prefix: str = "") -> list[str]:
+    """Dotted paths where two JSON values differ, e.g. ['settings.eps: 0.1 -> 0.2']."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key not in old or key not in new:
+                out.append(f"{path}: {old.get(key, '(absent)')} -> {new.get(key, '(absent)')}")
+            else:
+                out.extend(differences(old[key], new[key], path))
+        return out
+    if old != new:
+        show = lambda v: (json.dumps(v) if len(json.dumps(v)) <= 40 else json.dumps(v)[:37] + "...")
+        return [f"{prefix or 'value'}: {show(old)} -> {show(new)}"]
+    return []
+
+
+__all__ = ["canonical", "digest", "dataset_fingerprint", "run_fingerprint", "differences"]

@@ -3,6 +3,7 @@
 Layout of a run folder::
 
     run.json            the run's settings fingerprint (and the model's SHA-256), written first
+    run.lock            while a process writes the folder (`protocol.run_lock`): no second one may
     manifest.json       queries, targets and anchors
     batches/            one small JSON file per method and batch of attacked queries
     results.json, table.md, table.csv    the final results, assembled from the batch files
@@ -10,51 +11,37 @@ Layout of a run folder::
 
 Every file is written atomically (temporary file, fsync, rename), so a `kill -9` at any moment
 leaves each file either whole or absent. Running the same command again finds `run.json`,
-checks that its fingerprint equals the new run's, and skips every batch whose file exists; the
-results are assembled from the batch files in both cases, so they are byte-identical to an
-uninterrupted run. A folder made with other settings is refused (two runs are never mixed);
-`force=True` clears it and starts over.
+checks that its fingerprint equals the new run's, and reuses every batch file sealed to this run
+with a checksum that matches (`protocol.batch_files`); any other batch file is attacked again,
+with a one-line notice. The results are assembled from the batch records in both cases, so they
+are byte-identical to an uninterrupted run. A folder made with other settings is refused (two
+runs are never mixed); `force=True` clears it and starts over.
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from hashattack.errors import InputError
 from hashattack.files import atomic_write_bytes, atomic_write_json
-from hashattack.protocol.export import EXPORT_DIR, write_batch
-from hashattack.protocol.fingerprint import canonical, dataset_fingerprint, digest, run_fingerprint
+from hashattack.protocol import batch_files
+from hashattack.protocol.batch_files import BATCH_FORMAT, examples_bytes, notice, read_examples
+from hashattack.protocol.batch_store import FORCE_HINT, MemoryBatches, checked_examples
+from hashattack.protocol.export import EXPORT_DIR
+from hashattack.protocol.fingerprint import canonical, dataset_fingerprint, differences, digest, run_fingerprint
+from hashattack.protocol.run_lock import LOCK_FILE, RunLock
 
 RUN_FORMAT = "hashattack-run/1"
-BATCH_FORMAT = "hashattack-batch/1"
 RUN_FILE = "run.json"
 BATCH_DIR = "batches"
 RESULT_FILES = ("manifest.json", "results.json", "table.md", "table.csv", "timing.json")
-FORCE_HINT = "use --force (force=True) to start over, or another run folder"
-
-
-def differences(old, new, prefix: str = "") -> list[str]:
-    """Dotted paths where two JSON values differ, e.g. ['settings.eps: 0.1 -> 0.2']."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for key in sorted(set(old) | set(new)):
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if key not in old or key not in new:
-                out.append(f"{path}: {old.get(key, '(absent)')} -> {new.get(key, '(absent)')}")
-            else:
-                out.extend(differences(old[key], new[key], path))
-        return out
-    if old != new:
-        show = lambda v: (json.dumps(v) if len(json.dumps(v)) <= 40 else json.dumps(v)[:37] + "...")
-        return [f"{prefix or 'value'}: {show(old)} -> {show(new)}"]
-    return []
 
 
 def _read_json(path: Path, what: str) -> dict:
@@ -71,91 +58,38 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
-def _checked_examples(pixels: torch.Tensor | None, shape: tuple[int, ...], what: str) -> torch.Tensor:
-    if pixels is None:
-        raise InputError(f"the adversarial examples of {what} are missing; {FORCE_HINT}")
-    if tuple(pixels.shape) != tuple(shape) or pixels.dtype != torch.float32 or not torch.isfinite(pixels).all() \
-            or pixels.min() < 0 or pixels.max() > 1:
-        raise InputError(f"the adversarial examples of {what} are not float32 pixels in [0, 1] of shape "
-                         f"{tuple(shape)}; {FORCE_HINT}")
-    return pixels
-
-
-class MemoryBatches:
-    """Batch records kept in memory (a run without a folder); same interface as `RunFolder`."""
-
-    def __init__(self):
-        self._records: dict[tuple[str, int], dict] = {}
-        self.reused: dict[str, int] = {}       # per method: batches found already finished
-        self.computed: dict[str, int] = {}     # per method: batches attacked by this call
-        self.seconds: dict[str, float] = {}    # per method: attack seconds of every batch record
-        self._examples: dict[tuple[str, int], torch.Tensor] = {}
-        self.quantize = False                  # adversarial queries end on the 8-bit grid
-        self.keep_pixels = False               # keep every query's adversarial pixels (not only the first ones)
-        self.export_root: Path | None = None   # write PNG files under <export_root>/export (protocol.export)
-        self.export_names: dict[int, str] = {}  # query id -> file name
-
-    def _count(self, counter: dict[str, int], record: dict) -> None:
-        method = record["method"]
-        counter[method] = counter.get(method, 0) + 1
-        self.seconds[method] = self.seconds.get(method, 0.0) + float(record.get("seconds", 0.0))
-
-    def load_batch(self, method: str, index: int, query_ids: list[int]) -> dict | None:
-        record = self._records.get((method, index))
-        if record is not None:
-            self._count(self.reused, record)
-        return record
-
-    def timing(self, train_seconds: float | None = None) -> dict:
-        """Wall-clock seconds (summed over batch records, reused ones included) and how many batches
-        this call reused or attacked itself, per method and in all."""
-        methods = sorted(set(self.reused) | set(self.computed))
-        return {
-            "train_seconds": train_seconds,
-            "batches_reused": sum(self.reused.values()),
-            "batches_attacked": sum(self.computed.values()),
-            "methods": {m: {"batches_reused": self.reused.get(m, 0), "batches_attacked": self.computed.get(m, 0),
-                            "seconds": round(self.seconds.get(m, 0.0), 3)} for m in methods},
-        }
-
-    def save_batch(self, method: str, index: int, record: dict) -> dict:
-        """Store a batch record; returns it as it reads back (so fresh and resumed runs match)."""
-        record = canonical({"format": BATCH_FORMAT, "method": method, "batch": index, **record})
-        self._records[(method, index)] = record
-        self._count(self.computed, record)
-        return record
-
-    def export_batch(self, method: str, query_ids: list[int], benign: torch.Tensor, adversarial: torch.Tensor,
-                     eps_pixel: torch.Tensor) -> None:
-        """Write a finished batch's adversarial queries as PNG files (when the run exports), before its record."""
-        if self.export_root is not None:
-            write_batch(self.export_root, method, [self.export_names[int(i)] for i in query_ids], benign,
-                        adversarial, eps_pixel)
-
-    def save_examples(self, method: str, index: int, pixels: torch.Tensor) -> None:
-        """Keep the adversarial pixels of a batch's first queries (the ones the figures show)."""
-        self._examples[(method, index)] = pixels.detach().to(torch.float32).cpu()
-
-    def load_examples(self, method: str, index: int, shape: tuple[int, ...]) -> torch.Tensor:
-        """The kept adversarial pixels of batch `index`, which must have `shape`."""
-        return _checked_examples(self._examples.get((method, index)), shape, f"batch {index} of {method}")
-
-
 class RunFolder(MemoryBatches):
-    """A run folder bound to one settings fingerprint.
+    """A run folder bound to one settings fingerprint, written by one process at a time.
 
-    Use: `folder = RunFolder(path, fingerprint, force)`; `folder.check()` (before any expensive
-    work; raises InputError when the folder belongs to another run); `folder.start(model_sha256)`
-    (clears the folder when forced, writes run.json); then `load_batch` / `save_batch`.
+    Use: `with RunFolder(path, fingerprint, force) as folder:` (`lock=False`: the ranks of a torchrun
+    job that write batches into a folder rank 0 holds); `folder.check()` (before any expensive
+    work; takes the folder's lock when the folder exists, raises InputError when another process holds
+    it or the folder belongs to another run); `folder.start(model_sha256)` (takes the lock, clears the
+    folder when forced, writes run.json); then `load_batch` / `save_batch`. Leaving the `with` block
+    (or `release()`) lets the lock go.
     """
 
-    def __init__(self, path: str | Path, fingerprint: dict, force: bool = False):
+    def __init__(self, path: str | Path, fingerprint: dict, force: bool = False, lock: bool = True):
         super().__init__()
         self.path = Path(path)
         self.fingerprint = canonical(fingerprint)
+        self.run_sha256 = digest(self.fingerprint)
         self.force = force
         self.resuming = False
         self._previous: dict | None = None
+        self._lock = RunLock(self.path) if lock else None   # under torchrun rank 0 alone locks
+        self._examples_sha256: dict[tuple[str, int], str] = {}
+
+    def __enter__(self) -> "RunFolder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Let another process write the folder."""
+        if self._lock is not None:
+            self._lock.release()
 
     @property
     def batch_dir(self) -> Path:
@@ -164,13 +98,19 @@ class RunFolder(MemoryBatches):
     def batch_path(self, method: str, index: int) -> Path:
         return self.batch_dir / f"{_safe_name(method)}-{index:05d}.json"
 
+    def examples_path(self, method: str, index: int) -> Path:
+        return self.batch_dir / f"{_safe_name(method)}-{index:05d}.examples.npy"
+
     def finished_batches(self) -> list[Path]:
         return sorted(self.batch_dir.glob("*.json")) if self.batch_dir.is_dir() else []
 
     def check(self) -> None:
-        """Refuse a folder that holds another run (different fingerprint, or results without run.json)."""
+        """Refuse a folder that another process writes, or that holds another run (different fingerprint,
+        or results without run.json)."""
         if self.path.exists() and not self.path.is_dir():
             raise InputError(f"run folder {self.path} is a file; choose a folder")
+        if self.path.is_dir() and self._lock is not None:
+            self._lock.acquire()
         run_file = self.path / RUN_FILE
         if run_file.is_file():
             previous = _read_json(run_file, "run file")
@@ -193,21 +133,26 @@ class RunFolder(MemoryBatches):
                              f"so they cannot be checked against this run; {FORCE_HINT}")
 
     def start(self, model_sha256: str | None = None) -> None:
-        """Claim the folder for this run: clear it when forced, refuse a changed model, write run.json."""
+        """Claim the folder for this run: lock it, clear it when forced, refuse a changed model, write run.json."""
         if self.resuming and self._previous is not None:
             before = self._previous.get("model_sha256")
             if before is not None and model_sha256 is not None and before != model_sha256:
                 raise InputError(f"run folder {self.path} was started with model weights {before[:12]}…, "
                                  f"the model now is {model_sha256[:12]}… (retrained?); {FORCE_HINT}")
+        self.path.mkdir(parents=True, exist_ok=True)
+        if self._lock is not None:
+            self._lock.acquire()
         if self.force:
             self.clear()
-        self.path.mkdir(parents=True, exist_ok=True)
+        if self.batch_dir.is_symlink() or (self.batch_dir.exists() and not self.batch_dir.is_dir()):
+            print(f"hashattack: notice: {self.batch_dir}: not a folder; removed, every batch is attacked",
+                  file=sys.stderr)
+            self.batch_dir.unlink()
         exported = self.path / EXPORT_DIR
         stale_exports = list(exported.rglob(".*.tmp")) if exported.is_dir() else []
         for stale in list(self.path.glob(".*.tmp")) + list(self.batch_dir.glob(".*.tmp")) + stale_exports:
             stale.unlink(missing_ok=True)   # half-written files of a killed run
-        record = {"format": RUN_FORMAT, "fingerprint": self.fingerprint,
-                  "fingerprint_sha256": digest(self.fingerprint)}
+        record = {"format": RUN_FORMAT, "fingerprint": self.fingerprint, "fingerprint_sha256": self.run_sha256}
         if model_sha256 is not None:
             record["model_sha256"] = model_sha256
         atomic_write_json(self.path / RUN_FILE, record)
@@ -215,55 +160,71 @@ class RunFolder(MemoryBatches):
     def clear(self) -> None:
         """Remove this tool's files from the folder (run.json, batches, results); others are kept."""
         for folder in (self.batch_dir, self.path / EXPORT_DIR):
-            if folder.is_dir():
+            if folder.is_dir() and not folder.is_symlink():
                 shutil.rmtree(folder)
+            elif folder.is_symlink() or folder.exists():
+                folder.unlink()
         for name in (RUN_FILE, *RESULT_FILES):
             (self.path / name).unlink(missing_ok=True)
 
-    def load_batch(self, method: str, index: int, query_ids: list[int]) -> dict | None:
-        """The finished batch's record, or None when it has not been written yet."""
+    def load_batch(self, method: str, index: int, query_ids: list[int],
+                   examples_shape: tuple[int, ...] | None = None) -> dict | None:
+        """The finished batch's record, or None when it has to be attacked: not written yet, or a file
+        that is not this run's intact batch (a one-line notice says why; the batch is attacked again).
+        `examples_shape`: the shape of the adversarial pixels the batch must have kept beside it."""
         path = self.batch_path(method, index)
-        if not path.is_file():
+        if not (path.exists() or path.is_symlink()):
             return None
-        record = _read_json(path, "batch file")
-        if (record.get("format") != BATCH_FORMAT or record.get("method") != method or record.get("batch") != index
-                or record.get("query_ids") != [int(i) for i in query_ids]):
-            raise InputError(f"{path}: batch file does not belong to this run (method {method}, batch {index}); "
-                             f"{FORCE_HINT}")
-        codes, sizes = record.get("codes"), record.get("perceptibility")
-        if (not isinstance(codes, list) or len(codes) != len(query_ids) or not isinstance(record.get("bits"), int)
-                or not isinstance(sizes, dict) or any(len(v) != len(query_ids) for v in sizes.values())
-                or not isinstance(record.get("seconds"), (int, float))):
-            raise InputError(f"{path}: malformed batch file (codes, bits, perceptibility or seconds); {FORCE_HINT}")
+        record = batch_files.read_record(path)
+        why = record if isinstance(record, str) else \
+            batch_files.problem(record, self.run_sha256, method, index, [int(i) for i in query_ids])
+        if why is None and examples_shape is not None:
+            pixels = read_examples(self.examples_path(method, index), examples_shape, record.get("examples_sha256"))
+            why = pixels if isinstance(pixels, str) else None
+            if why is None and record.get("examples_sha256") is None:
+                why = "it records no examples_sha256 for its examples file"
+            if why is None:
+                self._examples[(method, index)] = pixels
+        if why is not None:
+            notice(path, why)
+            return None
         self._count(self.reused, record)
         return record
 
     def save_batch(self, method: str, index: int, record: dict) -> dict:
-        record = canonical({"format": BATCH_FORMAT, "method": method, "batch": index, **record})
-        atomic_write_json(self.batch_path(method, index), record)
+        """Write a batch record sealed to this run (and to the examples saved before it) atomically."""
+        sha = self._examples_sha256.pop((method, index), None)
+        record = canonical({"format": BATCH_FORMAT, "method": method, "batch": index, **record}
+                           | ({"examples_sha256": sha} if sha is not None else {}))
+        record = batch_files.seal(record, self.run_sha256)
+        path = self.batch_path(method, index)
+        if path.is_symlink() or path.is_dir():
+            batch_files.remove(path)
+        atomic_write_json(path, record)
         self._count(self.computed, record)
         return record
 
-    def examples_path(self, method: str, index: int) -> Path:
-        return self.batch_dir / f"{_safe_name(method)}-{index:05d}.examples.npy"
-
     def save_examples(self, method: str, index: int, pixels: torch.Tensor) -> None:
         """Write the adversarial pixels of a batch's first queries (float32 .npy, atomically) before
-        the batch record, so a finished batch always has them."""
-        buffer = io.BytesIO()
-        np.save(buffer, pixels.detach().to(torch.float32).cpu().numpy(), allow_pickle=False)
-        atomic_write_bytes(self.examples_path(method, index), buffer.getvalue())
+        the batch record, which records their SHA-256, so a finished batch always has its own."""
+        data = examples_bytes(pixels)
+        path = self.examples_path(method, index)
+        if path.is_symlink() or path.is_dir():
+            batch_files.remove(path)
+        atomic_write_bytes(path, data)
+        self._examples_sha256[(method, index)] = hashlib.sha256(data).hexdigest()
+        self._examples.pop((method, index), None)
 
     def load_examples(self, method: str, index: int, shape: tuple[int, ...]) -> torch.Tensor:
-        path = self.examples_path(method, index)
-        try:
-            array = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            array = None
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{path}: malformed examples file ({exc}); {FORCE_HINT}") from None
-        return _checked_examples(None if array is None else torch.from_numpy(np.array(array)), shape, str(path))
+        """The kept pixels of a batch: those checked when it was loaded, else read (a batch another
+        rank attacked under torchrun)."""
+        if (method, index) in self._examples:
+            return checked_examples(self._examples[(method, index)], shape, f"batch {index} of {method}")
+        pixels = read_examples(self.examples_path(method, index), shape)
+        if isinstance(pixels, str):
+            raise InputError(f"{self.batch_path(method, index)}: {pixels}; {FORCE_HINT}")
+        return pixels
 
 
 __all__ = ["RunFolder", "MemoryBatches", "run_fingerprint", "dataset_fingerprint", "digest", "differences", "canonical",
-           "RUN_FILE", "BATCH_DIR", "RESULT_FILES"]
+           "RUN_FILE", "BATCH_DIR", "BATCH_FORMAT", "LOCK_FILE", "RESULT_FILES"]

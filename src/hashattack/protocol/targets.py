@@ -60,6 +60,8 @@ class Manifest:
 def load_manifest(path: str | Path, num_queries: int | None = None, num_database: int | None = None) -> Manifest:
     """Read and validate a manifest; ids are checked against the set sizes when given."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise InputError(f"manifest {path} is a folder or another non-file; give a manifest.json file")
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:

@@ -92,10 +92,10 @@ def run_transfer(spec: TransferSpec) -> dict:
         anchors = anchor_code(db_codes[object_ids])
         attack = build_attack(spec.method, surrogate, **settings.attack_options(manifest.seed))
         attack.progress = spec.progress
-        folder = _surrogate_folder(spec, out / folder_name(label), dataset, manifest, row, parts, settings)
-        records, _ = attacked_batches(spec.method, attack, surrogate, images, anchors, manifest.query_ids,
-                                      settings.batch_size, folder, spec.device, spec.progress)
-        adversarial = all_adversarial_pixels(folder, spec.method, len(images), settings.batch_size, images.shape)
+        with _surrogate_folder(spec, out / folder_name(label), dataset, manifest, row, parts, settings) as folder:
+            records, _ = attacked_batches(spec.method, attack, surrogate, images, anchors, manifest.query_ids,
+                                          settings.batch_size, folder, spec.device, spec.progress)
+            adversarial = all_adversarial_pixels(folder, spec.method, len(images), settings.batch_size, images.shape)
         own = t_map(codes_from_records(records), db_codes)
         cells = {}
         for victim, name in zip(spec.victims, victims):
@@ -121,13 +121,17 @@ def run_transfer(spec: TransferSpec) -> dict:
 
 
 def _surrogate_folder(spec: TransferSpec, path: Path, dataset, manifest, row, parts, settings) -> RunFolder:
-    """The surrogate's run folder: bound to its members, the settings and the manifest; resumes after a kill."""
+    """The surrogate's run folder, locked: bound to its members, the settings and the manifest; resumes after a kill."""
     identity = {"ensemble": [model_identity(m, spec.data, p[1], int(p[2].shape[1])) for m, p in zip(row, parts)]}
     folder = RunFolder(path, run_fingerprint(dataset, manifest, identity, asdict(settings), (spec.method,),
                                              spec.device, spec.export), force=spec.force)
-    folder.check()
-    folder.start()
-    manifest.save(path / "manifest.json")
+    try:
+        folder.check()
+        folder.start()
+        manifest.save(path / "manifest.json")
+    except BaseException:
+        folder.release()
+        raise
     folder.keep_pixels, folder.quantize = True, settings.quantize
     if spec.export:
         folder.export_root = path

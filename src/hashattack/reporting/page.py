@@ -1,6 +1,11 @@
 """One report page written twice: as Markdown (relative links to the PNG files) and as a
 self-contained HTML page (figures embedded as base64 data URIs, no network).
 
+Whatever text comes from a file (a setting, a label, a file name) is escaped in both: HTML's `&`,
+`<` and `>` (Markdown renderers pass raw HTML through), and `|` in Markdown table cells. A figure
+is embedded only when it is a regular file that resolves inside the page's folder (a symlink out
+of the folder, a device or a FIFO is named, never read).
+
 Once loaded, the HTML page's script marks `<body>` with `data-images-total`,
 `data-images-broken` and `data-tables` (table rows), so a headless browser can check that
 every picture decoded (see `hashattack.reporting.browser`).
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import html
+import stat
 from pathlib import Path
 
 from hashattack.files import atomic_write_text
@@ -30,6 +36,25 @@ SCRIPT = """window.addEventListener('load', function () {
 });"""
 
 
+def md_text(text) -> str:
+    """Text for Markdown with raw HTML made inert (`<script>` shows as text), on one line."""
+    return html.escape(str(text), quote=False).replace("\r", " ").replace("\n", " ")
+
+
+def md_cell(text) -> str:
+    """`md_text` for a Markdown table cell (a `|` would start another cell)."""
+    return md_text(text).replace("|", "\\|")
+
+
+def inside_regular_file(path: Path, root: Path) -> bool:
+    """Whether `path` resolves to a regular file inside `root` (symlinks followed, then checked)."""
+    try:
+        real = path.resolve(strict=True)
+        return real.is_relative_to(root.resolve(strict=True)) and stat.S_ISREG(real.stat().st_mode)
+    except (OSError, RuntimeError):
+        return False
+
+
 class Page:
     """Collects a report's parts in order, then writes `report.md` and `report.html` into `root`."""
 
@@ -38,28 +63,32 @@ class Page:
         self.heading(title, 1)
 
     def heading(self, text: str, level: int = 2) -> None:
-        self.md.append(f"{'#' * level} {text}\n")
+        self.md.append(f"{'#' * level} {md_text(text)}\n")
         self.html.append(f"<h{level}>{html.escape(text)}</h{level}>")
 
     def paragraph(self, text: str) -> None:
-        self.md.append(text + "\n")
+        self.md.append(md_text(text) + "\n")
         self.html.append(f"<p>{html.escape(text)}</p>")
 
     def link(self, text: str, path: Path) -> None:
         """A paragraph linking to a file below the page's folder (relative, so the folder can move)."""
         rel = path.relative_to(self.root).as_posix()
-        self.md.append(f"[{text}]({rel})\n")
+        self.md.append(f"[{md_text(text)}]({md_text(rel)})\n")
         self.html.append(f'<p><a href="{html.escape(rel)}">{html.escape(text)}</a></p>')
 
     def table(self, header: list[str], body: list[list[str]], css: str = "") -> None:
-        self.md.append(markdown(header, body))
+        self.md.append(markdown([md_cell(c) for c in header], [[md_cell(c) for c in row] for row in body]))
         cells = lambda row, tag: "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
         rows = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in body)
         self.html.append(f'<table class="{css}"><thead><tr>{cells(header, "th")}</tr></thead><tbody>{rows}</tbody></table>')
 
     def figure(self, path: Path, caption: str) -> None:
+        """A PNG figure below the page's folder: embedded when it is a regular file inside it, else named."""
         rel = path.relative_to(self.root).as_posix()
-        self.md.append(f"![{caption}]({rel})\n\n*{caption}*\n")
+        if not inside_regular_file(path, self.root):
+            self.paragraph(f"Figure {rel} not shown: not a regular file inside {self.root.name}/.")
+            return
+        self.md.append(f"![{md_text(caption)}]({md_text(rel)})\n\n*{md_text(caption)}*\n")
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         self.html.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
                          f"<figcaption>{html.escape(rel)}: {html.escape(caption)}</figcaption></figure>")
@@ -74,4 +103,4 @@ class Page:
         return md_path, html_path
 
 
-__all__ = ["Page", "CSS", "SCRIPT"]
+__all__ = ["Page", "CSS", "SCRIPT", "md_text", "md_cell", "inside_regular_file"]

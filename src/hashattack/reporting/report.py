@@ -80,6 +80,11 @@ def _attack_seconds(folder: Path) -> dict[str, float]:
         return {}
 
 
+def psnr(value: float | None) -> str:
+    """A PSNR in dB for a table: "∞" for identical images (null in the JSON files, inf in memory)."""
+    return "∞" if value is None or value == float("inf") else f"{value:.1f}"
+
+
 def _perceptibility_table(run: Run) -> tuple[list[str], list[list[str]]]:
     header = ["Method", "t-MAP (%)", "ℓ∞ mean (/255)", "ℓ2 mean", "PSNR median (dB)", "attack time (s)"]
     body = []
@@ -91,7 +96,7 @@ def _perceptibility_table(run: Run) -> tuple[list[str], list[list[str]]]:
         body.append([method, percent(entry.get("t_map")),
                      f"{255 * p['linf_mean']:.2f}" if "linf_mean" in p else "",
                      f"{p['l2_mean']:.3f}" if "l2_mean" in p else "",
-                     f"{p['psnr_median']:.1f}" if "psnr_median" in p else "",
+                     psnr(p["psnr_median"]) if "psnr_median" in p else "",
                      f"{seconds[method]:.1f}" if seconds.get(method) is not None else ""])
     return header, body
 
@@ -192,4 +197,4 @@ def write_report(run_dir: str | Path, run_reports: bool = True) -> dict:
     return {"html": html_path, "markdown": md_path, "figures": sweep_figures, "runs": run_reports}
 
 
-__all__ = ["write_report", "write_sweep_figures", "results_columns", "swept_axes", "FIGURE_CAPTIONS"]
+__all__ = ["write_report", "write_sweep_figures", "results_columns", "swept_axes", "psnr", "FIGURE_CAPTIONS"]

@@ -55,7 +55,41 @@ def read_record(path: Path) -> dict:
         raise InputError(f"{path}: malformed results ({exc})") from None
     if not isinstance(record, dict) or "methods" not in record or "settings" not in record:
         raise InputError(f"{path}: not a hashattack results file (no 'methods' or 'settings')")
+    why = _record_problem(record)
+    if why is not None:
+        raise InputError(f"{path}: malformed results ({why})")
     return record
+
+
+def _number(value) -> bool:
+    """A number a table can show: int or float (inf from an older file included), or None (null)."""
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _record_problem(record: dict) -> str | None:
+    """Why a results record cannot be reported (None: it can): the fields the report reads, by type."""
+    if not isinstance(record["settings"], dict):
+        return "'settings' is not an object"
+    if not isinstance(record["methods"], dict) or not record["methods"]:
+        return "'methods' is not an object of methods"
+    for name, entry in record["methods"].items():
+        if not isinstance(entry, dict):
+            return f"methods.{name} is not an object"
+        for key in ("t_map", "map", "seconds"):
+            if not _number(entry.get(key)):
+                return f"methods.{name}.{key} is {entry.get(key)!r:.40}, not a number"
+        sizes = entry.get("perceptibility", {})
+        if not isinstance(sizes, dict) or not all(_number(v) for v in sizes.values()):
+            return f"methods.{name}.perceptibility is not an object of numbers"
+    for key in ("bits", "num_queries", "seed"):
+        if key in record and not _number(record[key]):
+            return f"'{key}' is {record[key]!r:.40}, not a number"
+    for key in ("spec", "conventions", "model", "export"):
+        if key in record and not isinstance(record[key], dict):
+            return f"'{key}' is not an object"
+    if not isinstance(record.get("spec", {}).get("methods", []), list):
+        return "spec.methods is not a list"
+    return None
 
 
 def setting(record: dict, axis: str):
