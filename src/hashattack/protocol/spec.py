@@ -32,7 +32,8 @@ OUTPUTS = ("raw", "tanh")
 class DataSpec:
     """Which data a run searches and attacks.
 
-    `dataset`: fashion-mnist (embedded default), mosaic-fashion (its multi-label 2x2 mosaics), imagenet100 / nus-wide (list files under `root`),
+    `dataset`: fashion-mnist (embedded default), mosaic-fashion (its multi-label 2x2 mosaics, `mosaics` in the
+    database), imagenet100 / nus-wide (list files under `root`),
     moving-fashion (embedded clips), jhmdb / ucf101 (videos under `root`), or images (a user's
     class-per-subfolder folder or list file `root`, queries from `query_data` or split off it).
     `seen_classes`: open-set (the model trains on these classes only; targets are the others).
