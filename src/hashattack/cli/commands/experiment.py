@@ -32,6 +32,7 @@ def add_parser(commands) -> None:
                     "  video-bits  Table 1 on the embedded video clips; video-eps: Table 2 on them",
         epilog="examples:\n"
                "  hashattack experiment bits --queries 100\n"
+               "  hashattack experiment bits-multilabel          # Table 1 on multi-label mosaics, HashNet loss\n"
                "  hashattack experiment eps --eps 0.02 0.05 0.1 0.15 0.2\n"
                "  hashattack experiment bits --dataset imagenet100 --root /data/imagenet --weights ~/.cache/torch\n"
                "  hashattack experiment bits --checkpoint models/fmnist-32.pt --bits 32   # your trained model",
