@@ -35,15 +35,13 @@ from hashattack.data.base import LabeledSet, RetrievalDataset
 from hashattack.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from hashattack.errors import InputError
 
-NUS_WIDE_DATABASE = 193_734     # HashNet's NUS-WIDE lists: database, training sample, queries, R of MAP@R
+NUS_WIDE_DATABASE = 193_734     # HashNet's NUS-WIDE lists: database, training sample, R of MAP@R
 NUS_WIDE_TRAIN = 10_500
-NUS_WIDE_QUERIES = 2_100
 NUS_WIDE_TOPK = 5000
 DATABASE = 60_000              # the defaults: the embedded Fashion-MNIST database's size, 1,000 queries
 QUERIES = 1_000
 SIZES = (0.5, 0.3, 0.15, 0.05)  # P(an object holds 1, 2, 3, 4 distinct classes)
 ZIPF = 1.0
-TILE = 14
 
 
 def proportional(nus_wide_count: int, database: int) -> int:
