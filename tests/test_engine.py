@@ -60,12 +60,13 @@ def test_experiment_and_run_of_the_same_config_give_the_same_folder(bits_runs):
 
 def test_every_preset_is_its_config_file():
     names = preset_names()
-    assert names == ["bits", "eps", "feature", "nt", "open-set", "video-bits", "video-eps"]
+    assert names == ["bits", "bits-multilabel", "eps", "feature", "nt", "open-set", "video-bits", "video-eps"]
     for name in names:
         assert preset_path(name).read_bytes() == (CONFIGS / f"{name}.toml").read_bytes(), name
 
 
 PRESET_OPTIONS = {           # each preset's own axis cut to two or three values
+    "bits-multilabel": ["--bits", "16", "32", "--mosaics", "200"],
     "eps": ["--eps", "0.05", "0.1", "--bits", "16"],
     "feature": ["--bits", "16", "32"],
     "nt": ["--n-t", "1", "3", "5", "--bits", "16"],
@@ -73,7 +74,7 @@ PRESET_OPTIONS = {           # each preset's own axis cut to two or three values
     "video-bits": ["--bits", "16", "32"],
     "video-eps": ["--eps", "0.05", "0.1", "--bits", "16"],
 }
-SUB_RUNS = {"bits": ["bits-16", "bits-32"], "feature": ["bits-16", "bits-32"], "eps": ["eps-0.05", "eps-0.1"],
+SUB_RUNS = {"bits": ["bits-16", "bits-32"], "bits-multilabel": ["bits-16", "bits-32"], "feature": ["bits-16", "bits-32"], "eps": ["eps-0.05", "eps-0.1"],
             "nt": ["n_t-1", "n_t-3", "n_t-5"], "open-set": [], "video-bits": ["bits-16", "bits-32"],
             "video-eps": ["eps-0.05", "eps-0.1"]}
 
@@ -111,7 +112,7 @@ def test_every_preset_runs_at_tiny_size(preset, fake_fmnist, clips, cache, bits_
         axis = next(iter(sweep["axes"]))
         assert (out / "figures" / f"tmap_vs_{axis.replace('_', '')}.png").is_file()
     record = records[0]
-    if preset in ("bits", "video-bits"):
+    if preset in ("bits", "bits-multilabel", "video-bits"):
         assert "| DHTA " in table and "| Original | MAP" in table and "| 16 bits | 32 bits |" in table
         assert set(record["methods"]) == {"Original", "Noise", "P2P", "DHTA"}
     if preset == "feature":
@@ -129,6 +130,9 @@ def test_every_preset_runs_at_tiny_size(preset, fake_fmnist, clips, cache, bits_
         assert all(set(t) <= {5, 6, 7, 8, 9} for t in manifest["target_labels"])
         queries = load_fashion_mnist(fake_fmnist)["test_labels"][manifest["query_ids"]]
         assert set(queries.tolist()) <= {0, 1, 2, 3, 4} and "Open set" in table
+    if preset == "bits-multilabel":   # multi-hot mosaics, HashNet's loss, R in NUS-WIDE's proportion (200 -> 5)
+        assert record["dataset"] == "mosaic-fashion" and record["settings"]["topk"] == 5
+        assert record["model"]["train"]["loss"] == "hashnet"
     if video:
         assert "moving-fashion" in table and record["architecture"] == "lstm-frame-cnn"
         assert all((run / "figures" / "frames.png").is_file() for run in runs)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hashattack.attacks.registry import METHOD_ORDER, PAPER_METHODS
 from hashattack.cli.values import device_name, positive_float, positive_int, seed_value
+from hashattack.data.mosaic import DATABASE as MOSAICS
 from hashattack.errors import InputError
 from hashattack.models import available_models
 from hashattack.models.acceleration import enable_tf32
@@ -28,17 +29,21 @@ from hashattack.training.losses import LOSSES
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", choices=DATASETS,
-                       help="fashion-mnist (embedded default), imagenet100 / nus-wide (list files), moving-fashion "
+                       help="fashion-mnist (embedded default), mosaic-fashion (its multi-label mosaics), imagenet100 / "
+                            "nus-wide (list files), moving-fashion "
                             "(embedded clips), jhmdb / ucf101 (videos), images (your folder or list file)")
     group.add_argument("--data", "--root", dest="root", type=Path,
-                       help="the dataset's folder: Fashion-MNIST IDX files, the list files' image root, the videos, "
-                            "or (images) a class-per-subfolder folder or a list file 'path 0 1 0 ...'")
+                       help="the dataset's folder: Fashion-MNIST IDX files (also mosaic-fashion's), the list files' image "
+                            "root, the videos, or (images) a class-per-subfolder folder or a list file 'path 0 1 0 ...'")
     group.add_argument("--train-list", type=Path, help="imagenet100 / nus-wide: training list (default ROOT/train.txt)")
     group.add_argument("--database-list", type=Path, help="imagenet100 / nus-wide: database list (default ROOT/database.txt)")
     group.add_argument("--query-list", type=Path, help="imagenet100 / nus-wide: query list (default ROOT/test.txt)")
     group.add_argument("--lists", type=Path, help="jhmdb / ucf101: folder of train/database/query.txt (default ROOT/lists)")
     group.add_argument("--train-per-class", type=positive_int, help="fashion-mnist: training images per class (default 2000)")
     group.add_argument("--frames", type=positive_int, help="moving-fashion: frames per clip (default 16)")
+    group.add_argument("--mosaics", type=positive_int,
+                       help="mosaic-fashion: database mosaics (default 60000; R and the training sample follow in "
+                            "NUS-WIDE's proportion)")
     group.add_argument("--query-data", type=Path, help="images: folder or list file of the queries "
                                                        "(default: --query-split objects drawn from --data)")
     group.add_argument("--query-split", type=positive_int, help="images: objects set aside as queries (default 10%%)")
@@ -79,8 +84,10 @@ def add_model_options(parser: argparse.ArgumentParser, sweep: bool = True) -> No
                             "folder), or --model's state_dict")
     group.add_argument("--random-init", action="store_true", default=None,
                        help="train a torchvision backbone from random weights instead of ImageNet's")
-    group.add_argument("--loss", choices=sorted(LOSSES), help="training loss (default pairwise; dvh on videos)")
-    group.add_argument("--epochs", type=positive_int, help="training epochs (default: 10 small-cnn, 24 vgg, 200 video)")
+    group.add_argument("--loss", choices=sorted(LOSSES),
+                       help="training loss (default pairwise; hashnet on mosaic-fashion; dvh on videos)")
+    group.add_argument("--epochs", type=positive_int,
+                       help="training epochs (default: 10 small-cnn, 30 small-cnn on mosaic-fashion, 24 vgg, 200 video)")
     group.add_argument("--lr", type=positive_float, help="learning rate (default: 0.05 small-cnn and video, 0.01 vgg)")
     group.add_argument("--train-batch-size", type=positive_int, help="training batch (default: 64 small-cnn, 24 vgg, 100 video)")
     group.add_argument("--train-seed", type=seed_value, help="seed of the training run (default 0)")
@@ -116,7 +123,8 @@ def add_attack_options(parser: argparse.ArgumentParser) -> None:
                             "2000/steps on the embedded clips: the paper's path length)")
     group.add_argument("--n-t", type=positive_int, nargs="+", help="objects voted into DHTA's anchor (default 9)")
     group.add_argument("--batch-size", type=positive_int, help="queries attacked per forward/backward (default 100)")
-    group.add_argument("--topk", type=positive_int, help="R of MAP@R / t-MAP@R (default 5000 on nus-wide, 1000 otherwise)")
+    group.add_argument("--topk", type=positive_int,
+                       help="R of MAP@R / t-MAP@R (default 5000 on nus-wide, 1549 on mosaic-fashion, 1000 otherwise)")
     group.add_argument("--zero-relevance", choices=("zero", "drop"),
                        help="queries with no relevant item in the top R: count as 0 (default) or drop (official code)")
     group.add_argument("--quantize", action="store_true", default=None,
@@ -180,7 +188,8 @@ def data_spec(args: argparse.Namespace) -> DataSpec:
                     text(args.query_list), text(getattr(args, "lists", None)), args.train_per_class or 2000,
                     getattr(args, "frames", None) or 16, text(getattr(args, "query_data", None)),
                     getattr(args, "query_split", None), getattr(args, "size", None), getattr(args, "channels", None) or 3,
-                    tuple(args.seen_classes) if getattr(args, "seen_classes", None) else None)
+                    tuple(args.seen_classes) if getattr(args, "seen_classes", None) else None,
+                    getattr(args, "mosaics", None) or MOSAICS)
 
 
 def model_spec(args: argparse.Namespace, data: DataSpec, bits: int) -> ModelSpec:
@@ -215,7 +224,7 @@ def adversarial_settings(args: argparse.Namespace) -> AdversarialTraining | None
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
     """The RunSpec of an attacking command's options, with the dataset's defaults filled in."""
     data = data_spec(args)
-    defaults = defaults_for(data.dataset)
+    defaults = defaults_for(data.dataset, data.mosaics)
     eps_space = args.eps_space or defaults["eps_space"]
     default_eps = defaults["eps"] if eps_space == defaults["eps_space"] else (
         PAPER_EPS if eps_space == "normalized" else 8 / 255)

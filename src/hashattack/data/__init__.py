@@ -7,6 +7,7 @@ from hashattack.data.fashion_mnist import (
     fashion_mnist_retrieval,
     load_fashion_mnist,
 )
+from hashattack.data.mosaic import mosaic_fashion_retrieval
 from hashattack.data.moving_fashion import moving_fashion_retrieval
 from hashattack.data.video import VideoSet, read_video, sample_frame_indices
 from hashattack.data.video_splits import video_retrieval
@@ -25,5 +26,6 @@ __all__ = [
     "read_video",
     "sample_frame_indices",
     "moving_fashion_retrieval",
+    "mosaic_fashion_retrieval",
     "video_retrieval",
 ]

@@ -18,6 +18,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 
 from hashattack.attacks.registry import PAPER_METHODS, ordered
+from hashattack.data.mosaic import DATABASE as MOSAICS
 from hashattack.errors import InputError
 from hashattack.protocol.settings import AttackSettings
 from hashattack.training.adversarial import AdversarialTraining
@@ -27,7 +28,7 @@ from hashattack.validation import check_seed
 SWEEP_AXES = ("bits", "eps", "n_t", "steps")
 MAX_SWEEP_POINTS = 1000      # a sweep runs every combination of its axes' values: at most this many
 SAFE_POINT_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
-IMAGE_DATASETS = ("fashion-mnist", "imagenet100", "nus-wide", "images")
+IMAGE_DATASETS = ("fashion-mnist", "mosaic-fashion", "imagenet100", "nus-wide", "images")
 VIDEO_DATASETS = ("moving-fashion", "jhmdb", "ucf101")
 DATASETS = IMAGE_DATASETS + VIDEO_DATASETS
 OUTPUTS = ("raw", "tanh")
@@ -37,7 +38,8 @@ OUTPUTS = ("raw", "tanh")
 class DataSpec:
     """Which data a run searches and attacks.
 
-    `dataset`: fashion-mnist (embedded default), imagenet100 / nus-wide (list files under `root`),
+    `dataset`: fashion-mnist (embedded default), mosaic-fashion (its multi-label 2x2 mosaics, `mosaics` in the
+    database), imagenet100 / nus-wide (list files under `root`),
     moving-fashion (embedded clips), jhmdb / ucf101 (videos under `root`), or images (a user's
     class-per-subfolder folder or list file `root`, queries from `query_data` or split off it).
     `seen_classes`: open-set (the model trains on these classes only; targets are the others).
@@ -56,12 +58,15 @@ class DataSpec:
     size: int | None = None              # images: resize to size x size
     channels: int = 3                    # images
     seen_classes: tuple[int, ...] | None = None
+    mosaics: int = MOSAICS               # mosaic-fashion: database mosaics (R and the training sample follow)
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
             raise InputError(f"unknown dataset {self.dataset!r}: choose from {', '.join(DATASETS)}")
         if self.dataset == "images" and self.root is None:
             raise InputError("dataset images needs a folder or list file of images (--data)")
+        if not isinstance(self.mosaics, int) or self.mosaics <= 0:
+            raise InputError(f"mosaics must be a positive integer, got {self.mosaics!r}")
         if self.channels not in (1, 3):
             raise InputError(f"channels must be 1 or 3, got {self.channels}")
 
