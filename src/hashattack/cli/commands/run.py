@@ -46,8 +46,20 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print("hashattack " + " ".join(to_argv(sub, config.command, config.options, config.source)))
         if hasattr(sub_args, "out") and config.command in ("demo", "video", "audit"):
             spec = spec_from_args(sub_args)
+            print(f"  {resolved_settings(spec)}")
             for point in spec.points():
                 if point.name:
                     print(f"  {Path(spec.out) / point.name}")
         return 0
     return sub_args.run(sub_args, parser)
+
+
+def resolved_settings(spec) -> str:
+    """One line of the settings a spec runs with once the dataset's defaults are in (what --dry-run shows)."""
+    attack, axes = spec.attack, dict(spec.axes)
+    eps = " ".join(f"{e:g}" for e in axes.get("eps", (attack.eps,)))
+    steps = " ".join(str(n) for n in axes.get("steps", (attack.steps,)))
+    other = "drop" if attack.zero_relevance == "zero" else "zero"
+    return (f"{spec.data.dataset}: eps {eps} ({attack.eps_space} space), {steps} steps of {attack.step_size:g}, "
+            f"n_t {attack.n_t}, MAP@{attack.topk or 'all'}, main convention {attack.zero_relevance} "
+            f"({other} beside it), {spec.target_protocol} targets")
