@@ -96,8 +96,8 @@ def load_manifest(path: str | Path, num_queries: int | None = None, num_database
         query_ids = [int(i) for i in raw["query_ids"]]
         if not query_ids:
             raise ValueError("query_ids is empty; a manifest needs at least one query")
-        labels = _label_rows(raw["target_labels"], len(query_ids), n_classes, "target_labels")
-        by_n_t = {int(k): _label_rows(v, len(query_ids), n_classes, f"target_labels_by_n_t[{k}]")
+        labels = _label_rows(raw["target_labels"], len(query_ids), n_classes, "")
+        by_n_t = {int(k): _label_rows(v, len(query_ids), n_classes, f" in target_labels_by_n_t[{k}]")
                   for k, v in raw.get("target_labels_by_n_t", {}).items()}
         protocol = raw.get("target_protocol", "paired")   # manifests older than the option: the nested draw
         if protocol not in TARGET_PROTOCOLS:
@@ -116,14 +116,14 @@ def load_manifest(path: str | Path, num_queries: int | None = None, num_database
     return Manifest(seed, query_ids, labels, anchors, raw.get("dataset", ""), raw.get("extra", {}), protocol, by_n_t)
 
 
-def _label_rows(rows, count: int, n_classes: int, name: str) -> np.ndarray:
-    """(count, n_classes) uint8 multi-hot from a manifest's lists of class indices."""
+def _label_rows(rows, count: int, n_classes: int, where: str) -> np.ndarray:
+    """(count, n_classes) uint8 multi-hot from a manifest's lists of class indices (`where`: which list)."""
     labels = np.zeros((count, n_classes), dtype=np.uint8)
     if len(rows) != count:
-        raise ValueError(f"{name} and query_ids differ in length")
+        raise ValueError(f"target_labels{where} and query_ids differ in length")
     for row, classes in enumerate(rows):
         if not classes:
-            raise ValueError(f"{name}: target label of query {row} is empty")
+            raise ValueError(f"target label of query {row}{where} is empty")
         labels[row, [int(c) for c in classes]] = 1
     return labels
 

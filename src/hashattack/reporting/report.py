@@ -150,10 +150,10 @@ def _run_section(page: Page, runs: Runs, run: Run) -> None:
             page.link(f"the report of run {name}", run.folder / "report.html")
     page.heading("Methods: success and perceptibility", 3)
     main = run.record["settings"].get("zero_relevance", "zero")
+    page.table(*_perceptibility_table(run), "results")
     page.paragraph(f"t-MAP under the run's main zero-relevance convention ({main}) and beside it the other "
                    f"({OTHER_CONVENTION[main]}); perceptibility in pixel space (SSIM: 11x11 Gaussian window, "
                    f"σ 1.5, per channel).")
-    page.table(*_perceptibility_table(run), "results")
     for file, text in FIGURE_CAPTIONS.items():
         if (run.folder / "figures" / file).is_file():
             page.figure(run.folder / "figures" / file, text)
