@@ -192,8 +192,8 @@ def caption(spec: RunSpec, source: Source, num_queries: int, swept: tuple[str, .
     what = f"per {', '.join(swept)} " if swept else ""
     text = (f"t-MAP / MAP (%) {what}on {source.dataset.name}, {num_queries} queries, eps = {settings.eps} "
             f"({settings.eps_space} space){unless('eps')}, {settings.steps} steps{unless('steps')}, "
-            f"n_t = {settings.n_t}{unless('n_t')}, {conventions(settings)['map']}, {protocol} targets "
-            f"(protocol.targets). {convention_caption(settings.zero_relevance)}")
+            f"n_t = {settings.n_t}{unless('n_t')}, {conventions(settings)['map']}, {protocol} target "
+            f"protocol. {convention_caption(settings.zero_relevance)}")
     return f"{text} {source.note[0].upper()}{source.note[1:]}." if source.note else text
 
 
