@@ -32,7 +32,7 @@ def test_demo_writes_the_run_folder_and_prints_the_table(fake_fmnist, tmp_path, 
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert len(manifest["query_ids"]) == 6 and set(manifest["anchor_ids"]) == {"1", "9"}
     csv = (tmp_path / "run" / "table.csv").read_text().splitlines()
-    assert csv[0] == "Method,Metric,16 bits" and len(csv) == 6
+    assert csv[0] == "Method,Metric,16 bits,16 bits (drop)" and len(csv) == 6
 
 
 def test_a_manifest_reruns_exactly(fake_fmnist, tmp_path):

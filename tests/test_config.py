@@ -91,6 +91,8 @@ def test_dry_run_prints_the_command_line_and_the_sub_runs(tmp_path, capsys):
     assert main(["run", str(path), "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines == ["hashattack demo --bits=16 --out=o --eps 0.1 0.2",
+                     "  fashion-mnist: eps 0.1 0.2 (pixel space), 2000 steps of 1, n_t 9, MAP@1000, main convention "
+                     "zero (drop beside it), paired targets",
                      f"  {Path('o') / 'eps-0.1'}", f"  {Path('o') / 'eps-0.2'}"]
     assert not (tmp_path / "o").exists() and not Path("o").exists()
 

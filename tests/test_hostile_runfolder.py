@@ -231,6 +231,14 @@ def test_two_processes_on_one_folder(clean, tmp_path, capsys):
 
 # ---- strict JSON ----
 
+def psnr_median_cell(folder, method: str) -> str:
+    """The PSNR median cell of `method` in report.md's per-method table."""
+    lines = (folder / "report.md").read_text().split("Methods: success and perceptibility")[1].splitlines()
+    header = next(line for line in lines if line.startswith("| Method "))
+    column = [cell.strip() for cell in header.split("|")].index("PSNR median (dB)")
+    return next(line for line in lines if line.startswith(f"| {method} ")).split("|")[column].strip()
+
+
 def test_every_json_file_of_a_run_is_strict(clean, tmp_path, capsys):
     out = tmp_path / "run"
     code, _, _ = cli(tiny_demo_args(clean["data"], clean["cache"], out, steps=2, queries=4), capsys)
@@ -241,9 +249,7 @@ def test_every_json_file_of_a_run_is_strict(clean, tmp_path, capsys):
     original = parsed["results.json"]["methods"]["Original"]["perceptibility"]
     assert original["psnr_median"] is None and original["psnr_mean"] is None   # identical images: infinite PSNR
     assert parsed["Original-00000.json"]["perceptibility"]["psnr"] == [None, None]
-    methods = (out / "report.md").read_text().split("Methods: success and perceptibility")[1]
-    row = next(line for line in methods.splitlines() if line.startswith("| Original "))
-    assert row.split("|")[5].strip() == "∞"   # the PSNR median column
+    assert psnr_median_cell(out, "Original") == "∞"
 
 
 # ---- the report ----
@@ -339,5 +345,4 @@ def test_report_reads_an_older_results_file_with_a_bare_infinity(finished, capsy
     (finished / "results.json").write_text(text.replace('"psnr_median": null', '"psnr_median": Infinity'))
     code, _, err = cli(["report", finished, "--quiet"], capsys)
     assert code == 0 and err == ""
-    methods = (finished / "report.md").read_text().split("Methods: success and perceptibility")[1]
-    assert next(line for line in methods.splitlines() if line.startswith("| Original ")).split("|")[5].strip() == "∞"
+    assert psnr_median_cell(finished, "Original") == "∞"

@@ -56,13 +56,15 @@ def test_list_errors_on_class_count_and_absent_file(images):
 
 
 def test_official_test_crop_offsets(tmp_path):
-    assert center_offset(256, 224) == 15 and center_offset(36, 32) == 1
+    assert center_offset(256, 224) == 16 and center_offset(36, 32) == 2 and center_offset(37, 32) == 2
     x, y = np.meshgrid(np.arange(256), np.arange(256))
     image = Image.fromarray(np.stack([x, y, np.zeros_like(x)], axis=2).astype(np.uint8))
-    out = eval_transform(image)                       # resize 256 -> 256 is exact, crop 224 at (15, 15)
+    out = eval_transform(image)                       # resize 256 -> 256 is exact, crop 224 at (16, 16)
     assert out.shape == (3, 224, 224)
-    assert round(out[0, 0, 0].item() * 255) == 15 and round(out[1, 0, 0].item() * 255) == 15
-    assert round(out[0, 0, -1].item() * 255) == 15 + 223 and round(out[1, -1, 0].item() * 255) == 15 + 223
+    assert round(out[0, 0, 0].item() * 255) == 16 and round(out[1, 0, 0].item() * 255) == 16
+    assert round(out[0, 0, -1].item() * 255) == 16 + 223 and round(out[1, -1, 0].item() * 255) == 16 + 223
+    official = np.asarray(image.crop((15.5, 15.5, 15.5 + 224, 15.5 + 224)))   # PlaceCrop's float box, Python 3
+    assert np.array_equal(np.round(out.permute(1, 2, 0).numpy() * 255).astype(np.uint8), official)
     assert round(eval_transform(image, crop_offset=0)[0, 0, 5].item() * 255) == 5
 
 

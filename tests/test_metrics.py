@@ -200,7 +200,7 @@ def test_perceptibility_hand_values():
     adversarial[0, 1, 2, 3] += 0.1
     for b, a in ((benign, adversarial), (torch.from_numpy(benign).float(), torch.from_numpy(adversarial).float())):
         out = perceptibility(b, a)
-        assert set(out) == {"linf", "l2", "psnr"}
+        assert set(out) == {"linf", "l2", "psnr", "ssim"}
         np.testing.assert_allclose(out["linf"], [0.1, 0.0], atol=1e-6)
         np.testing.assert_allclose(out["l2"], [0.1, 0.0], atol=1e-6)
         assert out["psnr"][0] == pytest.approx(10 * math.log10(48 / 0.01), rel=1e-5)

@@ -88,7 +88,8 @@ def test_targets_on_multi_hot_labels_follow_the_official_rule(mosaics):
 
 
 def test_defaults_and_bad_sizes(fake_fmnist):
-    assert defaults_for("mosaic-fashion") == {"eps": 0.2, "eps_space": "pixel", "steps": 2000, "topk": 1549}
+    assert defaults_for("mosaic-fashion") == {"eps": 0.2, "eps_space": "pixel", "steps": 2000, "topk": 1549,
+                                              "eps_sweep": (0.02, 0.05, 0.1, 0.15, 0.2), "zero_relevance": "drop"}
     assert defaults_for("mosaic-fashion", 400)["topk"] == 10
     assert default_train_config("mosaic-fashion", "small-cnn").loss == "hashnet"
     assert default_train_config("fashion-mnist", "small-cnn").loss == "pairwise"

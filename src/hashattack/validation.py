@@ -123,10 +123,18 @@ def check_manifest(manifest, query_labels: Array, db_labels: Array, n_t: int, so
         raise InputError(f"{source}: an anchor id is outside the database of {len(db_labels)}")
     if manifest.target_labels.shape[1] != db_labels.shape[1]:
         raise InputError(f"{source} has {manifest.target_labels.shape[1]} classes, the dataset {db_labels.shape[1]}")
+    by_n_t = getattr(manifest, "target_labels_by_n_t", {})   # targets of the n_t values whose draw differs
+    for n_t, targets in by_n_t.items():
+        if targets.shape != manifest.target_labels.shape:
+            raise InputError(f"{source}: the targets of n_t = {n_t} have shape {tuple(targets.shape)}, "
+                             f"not {tuple(manifest.target_labels.shape)}")
     anchors = {size: db_labels[np.asarray(ids, dtype=np.int64).reshape(len(ids), size)]
                for size, ids in manifest.anchor_ids.items()}
-    check_targets(query_labels[np.asarray(manifest.query_ids)], manifest.target_labels, anchors, source,
+    queries = query_labels[np.asarray(manifest.query_ids)]
+    check_targets(queries, manifest.target_labels, {n: a for n, a in anchors.items() if n not in by_n_t}, source,
                   manifest.query_ids)
+    for n_t, targets in by_n_t.items():
+        check_targets(queries, targets, {n_t: anchors[n_t]} if n_t in anchors else {}, source, manifest.query_ids)
 
 
 __all__ = ["at", "line_error", "check_seed", "check_device", "MAX_SEED", "check_finite", "check_not_empty", "check_targets", "check_manifest"]

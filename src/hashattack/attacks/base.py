@@ -14,6 +14,7 @@ are exact.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from typing import Iterator
 
 import torch
@@ -49,6 +50,14 @@ def normalization(model: nn.Module, like: torch.Tensor) -> tuple[torch.Tensor, t
     return mean.detach().to(like.device), std.detach().to(like.device)
 
 
+def working_dtype(model: nn.Module, images: torch.Tensor) -> torch.dtype:
+    """The dtype of `model`'s first floating parameter or buffer, else of `images` (float32 for integer images)."""
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return images.dtype if images.is_floating_point() else torch.float32
+
+
 class Attack:
     """An attack built with a model and hyper-parameters, called on a batch of pixel images."""
 
@@ -58,7 +67,7 @@ class Attack:
     def __init__(self, model: nn.Module, eps: float | torch.Tensor = 0.1, eps_space: str = "pixel"):
         if eps_space not in EPS_SPACES:
             raise InputError(f"unknown eps space {eps_space!r}: choose 'pixel' or 'normalized'")
-        eps_t = torch.as_tensor(eps, dtype=torch.float32).flatten()
+        eps_t = torch.as_tensor(eps, dtype=torch.float64).flatten()   # cast to the attack's dtype when used
         if not torch.isfinite(eps_t).all() or (eps_t <= 0).any():
             raise InputError(f"eps must be positive and finite, got {eps}")
         if eps_space == "pixel" and (eps_t > 1).any():
@@ -76,10 +85,15 @@ class Attack:
     def normalization(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return normalization(self.model, images)
 
+    def working_dtype(self, images: torch.Tensor) -> torch.dtype:
+        """The dtype an attack computes in: its model's (the dtype of its first floating parameter), else the
+        images'. A float64 model gets a float64 attack; a float32 model a float32 one, whatever the images."""
+        return working_dtype(self.model, images)
+
     def eps_pixel(self, images: torch.Tensor) -> torch.Tensor:
         """The per-channel bound in pixel units, shaped to broadcast over `images`."""
         _, std = self.normalization(images)
-        eps = self.eps.to(images.device)
+        eps = self.eps.to(images.device, images.dtype if images.is_floating_point() else torch.float32)
         if eps.numel() == 1:
             eps = eps.reshape(())
         elif std.numel() == eps.numel():

@@ -18,6 +18,17 @@ Optimiser of the official code, reproduced exactly:
 Queries are independent: a batch of B queries does in one forward/backward what B one-query
 runs do, with each query's step normalised by its own gradient norm.
 
+Dtype: the loss, the anchors, δ and the ε ball are in the model's dtype (its first floating
+parameter's, `Attack.working_dtype`): a float32 model is attacked in float32, a float64 model in
+float64 (the images are cast to it), so the optimiser can be checked against the official
+arithmetic in double precision.
+
+Anchor ties: `anchor_code` gives +1 on a tied bit (Algorithm 1 as written; Theorem 1 holds), the
+official code's `np.sign` gives 0, which drops that bit from the loss. Ties occur only for even
+n_t (a sum of an odd number of ±1 is never 0), so never at the default n_t = 9 nor in the `nt`
+preset (odd n_t); `anchor_code(codes, ties="zero")` gives the official anchors, which this attack
+takes from object codes (B, n_t, K) with `anchor_ties="zero"` (0 bits carry no loss).
+
 Arguments: model (pixels in [0, 1] -> pre-tanh (B, K)), eps (0.1), eps_space ("pixel"),
 steps (2000), n_t (9; the number of target objects voted into the anchor, used by the
 experiment protocol), step_size (1.0), scale_step (True).
@@ -27,7 +38,7 @@ Speed options (none changes the algorithm; the defaults reproduce the official o
   that reached the anchor) and drop it from the batch; the official optimiser runs every step.
   `steps_taken` holds, after a call, the forward/backward passes each query of the batch ran;
 - precision ("fp32"): "bf16" runs the model's forward and backward under bfloat16 autocast
-  (the loss, the step and δ stay float32); codes can differ from fp32, so its t-MAP is measured;
+  (the loss, the step and δ stay in the model's dtype); codes can differ from fp32, so its t-MAP is measured;
 - channels_last (False): 4-D inputs and the model's weights in channels-last memory format
   (faster convolutions on GPUs with tensor cores; converts the model in place);
 - compile (False): run the model through `torch.compile` (True: the default backend, or the
@@ -82,8 +93,12 @@ class DHTA(Attack):
 
     def __init__(self, model, eps: float | torch.Tensor = 0.1, eps_space: str = "pixel", steps: int = 2000,
                  n_t: int = 9, step_size: float = 1.0, scale_step: bool = True, *, early_stop: bool = False,
-                 precision: str = "fp32", channels_last: bool = False, compile: bool | str = False):
+                 precision: str = "fp32", channels_last: bool = False, compile: bool | str = False,
+                 anchor_ties: str = "plus"):
         super().__init__(model, eps, eps_space)
+        if anchor_ties not in ("plus", "zero"):
+            raise InputError(f"anchor_ties must be 'plus' (Algorithm 1) or 'zero' (the official np.sign), got {anchor_ties!r}")
+        self.anchor_ties = anchor_ties
         if precision not in PRECISIONS:
             raise InputError(f"unknown precision {precision!r}: choose from {', '.join(PRECISIONS)}")
         if not isinstance(compile, (bool, str)):
@@ -116,8 +131,10 @@ class DHTA(Attack):
     def forward(self, images: torch.Tensor, target_codes: torch.Tensor) -> torch.Tensor:
         """images (B, C, ...) in [0, 1]; target_codes: anchors (B, K) or target objects' codes (B, n, K)."""
         check_anchor_codes(target_codes, images.shape[0])
-        anchors = anchor_code(target_codes) if target_codes.dim() == 3 else target_codes
-        anchors = anchors.to(images.device, torch.float32)
+        anchors = anchor_code(target_codes, ties=self.anchor_ties) if target_codes.dim() == 3 else target_codes
+        dtype = self.working_dtype(images)   # the model's: float64 models get a float64 attack
+        images = images.to(dtype)
+        anchors = anchors.to(images.device, dtype)
         if anchors.shape[0] != images.shape[0]:
             raise InputError(f"{images.shape[0]} images but {anchors.shape[0]} anchor codes")
         if self.channels_last and images.dim() == 4:
@@ -131,7 +148,7 @@ class DHTA(Attack):
         def loss_of(adversarial: torch.Tensor, t: int, active: torch.Tensor):
             with autocast:
                 outputs = net(adversarial)
-            outputs, goal = outputs.float(), anchors[active]
+            outputs, goal = outputs.to(dtype), anchors[active]
             loss = -(goal * torch.tanh(alpha_schedule(t, self.steps) * outputs)).sum() / bits
             if not self.early_stop:
                 return loss
@@ -147,7 +164,7 @@ class DHTA(Attack):
         return {**super().settings(), "steps": self.steps, "n_t": self.n_t, "step_size": self.step_size,
                 "scale_step": self.scale_step, "step_length_rule": "step_size*sqrt(D/150528)" if self.scale_step else "step_size",
                 "early_stop": self.early_stop, "precision": self.precision, "channels_last": self.channels_last,
-                "compile": self.compile}
+                "compile": self.compile, **({"anchor_ties": "zero"} if self.anchor_ties == "zero" else {})}
 
 
 class P2P(DHTA):

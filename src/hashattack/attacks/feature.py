@@ -47,7 +47,7 @@ class FeatureAttack(Attack):
         """Targets given as pixels shaped like `images` -> their features; (B, F) features pass through."""
         if targets.shape[0] != images.shape[0]:
             raise InputError(f"{images.shape[0]} images but {targets.shape[0]} targets")
-        targets = targets.to(images.device, torch.float32)
+        targets = targets.to(images.device, images.dtype)
         if targets.shape == images.shape:
             with torch.no_grad():
                 return self.model.features(targets)
@@ -58,6 +58,7 @@ class FeatureAttack(Attack):
 
     def forward(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """images (B, C, ...) in [0, 1]; targets: target objects' pixels (same shape) or features (B, F)."""
+        images = images.to(self.working_dtype(images))   # the model's dtype (see attacks.dhta)
         goal = self.target_features(images, targets)
 
         def loss_of(adversarial: torch.Tensor, t: int, active: torch.Tensor) -> torch.Tensor:

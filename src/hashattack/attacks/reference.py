@@ -22,7 +22,8 @@ def one_query_at_a_time(attack: DHTA, images: torch.Tensor, anchors: torch.Tenso
     model = attack.model
     model.eval()
     out = []
-    for image, anchor in zip(images, anchors.to(images.device, torch.float32)):
+    images = images.to(attack.working_dtype(images))
+    for image, anchor in zip(images, anchors.to(images.device, images.dtype)):
         x = image.unsqueeze(0)
         _, std = normalization(model, x)
         eps = attack.eps_pixel(x) / std

@@ -53,7 +53,7 @@ class Untargeted(DHTA):
         if codes.dim() != 2 or codes.shape[0] != images.shape[0]:
             raise InputError(f"{images.shape[0]} images but codes of shape {tuple(codes.shape)}; expected (B, K)")
         # (1/K) h_bᵀ tanh(α f) = -(1/K) (-h_b)ᵀ tanh(α f): DHTA's loss towards the anchor -h_b
-        return super().forward(images, -codes.to(images.device, torch.float32))
+        return super().forward(images, -codes.to(images.device))
 
     def settings(self) -> dict:
         settings = super().settings()

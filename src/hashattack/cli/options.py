@@ -19,9 +19,10 @@ from hashattack.errors import InputError
 from hashattack.models import available_models
 from hashattack.models.acceleration import enable_tf32
 from hashattack.protocol.settings import AttackSettings
-from hashattack.protocol.sources import (EMBEDDED_EPS, PAPER_EPS, default_architecture, default_train_config,
-                                         defaults_for, path_length_step_size)
+from hashattack.protocol.sources import (EMBEDDED_EPS, PAPER_EPS, PAPER_EPS_SWEEP, default_architecture,
+                                         default_train_config, defaults_for, eps_sweep_for, path_length_step_size)
 from hashattack.protocol.spec import DATASETS, DataSpec, ModelSpec, RunSpec
+from hashattack.protocol.targets import TARGET_PROTOCOLS
 from hashattack.training.adversarial import ADVERSARIAL_METHODS, AdversarialTraining
 from hashattack.training.losses import LOSSES
 
@@ -114,6 +115,11 @@ def add_attack_options(parser: argparse.ArgumentParser) -> None:
                        help=f"perturbation bound in --eps-space units (default {EMBEDDED_EPS} pixel on the embedded "
                             f"images, 0.1 pixel on the embedded clips, {PAPER_EPS} normalized on paper datasets, "
                             f"8/255 pixel on your images); several values: one sub-run each")
+    group.add_argument("--eps-sweep", action="store_true", default=None,
+                       help="sweep eps over the dataset's appendix Table 2 values: "
+                            f"{' '.join(f'{e:g}' for e in PAPER_EPS_SWEEP)} normalized on paper datasets, "
+                            "0.02 0.05 0.1 0.15 0.2 pixel on the embedded images and clips, 1 2 4 8 16 /255 pixel "
+                            "on your images (--eps given replaces it)")
     group.add_argument("--eps-space", choices=("pixel", "normalized"),
                        help="pixel: |x'-x| <= eps on [0,1] pixels; normalized: after the model's mean/std (official code)")
     group.add_argument("--steps", type=positive_int, nargs="+",
@@ -126,7 +132,13 @@ def add_attack_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--topk", type=positive_int,
                        help="R of MAP@R / t-MAP@R (default 5000 on nus-wide, 1549 on mosaic-fashion, 1000 otherwise)")
     group.add_argument("--zero-relevance", choices=("zero", "drop"),
-                       help="queries with no relevant item in the top R: count as 0 (default) or drop (official code)")
+                       help="main convention of the tables (the other is shown beside it): queries with no relevant "
+                            "item in the top R count as 0 (default on the embedded data) or are dropped (the "
+                            "official code's; default on paper datasets)")
+    group.add_argument("--target-protocol", choices=TARGET_PROTOCOLS,
+                       help="paired (default): one target per query for every n_t, drawn among label vectors with "
+                            "more than the largest n_t items, so methods compare on identical targets; official: "
+                            "each n_t draws among label vectors with more than its own n_t items (docs/conventions.md)")
     group.add_argument("--quantize", action="store_true", default=None,
                        help="end every attack on the 8-bit pixel grid inside the eps ball (what a PNG stores)")
     speed = parser.add_argument_group("speed (same method, faster; see docs/speed.md)")
@@ -230,7 +242,8 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         PAPER_EPS if eps_space == "normalized" else 8 / 255)
     given_model = getattr(args, "checkpoint", None) is not None or getattr(args, "model", None) is not None
     bits = args.bits or [None if given_model else 32]   # a given model has its own code length
-    eps = args.eps or [default_eps]
+    eps = args.eps or (list(eps_sweep_for(data.dataset, eps_space)) if getattr(args, "eps_sweep", None)
+                       else [default_eps])
     n_t = args.n_t or [9]
     steps = args.steps or [defaults["steps"]]
     step_size = args.step_size or (path_length_step_size(steps[0]) if data.dataset == "moving-fashion" else 1.0)
@@ -238,7 +251,8 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         enable_tf32()
     attack = AttackSettings(eps=eps[0], eps_space=eps_space, steps=steps[0], n_t=n_t[0], step_size=step_size,
                             batch_size=args.batch_size or 100, topk=args.topk or defaults["topk"],
-                            zero_relevance=args.zero_relevance or "zero", early_stop=bool(args.early_stop),
+                            zero_relevance=args.zero_relevance or defaults["zero_relevance"],
+                            early_stop=bool(args.early_stop),
                             precision=args.precision or "fp32", channels_last=bool(args.channels_last),
                             compile=bool(args.compile), quantize=bool(getattr(args, "quantize", None)))
     axes = tuple((axis, tuple(values)) for axis, values in (("bits", bits), ("eps", eps), ("n_t", n_t), ("steps", steps))
@@ -249,7 +263,8 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
                    device=args.device or "cpu", progress=not args.quiet, force=bool(args.force),
                    figures=not args.no_figures, export=bool(getattr(args, "export", None)),
                    database_codes=_text(getattr(args, "database_codes", None)),
-                   database_labels=_text(getattr(args, "database_labels", None)))
+                   database_labels=_text(getattr(args, "database_labels", None)),
+                   target_protocol=getattr(args, "target_protocol", None) or "paired")
 
 
 def _text(value) -> str | None:

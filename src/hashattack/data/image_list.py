@@ -9,8 +9,9 @@ Two label forms are read, as HashNet's and the official DHTA code's `data_list.p
 Transforms of the official code, with sizes as arguments (defaults 256 and 224):
 
 - test (database and queries): resize to 256x256, then a fixed 224x224 crop whose top-left corner is
-  at (256 - 224 - 1) // 2 = 15 on both axes (HashNet's `PlaceCrop` with its Python 2 integer
-  division; `crop_offset` overrides it);
+  at 16 on both axes: HashNet's `PlaceCrop` computes (256 - 224 - 1) / 2, which is 15 under
+  Python 2's integer division and 15.5 under the Python 3 of the official DHTA code, and Pillow's
+  `crop` rounds 15.5 (and 239.5) half to even, to 16 (and 240); `crop_offset` overrides it;
 - train: resize to 256x256, RandomResizedCrop(224) and a random horizontal flip (HashNet's
   `image_train`).
 
@@ -45,8 +46,9 @@ DATASETS = {
 
 
 def center_offset(resize_size: int = RESIZE_SIZE, crop_size: int = CROP_SIZE) -> int:
-    """Top-left corner of the official test crop: (resize - crop - 1) // 2 (15 for 256 / 224)."""
-    return (resize_size - crop_size - 1) // 2
+    """Top-left corner of the official test crop: (resize - crop - 1) / 2 rounded half to even, as Pillow
+    rounds the float box of HashNet's `PlaceCrop` under Python 3 (16 for 256 / 224; Python 2 gave 15)."""
+    return round((resize_size - crop_size - 1) / 2)
 
 
 def load_image(path: Path) -> Image.Image:

@@ -38,7 +38,7 @@ from hashattack.protocol.stored_database import check_code_length, with_stored_d
 from hashattack.protocol.targets import Manifest, choose_targets, load_manifest
 from hashattack.reporting.report import write_report
 from hashattack.reporting.run_figures import write_run_figures
-from hashattack.reporting.tables import column_label, results_table, write_table
+from hashattack.reporting.tables import column_label, convention_caption, results_table, write_table
 from hashattack.validation import check_manifest, check_not_empty
 
 SWEEP_FORMAT = "hashattack-sweep/1"
@@ -97,7 +97,8 @@ def plan(spec: RunSpec, source: Source) -> Manifest:
         manifest = load_manifest(spec.manifest, len(dataset.query), len(dataset.database))
         for n_t in needed:
             check_manifest(manifest, dataset.query.labels, dataset.database.labels, n_t, str(spec.manifest))
-        if source.target_filter is not None and not all(source.target_filter(t) for t in manifest.target_labels):
+        targets = [manifest.target_labels, *manifest.target_labels_by_n_t.values()]
+        if source.target_filter is not None and not all(source.target_filter(t) for ts in targets for t in ts):
             raise InputError(f"{spec.manifest}: its targets include classes the model is trained on: "
                              f"not an open-set manifest")
         return manifest
@@ -115,7 +116,7 @@ def plan(spec: RunSpec, source: Source) -> Manifest:
         pool = np.sort(np.random.default_rng(spec.seed).choice(source.query_pool, size=queries, replace=False))
     manifest = choose_targets(dataset.query.labels.numpy(), dataset.database.labels.numpy(), queries, n_ts=needed,
                               seed=spec.seed, query_ids=pool, candidate_filter=source.target_filter,
-                              dataset=dataset.name)
+                              dataset=dataset.name, protocol=spec.target_protocol)
     manifest.extra = dict(source.manifest_extra)
     return manifest
 
@@ -188,19 +189,20 @@ def _write_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: di
         "architecture": architecture,
         "model": {k: v for k, v in meta.items() if k not in ("loss_history", "train_seconds")},
         "settings": asdict(settings),
-        "conventions": conventions(settings),
+        "conventions": conventions(settings, manifest.protocol),
         "num_queries": len(manifest),
         "seed": manifest.seed,
         "spec": recorded_spec(spec),
         "methods": results,
-        "summary": summary_row(bits, results),
+        "summary": summary_row(bits, results, settings.zero_relevance),
     }
     if spec.export and writes:
         record["export"] = finish_export(out, model, dataset, db_codes, manifest, codes, settings, device)
     if writes:
         atomic_write_json(out / "results.json", record)
     header, body = results_table([(label, record["summary"])])
-    record["table"] = write_table(out, header, body, caption=caption(spec, source, len(manifest))) if writes else None
+    text = caption(spec, source, len(manifest), protocol=manifest.protocol)
+    record["table"] = f"{text}\n\n{write_table(out, header, body, caption=text)}" if writes else None
     record["timing"] = folder.timing(meta.get("train_seconds"))   # under torchrun: this rank's batches
     record["folder"] = str(out)
     if writes:
@@ -212,15 +214,16 @@ def _write_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: di
     return record
 
 
-def caption(spec: RunSpec, source: Source, num_queries: int, swept: tuple[str, ...] = ()) -> str:
+def caption(spec: RunSpec, source: Source, num_queries: int, swept: tuple[str, ...] = (),
+            protocol: str = "paired") -> str:
     """The caption of a run's or a sweep's table: data, queries and every setting the numbers depend on."""
     settings = spec.attack
     unless = lambda axis: " unless swept" if axis in swept else ""
     what = f"per {', '.join(swept)} " if swept else ""
     text = (f"t-MAP / MAP (%) {what}on {source.dataset.name}, {num_queries} queries, eps = {settings.eps} "
             f"({settings.eps_space} space){unless('eps')}, {settings.steps} steps{unless('steps')}, "
-            f"n_t = {settings.n_t}{unless('n_t')}, {conventions(settings)['map']}, "
-            f"zero-relevance queries: {settings.zero_relevance}.")
+            f"n_t = {settings.n_t}{unless('n_t')}, {conventions(settings)['map']}, {protocol} target "
+            f"protocol. {convention_caption(settings.zero_relevance)}")
     return f"{text} {source.note[0].upper()}{source.note[1:]}." if source.note else text
 
 
@@ -231,7 +234,7 @@ def finish_sweep(spec: RunSpec, source: Source, manifest: Manifest, points: list
     axes = tuple(axis for axis, _ in spec.axes)
     columns = [(_label(p, r["bits"]), r["summary"]) for p, r in zip(points, records)]
     header, body = results_table(columns)
-    text = caption(spec, source, len(manifest), axes)
+    text = caption(spec, source, len(manifest), axes, manifest.protocol)
     summary = {
         "format": SWEEP_FORMAT,
         "dataset": source.dataset.name,
@@ -239,7 +242,7 @@ def finish_sweep(spec: RunSpec, source: Source, manifest: Manifest, points: list
         "runs": [p.name for p in points],
         "num_queries": len(manifest),
         "seed": manifest.seed,
-        "conventions": conventions(spec.attack),
+        "conventions": conventions(spec.attack, manifest.protocol),
         "spec": recorded_spec(spec),
         "rows": [{"run": p.name, **p.values, **r["summary"]} for p, r in zip(points, records)],
         "caption": text,
@@ -248,7 +251,7 @@ def finish_sweep(spec: RunSpec, source: Source, manifest: Manifest, points: list
     if distributed.is_main():
         manifest.save(out / "manifest.json")
         atomic_write_json(out / "sweep.json", summary)
-        summary["table_text"] = write_table(out, header, body, caption=text)
+        summary["table_text"] = f"{text}\n\n{write_table(out, header, body, caption=text)}"
         atomic_write_json(out / "timing.json", {"seconds": round(seconds, 1),
                                                 "runs": {p.name: r["timing"] for p, r in zip(points, records)}})
         write_report(out, run_reports=False)   # each run wrote its own report as it finished

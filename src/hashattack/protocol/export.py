@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from hashattack.attacks.registry import method as registered
 from hashattack.data.base import source_names
 from hashattack.data.image_files import load_image
 from hashattack.files import atomic_write_bytes, atomic_write_text
@@ -131,8 +132,12 @@ def finish_export(root: Path, model: torch.nn.Module, dataset, db_codes: torch.T
     targets = [" ".join(str(c) for c in np.flatnonzero(t)) for t in manifest.target_labels]
     like = dataset.query.pixels(torch.as_tensor(manifest.query_ids[:1]))
     index = write_index(root, manifest.query_ids, names, targets, method_codes, video=like.dim() == 5)
-    scores = read_back_t_map(root, model, db_codes, dataset.database.labels, torch.from_numpy(manifest.target_labels),
-                             names, method_codes, method_codes, like, settings.topk, settings.zero_relevance, device)
+    scores = {}
+    for method in method_codes:   # each method against its own targets (they differ under the official protocol)
+        size = registered(method).anchor_objects(settings.n_t)
+        targets = torch.from_numpy(manifest.targets(settings.n_t if size is None else size))
+        scores |= read_back_t_map(root, model, db_codes, dataset.database.labels, targets, names, [method],
+                                  method_codes, like, settings.topk, settings.zero_relevance, device)
     return {"folder": EXPORT_DIR, "index": index.relative_to(root).as_posix(), "format": "PNG, 8 bits per channel",
             "quantize": settings.quantize, "sources": dict(zip((str(i) for i in manifest.query_ids), names)),
             "methods": scores}

@@ -16,7 +16,8 @@ from hashattack.protocol.settings import AttackSettings
 from hashattack.protocol.targets import Manifest
 from hashattack.reporting.tables import summary_values
 from hashattack.retrieval.codes import anchor_code, hamming_distance
-from hashattack.retrieval.metrics import average_precisions, mean_of_average_precisions, summarize_perceptibility
+from hashattack.retrieval.metrics import (ZERO_RELEVANCE, average_precisions, mean_of_average_precisions,
+                                         summarize_perceptibility)
 
 
 def targets_for(name: str, manifest: Manifest, dataset: RetrievalDataset, db_codes: torch.Tensor,
@@ -48,19 +49,21 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
     images = dataset.query.pixels(query_ids)
     inputs = model_inputs(dataset.query, query_ids)   # e.g. the frame counts of padded videos
     true_labels = dataset.query.labels[query_ids]
-    target_labels = torch.from_numpy(manifest.target_labels)
     db_labels = dataset.database.labels
     results, all_codes, examples = {}, {}, {}
     for name in methods:
         attack = build_attack(name, model, **settings.attack_options(manifest.seed))
         attack.progress = progress
         anchors, targets = targets_for(name, manifest, dataset, db_codes, settings.n_t)
+        size = method(name).anchor_objects(settings.n_t)   # the targets of its anchor size (official protocol)
+        target_labels = torch.from_numpy(manifest.targets(settings.n_t if size is None else size))
         records, examples[name] = attacked_batches(name, attack, model, images, targets, manifest.query_ids,
                                                    settings.batch_size, store, device, progress, inputs=inputs)
         codes = all_codes[name] = codes_from_records(records)
         t_ap = average_precisions(codes, db_codes, target_labels, db_labels, topk=settings.topk)
         entry = {
             "t_map": mean_of_average_precisions(t_ap, settings.zero_relevance),
+            "t_map_by_convention": both_conventions(t_ap),
             "t_ap": json_floats(t_ap),
             "attack": attack.settings(),
             "perceptibility": summarize_perceptibility(perceptibility_from_records(records)),
@@ -72,20 +75,27 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
             entry["benign_hamming"] = hamming_distance(codes, all_codes["Original"]).diagonal().tolist()
         ap = average_precisions(codes, db_codes, true_labels, db_labels, topk=settings.topk)
         entry["map"] = mean_of_average_precisions(ap, settings.zero_relevance)
+        entry["map_by_convention"] = both_conventions(ap)
         entry["ap"] = json_floats(ap)
         entry["scored_by"] = method(name).scored_by
         results[name] = entry
     return results, all_codes, examples
 
 
+def both_conventions(aps: np.ndarray) -> dict[str, float]:
+    """The MAP of per-query APs under each zero-relevance convention ({"zero": …, "drop": …})."""
+    return {convention: mean_of_average_precisions(aps, convention) for convention in ZERO_RELEVANCE}
+
+
 def json_floats(values: np.ndarray) -> list:
     return [None if np.isnan(v) else round(float(v), 6) for v in values]
 
 
-def summary_row(bits: int, results: dict) -> dict:
+def summary_row(bits: int, results: dict, zero_relevance: str = "zero") -> dict:
     """The numbers of one run for the paper's table layout: every method's t-MAP, and the MAP of the methods
-    scored by it (Original's benign MAP, the MAP under the untargeted attack)."""
-    return {"bits": bits, **summary_values(results, list(results))}
+    scored by it (Original's benign MAP, the MAP under the untargeted attack), under the main convention
+    `zero_relevance` and beside it the other one."""
+    return {"bits": bits, **summary_values(results, list(results), zero_relevance)}
 
 
-__all__ = ["run_methods", "targets_for", "summary_row", "json_floats"]
+__all__ = ["run_methods", "targets_for", "summary_row", "json_floats", "both_conventions"]

@@ -9,6 +9,13 @@ import numpy as np
 from hashattack.errors import InputError
 
 TIE_ORDER = "ascending Hamming distance; equal distances keep database order"
+ZERO_RELEVANCE_MEANING = {
+    "zero": "queries with no relevant item in the top R count as AP 0",
+    "drop": "queries with no relevant item in the top R are left out of the mean (official code)"}
+TARGET_PROTOCOL_MEANING = {
+    "paired": "one draw for every n_t among label vectors with more than the largest n_t items: all methods "
+              "share each query's target",
+    "official": "each n_t draws among label vectors with more than its own n_t items, as the official code"}
 
 
 @dataclass(frozen=True)
@@ -56,15 +63,20 @@ class AttackSettings:
                 "precision": self.precision, "channels_last": self.channels_last, "compile": self.compile}
 
 
-def conventions(settings: AttackSettings) -> dict:
-    """The conventions a result used, written next to it."""
+def conventions(settings: AttackSettings, target_protocol: str = "paired") -> dict:
+    """The conventions a result used, written next to it: its main zero-relevance convention and the other
+    one that every table shows beside it, the target protocol, the tie order, the relevance rule."""
+    other = "drop" if settings.zero_relevance == "zero" else "zero"
     return {
         "eps_space": settings.eps_space,
         "map": f"MAP@{settings.topk}" if settings.topk else "MAP@all",
         "zero_relevance": settings.zero_relevance,
-        "zero_relevance_meaning": ("queries with no relevant item in the top R count as AP 0"
-                                   if settings.zero_relevance == "zero" else
-                                   "queries with no relevant item in the top R are left out of the mean (official code)"),
+        "zero_relevance_meaning": ZERO_RELEVANCE_MEANING[settings.zero_relevance],
+        "zero_relevance_also": other,
+        "zero_relevance_also_meaning": ZERO_RELEVANCE_MEANING[other] + " (\"t_map_by_convention\", "
+                                       "\"map_by_convention\" and the tables' second columns)",
+        "target_protocol": target_protocol,
+        "target_protocol_meaning": TARGET_PROTOCOL_MEANING[target_protocol],
         "tie_order": TIE_ORDER,
         "relevance": "shares at least one label",
     }

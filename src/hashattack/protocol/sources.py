@@ -2,8 +2,9 @@
 
 `open_data(DataSpec)` gives a `Source`: the dataset, and for open-set runs the query pool and the
 target filter. `defaults_for(dataset)` holds the settings that depend on the data (ε and its
-space, steps, R of MAP@R): pixel-space ε on the embedded data, the paper's normalised ε = 0.032
-on the paper's datasets. `obtain_model(ModelSpec, source)` trains (cached), loads a checkpoint
+space, steps, R of MAP@R, the ε sweep of Table 2, the main zero-relevance convention): pixel-space
+ε and the "zero" convention on the embedded data, the paper's normalised ε = 0.032, its Table 2
+sweep and the official "drop" convention on the paper's datasets. `obtain_model(ModelSpec, source)` trains (cached), loads a checkpoint
 written by `hashattack train`, or builds a user's module.
 """
 
@@ -45,6 +46,12 @@ PAPER_BITS = (16, 32, 48, 64)
 # The small CNN on the multi-label mosaics: HashNet's loss (appendix Table 1's model), the embedded optimiser,
 # 30 epochs of the 3,252-object training sample (1,530 iterations, β raised to 2.8 by HashNet's continuation).
 MOSAIC_TRAIN_CONFIG = TrainConfig(epochs=30, loss="hashnet")
+PAPER_EPS_SWEEP = (0.01, 0.02, 0.03, 0.04, 0.05)     # appendix Table 2, normalised space
+EMBEDDED_EPS_SWEEP = (0.02, 0.05, 0.1, 0.15, 0.2)    # pixel space, the embedded images and clips
+PIXEL_EPS_SWEEP = (1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255)   # pixel space, a user's images
+# Datasets whose tables follow the paper's conventions: the official code's zero-relevance rule ("drop")
+# in the main column. A dataset standing in for one of the paper's joins this list.
+PAPER_CONVENTIONS = ("imagenet100", "nus-wide", "mosaic-fashion", "jhmdb", "ucf101")
 TORCHVISION = ("vgg11", "vgg16", "resnet50")
 
 
@@ -60,15 +67,32 @@ class Source:
 
 
 def defaults_for(dataset: str, mosaics: int = DATABASE) -> dict:
-    """Attack and evaluation defaults of a dataset: eps, eps_space, steps, step_size (None: 1.0, or
-    the paper's path length for the embedded clips), topk (on mosaic-fashion, of `mosaics` database objects)."""
+    """Attack and evaluation defaults of a dataset: eps, eps_space, steps, topk (on mosaic-fashion, of
+    `mosaics` database objects), eps_sweep (appendix Table 2's values, or the dataset's equivalent, in
+    eps_space) and zero_relevance (the convention of a table's main column: "drop", the official code's,
+    on the paper's datasets and their stand-ins; "zero" on the others).
+    The step size is 1.0 (the official unit step), or the paper's path length on the embedded clips."""
+    official = {"zero_relevance": "drop" if dataset in PAPER_CONVENTIONS else "zero"}
     if dataset in ("fashion-mnist", "mosaic-fashion"):
-        return {"eps": EMBEDDED_EPS, "eps_space": "pixel", "steps": PAPER_STEPS, "topk": default_topk(dataset, mosaics)}
+        return {"eps": EMBEDDED_EPS, "eps_space": "pixel", "steps": PAPER_STEPS, "topk": default_topk(dataset, mosaics),
+                "eps_sweep": EMBEDDED_EPS_SWEEP, **official}
     if dataset == "moving-fashion":
-        return {"eps": VIDEO_EPS, "eps_space": "pixel", "steps": VIDEO_STEPS, "topk": 1000}
+        return {"eps": VIDEO_EPS, "eps_space": "pixel", "steps": VIDEO_STEPS, "topk": 1000,
+                "eps_sweep": EMBEDDED_EPS_SWEEP, **official}
     if dataset == "images":
-        return {"eps": 8 / 255, "eps_space": "pixel", "steps": PAPER_STEPS, "topk": 1000}
-    return {"eps": PAPER_EPS, "eps_space": "normalized", "steps": PAPER_STEPS, "topk": default_topk(dataset)}
+        return {"eps": 8 / 255, "eps_space": "pixel", "steps": PAPER_STEPS, "topk": 1000,
+                "eps_sweep": PIXEL_EPS_SWEEP, **official}
+    return {"eps": PAPER_EPS, "eps_space": "normalized", "steps": PAPER_STEPS, "topk": default_topk(dataset),
+            "eps_sweep": PAPER_EPS_SWEEP, **official}
+
+
+def eps_sweep_for(dataset: str, eps_space: str | None = None) -> tuple[float, ...]:
+    """The ε values of a Table 2 sweep on `dataset` in `eps_space` (default: the dataset's own space):
+    the dataset's values in its own space, Table 2's 0.01-0.05 in normalised space, 1-16/255 in pixel space."""
+    defaults = defaults_for(dataset)
+    if eps_space is None or eps_space == defaults["eps_space"]:
+        return defaults["eps_sweep"]
+    return PAPER_EPS_SWEEP if eps_space == "normalized" else PIXEL_EPS_SWEEP
 
 
 def path_length_step_size(steps: int) -> float:
@@ -235,6 +259,6 @@ def with_defaults(spec: ModelSpec, data: DataSpec) -> ModelSpec:
     return replace(spec, architecture=architecture_of(spec, data), train=train_config_of(spec, data))
 
 
-__all__ = ["Source", "open_data", "defaults_for", "path_length_step_size", "default_architecture",
+__all__ = ["Source", "open_data", "defaults_for", "eps_sweep_for", "path_length_step_size", "default_architecture",
            "default_train_config", "model_kwargs", "input_shape_kwargs", "obtain_model", "model_identity", "with_defaults",
-           "PAPER_EPS", "EMBEDDED_EPS", "PAPER_BITS"]
+           "PAPER_EPS", "EMBEDDED_EPS", "PAPER_BITS", "PAPER_EPS_SWEEP", "PAPER_CONVENTIONS"]

@@ -21,6 +21,7 @@ from hashattack.attacks.registry import PAPER_METHODS, ordered
 from hashattack.data.mosaic import DATABASE as MOSAICS
 from hashattack.errors import InputError
 from hashattack.protocol.settings import AttackSettings
+from hashattack.protocol.targets import TARGET_PROTOCOLS
 from hashattack.training.adversarial import AdversarialTraining
 from hashattack.training.loop import TrainConfig
 from hashattack.validation import check_seed
@@ -134,9 +135,13 @@ class RunSpec:
     export: bool = False              # write every adversarial query as an 8-bit PNG (protocol.export)
     database_codes: str | None = None   # search a stored database: codes (.npy, ±1 or 0/1) ...
     database_labels: str | None = None  # ... and their labels (.npy) instead of encoding the dataset's database
+    target_protocol: str = "paired"     # protocol.targets: "paired" (one draw for every n_t) or "official"
 
     def __post_init__(self):
         object.__setattr__(self, "methods", ordered(self.methods))
+        if self.target_protocol not in TARGET_PROTOCOLS:
+            raise InputError(f"unknown target protocol {self.target_protocol!r}: choose from "
+                             f"{', '.join(TARGET_PROTOCOLS)}")
         if not isinstance(self.queries, int) or self.queries <= 0:
             raise InputError(f"queries must be a positive integer, got {self.queries!r}")
         check_seed(self.seed)

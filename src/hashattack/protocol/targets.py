@@ -1,4 +1,4 @@
-"""The official target protocol of DHTA and the manifest that records it.
+"""The target protocol of DHTA and the manifest that records it.
 
 For each query (drawn at random from the query set):
 - its target label vector is drawn uniformly among the distinct label vectors of the database
@@ -6,10 +6,21 @@ For each query (drawn at random from the query set):
 - n_t anchor objects are drawn without replacement from the database items whose label vector
   equals the target; their database codes are voted into the anchor code.
 
-Several n_t values share one draw: the objects for n_t are the first n_t of one random order of
-the target's items (so the P2P object is one of the DHTA objects, and a sweep over n_t varies
-only n_t). The manifest (JSON) records query ids, target labels, anchor object ids and the seed,
-and a run given a manifest re-runs exactly.
+Which n_t decides eligibility is the target protocol (`TARGET_PROTOCOLS`):
+- "paired" (the default): one draw for every n_t of a run, among the label vectors with more than
+  the largest n_t items; the objects for n_t are the first n_t of one random order of the target's
+  items. Every method (P2P's n_t = 1, DHTA's 9, each point of an n_t sweep) attacks a query towards
+  the same target, so the methods compare pairwise, query by query; P2P and small n_t never target
+  a label vector with fewer items than the largest n_t.
+- "official": each n_t draws among the label vectors with more than *its own* n_t items, as the
+  official code (one script per method). n_t values whose eligible label vectors are the same
+  share one draw, made exactly as "paired" makes it for the largest of them (from the generator's
+  state after the queries are drawn); so the largest n_t's targets and objects equal paired's, and
+  when every label vector has more items than every n_t (single-label data with many items per
+  class) the two protocols draw the same manifest.
+
+The manifest (JSON) records query ids, target labels (per n_t when they differ), anchor object
+ids, the protocol and the seed, and a run given a manifest re-runs exactly.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from hashattack.files import atomic_write_json
 from hashattack.retrieval.stored import label_vectors  # noqa: F401  (re-exported for the protocol)
 
 MANIFEST_FORMAT = "hashattack-manifest/1"
+TARGET_PROTOCOLS = ("paired", "official")
 
 
 @dataclass
@@ -37,9 +49,16 @@ class Manifest:
     anchor_ids: dict[int, list[list[int]]]        # n_t -> per query, n_t database indices
     dataset: str = ""
     extra: dict = field(default_factory=dict)
+    protocol: str = "paired"
+    target_labels_by_n_t: dict[int, np.ndarray] = field(default_factory=dict)   # n_t -> targets, where they differ
 
     def __len__(self) -> int:
         return len(self.query_ids)
+
+    def targets(self, n_t: int | None) -> np.ndarray:
+        """The target label vectors (n_queries, C) of the methods whose anchors hold `n_t` objects (None:
+        the manifest's main targets, those of its largest n_t)."""
+        return self.target_labels_by_n_t.get(n_t, self.target_labels) if n_t is not None else self.target_labels
 
     def to_json(self) -> dict:
         return {
@@ -50,6 +69,10 @@ class Manifest:
             "query_ids": [int(i) for i in self.query_ids],
             "target_labels": [np.flatnonzero(row).tolist() for row in self.target_labels],
             "anchor_ids": {str(n_t): ids for n_t, ids in sorted(self.anchor_ids.items())},
+            "target_protocol": self.protocol,
+            **({"target_labels_by_n_t": {str(n_t): [np.flatnonzero(row).tolist() for row in labels]
+                                         for n_t, labels in sorted(self.target_labels_by_n_t.items())}}
+               if self.target_labels_by_n_t else {}),
             **({"extra": self.extra} if self.extra else {}),
         }
 
@@ -75,13 +98,12 @@ def load_manifest(path: str | Path, num_queries: int | None = None, num_database
         query_ids = [int(i) for i in raw["query_ids"]]
         if not query_ids:
             raise ValueError("query_ids is empty; a manifest needs at least one query")
-        labels = np.zeros((len(query_ids), n_classes), dtype=np.uint8)
-        if len(raw["target_labels"]) != len(query_ids):
-            raise ValueError("target_labels and query_ids differ in length")
-        for row, classes in enumerate(raw["target_labels"]):
-            if not classes:
-                raise ValueError(f"target label of query {row} is empty")
-            labels[row, [int(c) for c in classes]] = 1
+        labels = _label_rows(raw["target_labels"], len(query_ids), n_classes, "")
+        by_n_t = {int(k): _label_rows(v, len(query_ids), n_classes, f" in target_labels_by_n_t[{k}]")
+                  for k, v in raw.get("target_labels_by_n_t", {}).items()}
+        protocol = raw.get("target_protocol", "paired")   # manifests older than the option: the nested draw
+        if protocol not in TARGET_PROTOCOLS:
+            raise ValueError(f"target_protocol is {protocol!r}, expected one of {', '.join(TARGET_PROTOCOLS)}")
         anchors = {int(k): [[int(i) for i in ids] for ids in v] for k, v in raw["anchor_ids"].items()}
         for n_t, rows in anchors.items():
             if len(rows) != len(query_ids) or any(len(r) != n_t for r in rows):
@@ -93,44 +115,82 @@ def load_manifest(path: str | Path, num_queries: int | None = None, num_database
         raise InputError(f"{path}: a query id is outside the query set of {num_queries}")
     if num_database is not None and any(not 0 <= i < num_database for rows in anchors.values() for r in rows for i in r):
         raise InputError(f"{path}: an anchor id is outside the database of {num_database}")
-    return Manifest(seed, query_ids, labels, anchors, raw.get("dataset", ""), raw.get("extra", {}))
+    return Manifest(seed, query_ids, labels, anchors, raw.get("dataset", ""), raw.get("extra", {}), protocol, by_n_t)
+
+
+def _label_rows(rows, count: int, n_classes: int, where: str) -> np.ndarray:
+    """(count, n_classes) uint8 multi-hot from a manifest's lists of class indices (`where`: which list)."""
+    labels = np.zeros((count, n_classes), dtype=np.uint8)
+    if len(rows) != count:
+        raise ValueError(f"target_labels{where} and query_ids differ in length")
+    for row, classes in enumerate(rows):
+        if not classes:
+            raise ValueError(f"target label of query {row}{where} is empty")
+        labels[row, [int(c) for c in classes]] = 1
+    return labels
 
 
 def choose_targets(query_labels: np.ndarray, db_labels: np.ndarray, num_queries: int, n_ts=(1, 9),
-                   seed: int = 0, query_ids=None, candidate_filter=None, dataset: str = "") -> Manifest:
-    """Draw queries, target label vectors and anchor objects following the official protocol.
+                   seed: int = 0, query_ids=None, candidate_filter=None, dataset: str = "",
+                   protocol: str = "paired") -> Manifest:
+    """Draw queries, target label vectors and anchor objects following `protocol` (module docstring).
 
     query_labels (Nq, C), db_labels (Nd, C): one-/multi-hot label vectors.
     num_queries: how many queries to draw (ignored when `query_ids` is given).
     n_ts: the n_t values to draw anchors for (nested draws, see the module docstring).
     candidate_filter: optional callable(label_vector) -> bool restricting the target labels
     (e.g. to classes the model never saw, for the open-set experiment).
+    protocol: "paired" (eligibility by the largest n_t, one draw) or "official" (each n_t's own).
     """
+    if protocol not in TARGET_PROTOCOLS:
+        raise InputError(f"unknown target protocol {protocol!r}: choose from {', '.join(TARGET_PROTOCOLS)}")
     query_labels = np.asarray(query_labels).astype(np.uint8)
     db_labels = np.asarray(db_labels).astype(np.uint8)
     n_ts = sorted({int(n) for n in n_ts})
     if not n_ts or n_ts[0] <= 0:
         raise InputError(f"n_t values must be positive integers, got {n_ts}")
-    largest = n_ts[-1]
     rng = np.random.default_rng(seed)
     if query_ids is None:
         if not 0 < num_queries <= len(query_labels):
             raise InputError(f"number of queries must be between 1 and {len(query_labels)}, got {num_queries}")
         query_ids = np.sort(rng.choice(len(query_labels), size=num_queries, replace=False))
     query_ids = [int(i) for i in query_ids]
+    state = rng.bit_generator.state   # every group of n_t values draws from here
 
     vectors, inverse, counts = np.unique(db_labels, axis=0, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(-1)
-    eligible = counts > largest
+    allowed = np.ones(len(vectors), dtype=bool)
     if candidate_filter is not None:
-        eligible &= np.array([bool(candidate_filter(v)) for v in vectors])
-    if not eligible.any():
+        allowed = np.array([bool(candidate_filter(v)) for v in vectors])
+    groups: dict[tuple, list[int]] = {}   # eligible label vectors -> the n_t values drawing among them
+    for n in n_ts:
+        eligible = allowed & (counts > (n if protocol == "official" else n_ts[-1]))
+        groups.setdefault(tuple(np.flatnonzero(eligible)), []).append(n)
+    targets: dict[int, np.ndarray] = {}
+    anchors: dict[int, list[list[int]]] = {}
+    for eligible_ids, group in groups.items():
+        generator = np.random.default_rng()
+        generator.bit_generator.state = state
+        drawn, objects = _draw(query_labels, vectors, inverse, counts, np.array(eligible_ids, dtype=np.int64),
+                               query_ids, group, generator)
+        targets.update({n: drawn for n in group})
+        anchors.update(objects)
+    main = targets[n_ts[-1]]
+    by_n_t = {n: t for n, t in targets.items() if not np.array_equal(t, main)}
+    return Manifest(int(seed), query_ids, main, dict(sorted(anchors.items())), dataset, {}, protocol, by_n_t)
+
+
+def _draw(query_labels: np.ndarray, vectors: np.ndarray, inverse: np.ndarray, counts: np.ndarray,
+          eligible_ids: np.ndarray, query_ids: list[int], n_ts: list[int],
+          rng: np.random.Generator) -> tuple[np.ndarray, dict[int, list[list[int]]]]:
+    """One nested draw: per query a target among `eligible_ids` (label vectors other than the query's),
+    then one random order of its items, whose first n objects are the anchors of each n in `n_ts`."""
+    largest = max(n_ts)
+    if not len(eligible_ids):
         raise InputError(f"n_t = {largest} is too large: no target label has more than {largest} database objects "
                          f"(largest count {counts.max()})")
-    eligible_ids = np.flatnonzero(eligible)
     members = {int(v): np.flatnonzero(inverse == v) for v in eligible_ids}
-
-    targets = np.zeros((len(query_ids), db_labels.shape[1]), dtype=np.uint8)
+    targets = np.zeros((len(query_ids), vectors.shape[1]), dtype=np.uint8)
     anchors: dict[int, list[list[int]]] = {n: [] for n in n_ts}
     for row, qid in enumerate(query_ids):
         candidates = eligible_ids[(vectors[eligible_ids] != query_labels[qid]).any(axis=1)]
@@ -141,7 +201,7 @@ def choose_targets(query_labels: np.ndarray, db_labels: np.ndarray, num_queries:
         order = rng.permutation(members[chosen])[:largest]
         for n in n_ts:
             anchors[n].append([int(i) for i in order[:n]])
-    return Manifest(int(seed), query_ids, targets, anchors, dataset)
+    return targets, anchors
 
 
 def anchor_objects(db_labels: np.ndarray, target_labels: np.ndarray, n_t: int, seed: int = 0) -> list[list[int]]:

@@ -59,7 +59,7 @@ def run_transfer(spec: TransferSpec) -> dict:
     object_ids = torch.tensor(manifest.anchor_ids[entry_n_t])
     query_ids = torch.tensor(manifest.query_ids)
     images = dataset.query.pixels(query_ids)
-    targets = torch.from_numpy(manifest.target_labels)
+    targets = torch.from_numpy(manifest.targets(entry_n_t))
     db_labels = dataset.database.labels
     loaded: dict[str, tuple] = {}   # repr(ModelSpec) -> (model, metadata, database codes)
 

@@ -20,7 +20,8 @@ from hashattack.reporting.export_tables import export_scores_table, export_sourc
 from hashattack.reporting.page import Page
 from hashattack.reporting.plots import plot_tmap_sweep
 from hashattack.reporting.run_records import Run, Runs, load_runs, method_order, summary_row
-from hashattack.reporting.tables import column_label, parse_markdown, percent, results_table
+from hashattack.reporting.tables import (OTHER_CONVENTION, by_convention, column_label, convention_caption,
+                                         parse_markdown, percent, results_table)
 
 FIGURE_CAPTIONS = {
     "adversarial_examples.png": "Benign queries, their perturbations (amplified to be visible) and the adversarial "
@@ -59,6 +60,7 @@ def results_columns(runs: Runs) -> tuple[str, list[str], list[list[str]]]:
     else:
         labels = [run.folder.relative_to(runs.root).as_posix() for run in runs.runs]
     caption = "t-MAP / MAP (%) of each method" + (f" against {', '.join(axes)}" if axes else "")
+    caption += ". " + convention_caption(runs.runs[0].record["settings"].get("zero_relevance", "zero"))
     return caption, *results_table([(label, summary_row(run.record)) for label, run in zip(labels, runs.runs)])
 
 
@@ -86,17 +88,21 @@ def psnr(value: float | None) -> str:
 
 
 def _perceptibility_table(run: Run) -> tuple[list[str], list[list[str]]]:
-    header = ["Method", "t-MAP (%)", "ℓ∞ mean (/255)", "ℓ2 mean", "PSNR median (dB)", "attack time (s)"]
+    main = run.record["settings"].get("zero_relevance", "zero")
+    other = OTHER_CONVENTION[main]
+    header = ["Method", "t-MAP (%)", f"t-MAP ({other}) (%)", "ℓ∞ mean (/255)", "ℓ2 mean", "PSNR median (dB)",
+              "SSIM median", "attack time (s)"]
     body = []
     seconds = _attack_seconds(run.folder)
     for method in method_order([run.record]):
         entry = run.record["methods"][method]
         seconds.setdefault(method, entry.get("seconds"))
         p = entry.get("perceptibility", {})
-        body.append([method, percent(entry.get("t_map")),
+        body.append([method, percent(entry.get("t_map")), percent(by_convention(entry, "t_map", other)),
                      f"{255 * p['linf_mean']:.2f}" if "linf_mean" in p else "",
                      f"{p['l2_mean']:.3f}" if "l2_mean" in p else "",
                      psnr(p["psnr_median"]) if "psnr_median" in p else "",
+                     f"{p['ssim_median']:.3f}" if "ssim_median" in p else "",
                      f"{seconds[method]:.1f}" if seconds.get(method) is not None else ""])
     return header, body
 
@@ -148,7 +154,11 @@ def _run_section(page: Page, runs: Runs, run: Run) -> None:
         if (run.folder / "report.html").is_file():
             page.link(f"the report of run {name}", run.folder / "report.html")
     page.heading("Methods: success and perceptibility", 3)
+    main = run.record["settings"].get("zero_relevance", "zero")
     page.table(*_perceptibility_table(run), "results")
+    page.paragraph(f"t-MAP under the run's main zero-relevance convention ({main}) and beside it the other "
+                   f"({OTHER_CONVENTION[main]}); perceptibility in pixel space (SSIM: 11x11 Gaussian window, "
+                   f"σ 1.5, per channel).")
     for file, text in FIGURE_CAPTIONS.items():
         if (run.folder / "figures" / file).is_file():
             page.figure(run.folder / "figures" / file, text)

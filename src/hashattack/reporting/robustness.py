@@ -62,7 +62,8 @@ def model_summary(label: str, runs: Runs) -> dict:
     return {"model": label, "folder": str(runs.root), "training": training, "epochs": epochs,
             "train_seconds": seconds, "adversarial": adversarial, "bits": record.get("bits"),
             "steps": sorted({r.record["settings"]["steps"] for r in runs.runs}), "num_queries": record.get("num_queries"),
-            "eps_space": record["settings"].get("eps_space")}
+            "eps_space": record["settings"].get("eps_space"),
+            "zero_relevance": record["settings"].get("zero_relevance", "zero")}
 
 
 def _train_seconds(folder: Path) -> float | None:
@@ -126,7 +127,10 @@ def write_robustness(out: str | Path, folders: dict[str, str | Path]) -> dict:
     header, body = robustness_table(models)
     spaces = sorted({s["eps_space"] for s in summaries if s["eps_space"]})
     caption = (f"Robustness (%) against ε ({' / '.join(spaces)} space): benign MAP and MAP under the untargeted "
-               f"attack (against the queries' own labels), t-MAP of the targeted attacks (against the target labels).")
+               f"attack (against the queries' own labels), t-MAP of the targeted attacks (against the target labels); "
+               f"queries with no relevant item in the top R: "
+               f"{' / '.join(sorted({s['zero_relevance'] for s in summaries}))} (zero: AP 0; drop: left out, as the "
+               f"official code).")
     table = markdown(header, body)
     model_header, model_body = models_table(summaries)
     atomic_write_text(out / "robustness.md", f"{caption}\n\n{table}\nModels:\n\n{markdown(model_header, model_body)}")

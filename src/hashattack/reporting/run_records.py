@@ -157,7 +157,7 @@ def method_order(records: list[dict]) -> list[str]:
 def summary_row(record: dict) -> dict:
     """A run's t-MAP of each method, its benign MAP and its MAP under the untargeted attack
     ({"DHTA t-MAP": …, "Original MAP": …, "Untargeted MAP": …}), fractions."""
-    return summary_values(record["methods"], method_order([record]))
+    return summary_values(record["methods"], method_order([record]), record["settings"].get("zero_relevance", "zero"))
 
 
 __all__ = ["Run", "Runs", "load_runs", "read_record", "setting", "method_order", "summary_row", "SWEEP_FORMAT"]

@@ -14,9 +14,15 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from hashattack.files import atomic_write_text
+from hashattack.retrieval.metrics import mean_of_average_precisions
 
 AXIS_LABELS = {"eps": "ε", "n_t": "n_t", "steps": "steps"}
+OTHER_CONVENTION = {"zero": "drop", "drop": "zero"}
+CONVENTION_MEANING = {"zero": "queries with no relevant item in the top R count as AP 0",
+                      "drop": "queries with no relevant item in the top R are left out of the mean, as the official code"}
 
 
 def percent(value: float | None) -> str:
@@ -37,15 +43,44 @@ def column_label(axis: str | Sequence[str], value) -> str:
     return f"{AXIS_LABELS.get(axis, axis)} = {shown}"
 
 
-def summary_values(methods: dict[str, dict], order: Sequence[str]) -> dict:
+def convention_caption(zero_relevance: str) -> str:
+    """The sentence a table's caption carries about its two zero-relevance conventions."""
+    other = OTHER_CONVENTION[zero_relevance]
+    return (f"Main columns: {CONVENTION_MEANING[zero_relevance]} (\"{zero_relevance}\"); columns marked ({other}): "
+            f"{CONVENTION_MEANING[other]}.")
+
+
+def by_convention(entry: dict, metric: str, zero_relevance: str) -> float | None:
+    """A method's "t_map" or "map" under a zero-relevance convention: its recorded "<metric>_by_convention", else
+    reduced from its per-query APs ("t_ap" / "ap", None = nothing relevant in the top R), else None."""
+    recorded = entry.get(f"{metric}_by_convention")
+    if isinstance(recorded, dict) and zero_relevance in recorded:
+        return recorded[zero_relevance]
+    aps = entry.get({"t_map": "t_ap", "map": "ap"}[metric])
+    if not isinstance(aps, list):
+        return None
+    return mean_of_average_precisions(np.array([np.nan if v is None else v for v in aps], dtype=np.float64),
+                                      zero_relevance)
+
+
+def summary_values(methods: dict[str, dict], order: Sequence[str], zero_relevance: str = "zero") -> dict:
     """A run's table numbers from its per-method results ({"t_map", "map", "scored_by"}), fractions: every
     method's t-MAP ("DHTA t-MAP"), then "<Method> MAP" of the methods scored by their MAP against the queries'
-    own labels (Original's benign MAP, the untargeted attack's); records without "scored_by" show Original's."""
+    own labels (Original's benign MAP, the untargeted attack's); records without "scored_by" show Original's.
+    The values are those of the main convention `zero_relevance`; where the records allow it, each is joined
+    by its value under the other convention ("DHTA t-MAP (drop)") and the row names its main convention."""
     row = {f"{m} t-MAP": methods[m].get("t_map") for m in order}
     for m in order:
         if "map" in methods[m] and methods[m].get("scored_by", "map" if m == "Original" else "t_map") == "map":
             row[f"{m} MAP"] = methods[m]["map"]
-    return row
+    other = OTHER_CONVENTION[zero_relevance]
+    others = {}
+    for key in row:
+        name, metric = key.rsplit(" ", 1)
+        value = by_convention(methods[name], "t_map" if metric == "t-MAP" else "map", other)
+        if value is not None:
+            others[f"{key} ({other})"] = value
+    return {**row, **others, "zero_relevance": zero_relevance} if others else row
 
 
 def results_table(columns: Sequence[tuple[str, dict]]) -> tuple[list[str], list[list[str]]]:
@@ -53,13 +88,22 @@ def results_table(columns: Sequence[tuple[str, dict]]) -> tuple[list[str], list[
 
     A summary row maps "<Method> t-MAP" and "<Method> MAP" (e.g. "Original MAP") to fractions in
     [0, 1]; other keys are ignored. Rows: every method's t-MAP in the order the keys first appear
-    across the columns, then the MAP rows. A value a column lacks is an empty cell.
+    across the columns, then the MAP rows. A value a column lacks is an empty cell. A row holding
+    the other zero-relevance convention's values ("DHTA t-MAP (drop)", see `summary_values`) gets
+    a second column beside its own, headed "<label> (drop)".
     """
     keys = [key for key in dict.fromkeys(k for _, row in columns for k in row) if isinstance(key, str)]
     ordered = [k for k in keys if k.endswith(" t-MAP")] + [k for k in keys if k.endswith(" MAP")
                                                              and not k.endswith(" t-MAP")]
-    header = ["Method", "Metric", *(label for label, _ in columns)]
-    body = [[*key.rsplit(" ", 1), *(percent(row.get(key)) for _, row in columns)] for key in ordered]
+    header, cells = ["Method", "Metric"], []
+    for label, row in columns:
+        header.append(label)
+        cells.append(lambda key, row=row: percent(row.get(key)))
+        suffix = f" ({OTHER_CONVENTION.get(row.get('zero_relevance', 'zero'), 'drop')})"
+        if any(key + suffix in row for key in ordered):
+            header.append(label + suffix)
+            cells.append(lambda key, row=row, suffix=suffix: percent(row.get(key + suffix)))
+    body = [[*key.rsplit(" ", 1), *(cell(key) for cell in cells)] for key in ordered]
     return header, body
 
 
@@ -119,4 +163,4 @@ def nt_table(n_ts: list[int], t_maps: list[float], label: str = "DHTA t-MAP") ->
     return ["n_t", *(str(n) for n in n_ts)], [[label, *(percent(v) for v in t_maps)]]
 
 
-__all__ = ["results_table", "summary_values", "column_label", "percent", "markdown", "parse_markdown", "csv_text", "write_table"]
+__all__ = ["results_table", "summary_values", "by_convention", "convention_caption", "OTHER_CONVENTION", "column_label", "percent", "markdown", "parse_markdown", "csv_text", "write_table"]

@@ -71,12 +71,14 @@ def binarize(x: Array) -> Array:
     return np.where(x >= 0, 1, -1).astype(x.dtype)
 
 
-def anchor_code(codes: Array, weights: Array | None = None) -> Array:
+def anchor_code(codes: Array, weights: Array | None = None, ties: str = "plus") -> Array:
     """Anchor code of DHTA (Algorithm 1, component voting).
 
     Bit j is +1 when the total weight of codes with bit j = +1 is at least the total weight
     of codes with bit j = -1, else -1; a tie gives +1. The result minimises the weighted sum
     of Hamming distances Σ_i w_i d_H(h, h_i) over all h in {-1, +1}^K (Theorem 1).
+    `ties="zero"` gives 0 on a tied bit instead, as the official code's `np.sign` of the sum
+    (DHTA's loss then ignores that bit). With unit weights a tie needs an even n.
 
     Args:
         codes: (n, K) ±1 codes, or a batch (B, n, K); n >= 1.
@@ -103,6 +105,10 @@ def anchor_code(codes: Array, weights: Array | None = None) -> Array:
     positive = c == 1
     w_pos = (w * positive).sum(dim=-2)
     w_neg = (w * ~positive).sum(dim=-2)
+    if ties == "zero":
+        return _like(torch.sign(w_pos - w_neg).to(c.dtype), codes)
+    if ties != "plus":
+        raise InputError(f"ties must be 'plus' (Algorithm 1) or 'zero' (the official code's np.sign), got {ties!r}")
     return _like(torch.where(w_pos >= w_neg, 1, -1).to(c.dtype), codes)
 
 

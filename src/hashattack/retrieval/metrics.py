@@ -1,4 +1,4 @@
-"""Retrieval and perceptibility metrics: MAP / t-MAP, precision@k, PR curves, perturbation size.
+"""Retrieval metrics: MAP / t-MAP, precision@k, PR curves (perturbation size: `retrieval.perceptibility`).
 
 Rankings come from `hashattack.retrieval.ranking.hamming_rank`, so every metric uses its tie rule
 (equal distances keep database order). Labels are either (n, C) 0/1 multi-hot (or one-hot)
@@ -17,6 +17,7 @@ import torch
 
 from hashattack.retrieval.codes import Array, _as_codes, _as_tensor, _positive_int, hamming_distance
 from hashattack.errors import InputError
+from hashattack.retrieval.perceptibility import perceptibility, summarize_perceptibility  # noqa: F401  (re-exported)
 from hashattack.retrieval.ranking import hamming_rank
 
 ZERO_RELEVANCE = ("zero", "drop")
@@ -234,49 +235,3 @@ def precision_recall_curve(
         rec_sum += (rel_retrieved[has_rel] / n_rel[has_rel]).sum(dim=0)
         rec_count += float(has_rel.sum())
     return (prec_sum / prec_count).cpu().numpy(), (rec_sum / rec_count).cpu().numpy()
-
-
-def perceptibility(benign: Array, adversarial: Array) -> dict[str, np.ndarray]:
-    """Size of adversarial perturbations in pixel space.
-
-    Args:
-        benign, adversarial: images (or videos) of the same shape (B, ...), values in [0, 1].
-    Returns:
-        dict of float64 numpy arrays (B,): "linf" (max |δ|), "l2" (Euclidean norm of δ) and
-        "psnr" (10·log10(1 / MSE) in dB, inf for identical inputs).
-    """
-    x, y = _as_tensor(benign), _as_tensor(adversarial)
-    if x.shape != y.shape or x.ndim < 1 or x.shape[0] < 1:
-        raise InputError(
-            f"benign and adversarial must have the same shape (B, ...) with B >= 1, "
-            f"got {tuple(x.shape)} and {tuple(y.shape)}"
-        )
-    x, y = x.to(torch.float64), y.to(device=x.device, dtype=torch.float64)
-    for t, name in ((x, "benign"), (y, "adversarial")):
-        bad = ~((t >= 0) & (t <= 1))  # also catches NaN
-        if bool(bad.any()):
-            raise InputError(f"{name} pixels must lie in [0, 1], got {t[bad][0].item()}")
-    delta = (y - x).reshape(x.shape[0], -1)
-    mse = delta.square().mean(dim=1)
-    out = {
-        "linf": delta.abs().amax(dim=1),
-        "l2": delta.norm(dim=1),
-        "psnr": 10 * torch.log10(1 / mse),
-    }
-    return {name: v.cpu().numpy() for name, v in out.items()}
-
-
-def summarize_perceptibility(values: dict[str, np.ndarray]) -> dict[str, float]:
-    """Mean and median of each perceptibility array.
-
-    Args:
-        values: output of `perceptibility` (name -> (B,) array).
-    Returns:
-        flat dict "<name>_mean" and "<name>_median" -> float (a PSNR mean is inf when any
-        pair is identical; the median is robust to that).
-    """
-    summary = {}
-    for name, v in values.items():
-        summary[f"{name}_mean"] = float(np.mean(v))
-        summary[f"{name}_median"] = float(np.median(v))
-    return summary

@@ -54,12 +54,26 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         sub_args.allow_code, sub_args.config_chain = args.allow_code, chain
     if args.dry_run:
         sub = subcommand_parser(parser, config.command)
-        folders = []
+        folders, settings = [], None
         if hasattr(sub_args, "out") and config.command in ("demo", "video", "audit"):
             spec = spec_from_args(sub_args)   # checks the sweep (at most MAX_SWEEP_POINTS) before printing
             folders = [Path(spec.out) / point.name for point in spec.points() if point.name]
+            settings = resolved_settings(spec)
         print("hashattack " + " ".join(to_argv(sub, config.command, config.options, config.source)))
+        if settings:
+            print(f"  {settings}")
         for folder in folders:
             print(f"  {folder}")
         return 0
     return sub_args.run(sub_args, parser)
+
+
+def resolved_settings(spec) -> str:
+    """One line of the settings a spec runs with once the dataset's defaults are in (what --dry-run shows)."""
+    attack, axes = spec.attack, dict(spec.axes)
+    eps = " ".join(f"{e:g}" for e in axes.get("eps", (attack.eps,)))
+    steps = " ".join(str(n) for n in axes.get("steps", (attack.steps,)))
+    other = "drop" if attack.zero_relevance == "zero" else "zero"
+    return (f"{spec.data.dataset}: eps {eps} ({attack.eps_space} space), {steps} steps of {attack.step_size:g}, "
+            f"n_t {attack.n_t}, MAP@{attack.topk or 'all'}, main convention {attack.zero_relevance} "
+            f"({other} beside it), {spec.target_protocol} targets")

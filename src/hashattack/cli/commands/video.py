@@ -20,7 +20,9 @@ def add_parser(commands) -> None:
                "  hashattack video --bits 32 --queries 100 --out runs/video\n"
                "  hashattack video --bits 16 32 48 64 --out runs/video-bits\n"
                "  hashattack video --dataset jhmdb --root JHMDB/frames --weights ~/.cache/torch/hub/checkpoints \\\n"
-               "      --eps 0.01 0.02 0.03 0.04 0.05 --out runs/jhmdb-eps   # normalized eps, 2000 steps: the paper's",
+               "      --eps-sweep --out runs/jhmdb-eps   # Table 2: eps 0.01 ... 0.05 normalized, 2000 unit steps\n"
+               "on jhmdb / ucf101 every default is the paper's: eps 0.032 normalized, 2000 steps of 1.0, the official\n"
+               "zero-relevance convention (drop) as the tables' main column (docs/conventions.md)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_spec_options(video)
     video.set_defaults(run=run_attack_command, dataset="moving-fashion", out=Path("runs/video"))
