@@ -50,7 +50,7 @@ def normalized_descent(images: torch.Tensor, loss_of: Callable, steps: int, step
     final = torch.zeros_like(images)
     current = images
     delta = torch.zeros_like(images)
-    for t in tqdm(range(steps), desc=progress, unit="step", leave=False, disable=progress is None):
+    for t in tqdm(range(steps), desc=progress, unit="step", leave=False, disable=None if progress else True):
         delta.requires_grad_(True)
         result = loss_of(current + delta * std, t, active)
         loss, reached = result if early_stop else (result, None)
