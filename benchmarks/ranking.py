@@ -121,7 +121,7 @@ def part1(args) -> str:
     labels = {"baseline-stable": "dot product + stable argsort",
               "baseline-quicksort": "dot product + argsort (official quicksort)",
               "faiss": "faiss IndexBinaryFlat (hashattack backend=\"faiss\")",
-              "hashattack-before": "hashattack hamming_rank, before (packed, one query per pass)",
+              "hashattack-before": "hashattack hamming_rank, the version in --before-src",
               "hashattack": "hashattack hamming_rank (packed, default)"}
     methods = [m for m in labels if (m != "hashattack-before" or args.before_src) and (m != "faiss" or has_faiss())
                and (not m.startswith("baseline") or not args.skip_baselines)]

@@ -5,9 +5,8 @@ distance, equal distances in database order) but works on 64-bit words instead o
 vectors, 32x less memory per code, and never sorts the whole database for a top-R query.
 
 Two kernels compute it. "numba" (`hashattack.retrieval.popcount_numba`, the default: numba is a
-dependency) ranks tiles of queries in parallel, each tile in one pass over the database in
-cache-sized blocks (distances filtered by a per-query cut-off, counted in a histogram, never
-stored), then a counting sort of the few candidates; memory O(tile x 4R) per thread. "numpy", the reference, is vectorised over chunks of queries:
+dependency) is a compiled counting sort: two linear passes per query, queries in parallel,
+memory N bytes per thread. "numpy", the reference, is vectorised over chunks of queries:
 
 1. distances of a chunk of queries to the database, one uint8 (uint16 for K > 255) per pair,
    computed in cache-sized blocks of database items with `np.bitwise_count`;
@@ -24,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hashattack.retrieval.popcount_numba import rank_words_tiled
+from hashattack.retrieval.popcount_numba import rank_words_long, rank_words_short
 
 SAMPLE_SIZE = 4096          # database items sampled per query to choose the cut-off
 BLOCK_BYTES = 4 << 20       # XOR buffer per database block (stays in cache)
@@ -117,7 +116,7 @@ def rank_words(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, r: in
 
     Returns (indices, distances), int64 (nq, R). The numpy kernel ranks at most `chunk_size`
     queries at once, fewer when their distance matrix would exceed `memory_bytes`; the numba
-    kernel needs about 32 x (16R + 4096) x 8 bytes of scratch per thread.
+    kernel needs N bytes of scratch per thread.
     """
     if kernel not in KERNELS:
         raise ValueError(f"unknown popcount kernel {kernel!r}: choose from {', '.join(KERNELS)}")
@@ -140,13 +139,13 @@ def _rank_numba(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, r: i
                 chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
     if n_bits > 65535:
         raise ValueError(f"the numba kernel handles codes of at most 65535 bits, got {n_bits}")
+    kernel = rank_words_short if n_bits <= 255 else rank_words_long
     nq = len(query_words)
     indices = np.empty((nq, r), dtype=np.int64)
     values = np.empty((nq, r), dtype=np.int64)
     db_words = np.ascontiguousarray(db_words)
-    db_flat = db_words.reshape(-1)
     for start in range(0, nq, chunk_size):
         stop = min(start + chunk_size, nq)
-        rank_words_tiled(np.ascontiguousarray(query_words[start:stop]), db_words, db_flat, n_bits, r,
+        kernel(np.ascontiguousarray(query_words[start:stop]), db_words, n_bits, r,
                indices[start:stop], values[start:stop])
     return indices, values
