@@ -89,11 +89,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--before-src", help="src folder of the version before (for the ranking's before curve)")
     parser.add_argument("--out", type=Path, default=HERE, help="folder for scaling.json and the PNGs")
+    parser.add_argument("--labels", nargs=2, default=["before", "after"], help="names of the two curves")
+    parser.add_argument("--replot", type=Path, help="only draw the PNGs again from this scaling.json")
     args = parser.parse_args()
-
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    if args.replot:
+        plot(json.loads(args.replot.read_text()), args.out, args.labels)
+        return
 
     attack = {q: in_process(attack_rates, q, args.steps, args.threads, args.repeats) for q in args.queries}
     for q, r in attack.items():
@@ -105,34 +106,46 @@ def main() -> None:
             ranking[n]["before"] = in_process(ranking_time, n, args.ranking_queries, args.repeats, args.before_src)
         print(f"ranking N={n:>10,}: " + "  ".join(f"{k} {v['seconds']:.2f} s, peak {v['peak_mib']:.0f} MiB "
                                                   f"({v['own_mib']:+.0f})" for k, v in ranking[n].items()), flush=True)
+    data = {"steps": args.steps, "threads": args.threads, "ranking_queries": args.ranking_queries,
+            "attack": attack, "ranking": ranking}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "scaling.json").write_text(json.dumps({"steps": args.steps, "threads": args.threads,
-                                                       "attack": attack, "ranking": ranking}, indent=2) + "\n")
+    (args.out / "scaling.json").write_text(json.dumps(data, indent=2) + "\n")
+    plot(data, args.out, args.labels)
+
+
+def plot(data: dict, out: Path, labels: list[str]) -> None:
+    """scaling_attack.png and scaling_ranking.png from the figures of `main` (or a scaling.json)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attack, ranking = data["attack"], data["ranking"]
+    names = dict(zip(("before", "after"), labels))
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for kind in ("before", "after"):
-        ax.plot(list(attack), [attack[q][kind] for q in attack], "o-", label=kind)
+        ax.plot([int(q) for q in attack], [attack[q][kind] for q in attack], "o-", label=names[kind])
     ax.set(xscale="log", xlabel="queries in the batch", ylabel="query·steps / s",
-           title=f"DHTA throughput, small CNN, {args.threads} threads")
+           title=f"DHTA throughput, small CNN, {data['threads']} threads")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(args.out / "scaling_attack.png", dpi=110)
+    fig.savefig(out / "scaling_attack.png", dpi=110)
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     for kind in ("before", "after"):
         sizes = [n for n in ranking if kind in ranking[n]]
         if sizes:
-            left.plot(sizes, [ranking[n][kind]["seconds"] for n in sizes], "o-", label=kind)
-            right.plot(sizes, [ranking[n][kind]["own_mib"] for n in sizes], "o-", label=kind)
+            left.plot([int(n) for n in sizes], [ranking[n][kind]["seconds"] for n in sizes], "o-", label=names[kind])
+            right.plot([int(n) for n in sizes], [ranking[n][kind]["own_mib"] for n in sizes], "o-", label=names[kind])
     left.set(xscale="log", yscale="log", xlabel="database codes (64 bits)", ylabel="seconds",
-             title=f"{args.ranking_queries} queries, exact top 1000")
+             title=f"{data.get('ranking_queries', 1000)} queries, exact top 1000")
     right.set(xscale="log", xlabel="database codes (64 bits)", ylabel="MiB", title="peak resident memory (own)")
     for ax in (left, right):
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(args.out / "scaling_ranking.png", dpi=110)
+    fig.savefig(out / "scaling_ranking.png", dpi=110)
 
 
 if __name__ == "__main__":
