@@ -9,12 +9,12 @@ that follow the same optimiser (DHTA, P2P, the feature-based attack).
   RMS step at other sizes (for 3x224x224 it is exactly `step_size`).
 
 The loss must be a sum of per-query terms (the model in eval mode), so a batch of B queries gives
-the same result as B one-query runs. That is also what makes the CPU path fast: a batch of images
+the same result as B one-query runs. That also lets the CPU path shard a batch: a batch of images
 is cut into one contiguous shard per torch thread, and each shard runs the whole step loop on its
-own Python thread with one intra-op thread (`descent_shards`). The cores then never wait for each
-other inside an operation (small-CNN operations last microseconds), and every query gets the same
-arithmetic as in one batch (batch size and thread count do not change a query's result here; the
-tests check it).
+own Python thread with one intra-op thread (`descent_shards`), so the cores never meet at a
+barrier inside an operation. On idle cores this measured the same throughput as one batch; with
+other processes on the cores it slows down far less. Every query gets the same arithmetic as in
+one batch (batch size and thread count do not change a query's result here; the tests check it).
 """
 
 from __future__ import annotations
