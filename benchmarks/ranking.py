@@ -26,7 +26,9 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import hashlib  # noqa: E402
 import multiprocessing as mp  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
@@ -63,26 +65,44 @@ def map_at(indices: np.ndarray, query_labels: np.ndarray, db_labels: np.ndarray)
     return float(ap.mean())
 
 
-def part1_method(method: str, queries: int, database: int, out) -> None:
+def use_before(before_src: str | None) -> None:
+    """In this (spawned) process, import hashattack from `before_src`: the code before a change."""
+    if before_src:
+        sys.path.insert(0, before_src)
+
+
+def rank(method: str, q: np.ndarray, d: np.ndarray, queries: int, backend: str) -> np.ndarray:
+    if method.startswith("baseline"):
+        kind = "stable" if method == "baseline-stable" else "quicksort"
+        top = np.empty((queries, TOPK), dtype=np.int64)
+        for s in range(0, queries, 1000):
+            hamm = 0.5 * (BITS - q[s:s + 1000] @ d.T)          # the full distance matrix of the chunk
+            top[s:s + 1000] = np.argsort(hamm, axis=1, kind=kind)[:, :TOPK]
+        return top
+    from hashattack.retrieval.ranking import hamming_rank
+
+    return hamming_rank(q, d, topk=TOPK, backend=backend).numpy()
+
+
+def part1_method(method: str, queries: int, database: int, repeats: int, before_src: str | None, out) -> None:
     q_packed, q_labels = synthetic_packed(queries, seed=1)
     d_packed, d_labels = synthetic_packed(database, seed=2)
     q, d = pm1(q_packed), pm1(d_packed)
-    if method == "hashattack":   # import and load the compiled kernel outside the timing (a one-off cost)
+    if method == "hashattack-before":
+        use_before(before_src)
+    backend = "faiss" if method == "faiss" else "auto"
+    if not method.startswith("baseline"):   # imports and the compiled kernel's load outside the timing
         from hashattack.retrieval.ranking import hamming_rank
 
-        hamming_rank(q[:2], d[:100], topk=10)
+        hamming_rank(q[:2], d[:100], topk=10, backend=backend)
+    times = []
     with PeakMemory() as memory:
-        started = time.perf_counter()
-        if method.startswith("baseline"):
-            kind = "stable" if method == "baseline-stable" else "quicksort"
-            top = np.empty((queries, TOPK), dtype=np.int64)
-            for s in range(0, queries, 1000):
-                hamm = 0.5 * (BITS - q[s:s + 1000] @ d.T)          # the full distance matrix of the chunk
-                top[s:s + 1000] = np.argsort(hamm, axis=1, kind=kind)[:, :TOPK]
-        else:
-            top = hamming_rank(q, d, topk=TOPK).numpy()
-        seconds = time.perf_counter() - started
-    out.put({"method": method, "seconds": seconds, "peak": memory.peak, "start": memory.start,
+        for _ in range(1 if method.startswith("baseline") else repeats):
+            started = time.perf_counter()
+            top = rank(method, q, d, queries, backend)
+            times.append(time.perf_counter() - started)
+    seconds = sorted(times)[len(times) // 2]
+    out.put({"method": method, "seconds": seconds, "times": times, "peak": memory.peak, "start": memory.start,
              "map": map_at(top, q_labels, d_labels), "top": top})
 
 
@@ -98,40 +118,55 @@ def run_in_process(target, *args) -> dict:
 
 def part1(args) -> str:
     rows, results = [], {}
-    for method in ("baseline-stable", "baseline-quicksort", "hashattack"):
-        results[method] = r = run_in_process(part1_method, method, args.queries, args.database)
+    labels = {"baseline-stable": "dot product + stable argsort",
+              "baseline-quicksort": "dot product + argsort (official quicksort)",
+              "faiss": "faiss IndexBinaryFlat (hashattack backend=\"faiss\")",
+              "hashattack-before": "hashattack hamming_rank, the version in --before-src",
+              "hashattack": "hashattack hamming_rank (packed, default)"}
+    methods = [m for m in labels if (m != "hashattack-before" or args.before_src) and (m != "faiss" or has_faiss())
+               and (not m.startswith("baseline") or not args.skip_baselines)]
+    for method in methods:
+        results[method] = r = run_in_process(part1_method, method, args.queries, args.database, args.repeats,
+                                              args.before_src)
         print(method, f"{r['seconds']:.1f} s", f"MAP {r['map']:.6f}", flush=True)
     ours = results["hashattack"]
-    for method, label in (("baseline-stable", "dot product + stable argsort"),
-                          ("baseline-quicksort", "dot product + argsort (official quicksort)"),
-                          ("hashattack", "hashattack hamming_rank (packed, default)")):
+    for method in methods:
+        label = labels[method]
         r = results[method]
         same = "identical" if np.array_equal(r["top"], ours["top"]) else \
             f"{(r['top'] == ours['top']).all(axis=1).mean() * 100:.1f}% of queries identical"
-        rows.append([label, f"{r['seconds']:.2f}", f"{r['seconds'] / ours['seconds']:.1f}x",
+        runs = ", ".join(f"{x:.2f}" for x in r["times"])
+        rows.append([label, f"{r['seconds']:.2f} ({runs})", f"{r['seconds'] / ours['seconds']:.1f}x",
                      f"{r['peak']:.0f} ({r['peak'] - r['start']:+.0f})", f"{r['map']:.6f}", same])
     return (f"{args.queries:,} queries x {args.database:,} database codes x {BITS} bits, top {TOPK} "
-            f"(MAP@{TOPK}); the baseline ranks 1,000 queries at a time (the whole 10,000 x 60,000 float "
+            f"(MAP@{TOPK}); seconds: median of the runs in brackets; the baseline ranks 1,000 queries at a time (the whole 10,000 x 60,000 float "
             f"matrix alone would be 2.4 GB, its argsort 4.8 GB).\n\n"
             + table(["ranking", "seconds", "time / hashattack", "peak RSS MiB (ranking's own)", "MAP@1000",
                      "ranking vs hashattack"], rows))
 
 
-def part2_size(n: int, queries: int, out) -> None:
+def has_faiss() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def part2_size(n: int, queries: int, ivf: bool, repeats: int, before_src: str | None, out) -> None:
+    if before_src:
+        use_before(before_src)
     from hashattack.retrieval.ranking import HammingIndex
 
     q_packed, _ = synthetic_packed(queries, seed=3)
     d_packed, _ = synthetic_packed(n, seed=4)
     q = pm1(q_packed)
     rows, exact = [], None
-    setups = [("packed (built-in)", "packed", {})]
-    try:
-        import faiss  # noqa: F401
+    setups = [("packed (built-in)" + (", before" if before_src else ""), "packed", {})]
+    if has_faiss() and not before_src:
         nlist = 1024 if n >= 4_000_000 else 256
-        setups += [("faiss IndexBinaryFlat", "faiss", {}),
-                   (f"faiss IVF nlist={nlist}", "faiss-ivf", {"nlist": nlist, "nprobe": 8})]
-    except ImportError:
-        print("faiss-cpu is not installed: built-in backend only")
+        setups += [("faiss IndexBinaryFlat", "faiss", {})]
+        setups += [(f"faiss IVF nlist={nlist}", "faiss-ivf", {"nlist": nlist, "nprobe": 8})] if ivf else []
     for name, backend, options in setups:
         warm = {"nlist": 8} if backend == "faiss-ivf" else {}
         HammingIndex.from_packed(d_packed[:2000], BITS, backend, **warm).search(q[:2], 10)   # warm-up: imports, JIT
@@ -142,10 +177,13 @@ def part2_size(n: int, queries: int, out) -> None:
         for nprobe in ((8, 32) if backend == "faiss-ivf" else (None,)):
             if nprobe is not None:
                 index._faiss.index.nprobe = nprobe           # the same trained index, more cells visited
+            times = []
             with PeakMemory() as searching:
-                started = time.perf_counter()
-                idx, dist = index.search(q, TOPK)
-                searched = time.perf_counter() - started
+                for _ in range(repeats if backend == "packed" else 1):
+                    started = time.perf_counter()
+                    idx, dist = index.search(q, TOPK)
+                    times.append(time.perf_counter() - started)
+            searched = sorted(times)[len(times) // 2]
             idx, dist = idx.numpy(), dist.numpy()
             if exact is None:
                 exact = (idx, dist)
@@ -158,19 +196,27 @@ def part2_size(n: int, queries: int, out) -> None:
                 kth = dist[:, -1] == exact[1][:, -1]
                 check = f"recall@{TOPK} {recall:.3f}; R-th distance exact for {kth.mean() * 100:.0f}% of queries"
             peak = max(memory.peak, searching.peak)
-            rows.append([f"{n:,}", name + (f" nprobe={nprobe}" if nprobe else ""), f"{built:.1f}", f"{searched:.1f}",
+            rows.append([f"{n:,}", name + (f" nprobe={nprobe}" if nprobe else ""), f"{built:.1f}",
+                         f"{searched:.2f}" + (f" ({', '.join(f'{x:.2f}' for x in times)})" if len(times) > 1 else ""),
                          f"{queries / searched:,.0f}", f"{peak:.0f} ({peak - memory.start:+.0f})", check])
             print(rows[-1], flush=True)
         del index
-    out.put(rows)
+    out.put({"rows": rows, "digest": hashlib.sha256(exact[0].tobytes() + exact[1].tobytes()).hexdigest()})
 
 
 def part2(args) -> str:
     rows = []
     for n in args.sizes:
-        rows += run_in_process(part2_size, n, args.large_queries)
+        before = None
+        if args.before_src:
+            before = run_in_process(part2_size, n, args.large_queries, False, args.repeats, args.before_src)
+            rows += before["rows"]
+        now = run_in_process(part2_size, n, args.large_queries, not args.no_ivf, args.repeats, None)
+        if before is not None:
+            now["rows"][0][-1] = "identical to before" if now["digest"] == before["digest"] else "DIFFERENT from before"
+        rows += now["rows"]
     return (f"{args.large_queries:,} queries x N synthetic 64-bit codes, top {TOPK}; build = packing or "
-            f"index construction (IVF: k-means training on a sample, then adding), search = ranking all queries.\n\n"
+            f"index construction (IVF: k-means training on a sample, then adding), search = ranking all queries (packed: median of {args.repeats} runs, all in brackets).\n\n"
             + table(["N", "backend", "build s", "search s", "queries/s", "peak RSS MiB (own)", "result"], rows))
 
 
@@ -187,6 +233,10 @@ def main() -> None:
                         help="part 2 database sizes (default 1M 10M; none to skip)")
     parser.add_argument("--large-queries", type=int, default=1000, help="part 2 queries (default 1,000)")
     parser.add_argument("--skip-part1", action="store_true")
+    parser.add_argument("--skip-baselines", action="store_true", help="part 1 without the argsort baselines")
+    parser.add_argument("--no-ivf", action="store_true", help="part 2 without faiss IVF (its k-means takes minutes)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of the hashattack and faiss rankings")
+    parser.add_argument("--before-src", help="also time the hashattack package in this src folder (a version before)")
     parser.add_argument("--note", default="", help="a line about the machine, appended to RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from hashattack.models.acceleration import enable_tf32, tf32_enabled
-from hashattack.attacks import DHTA, P2P
+from hashattack.attacks import DHTA, P2P, descent
 from hashattack.attacks.reference import one_query_at_a_time
 from hashattack.errors import InputError
 from hashattack.models import create_model
@@ -87,3 +87,43 @@ def test_tf32_switch():
         assert not tf32_enabled()
     finally:
         enable_tf32(before)
+
+
+@pytest.mark.parametrize("early_stop", [False, True])
+def test_sharded_descent_equals_one_batch(setup, monkeypatch, early_stop):
+    """The CPU step loop cut into shards on threads gives each query what one batch gives it."""
+    model, images, anchors, reference = setup
+    anchors = anchors.clone()
+    anchors[3] = model.encode(images[3:4])[0]               # one query stops at once with early stop
+    monkeypatch.setattr(descent, "descent_shards", lambda images: 1)
+    one = DHTA(model, eps=0.1, steps=STEPS, early_stop=early_stop)
+    single = one(images, anchors)
+    monkeypatch.setattr(descent, "descent_shards", lambda images: 3)   # shards of 1, 2 and 2 queries
+    threads = torch.get_num_threads()
+    sharded_attack = DHTA(model, eps=0.1, steps=STEPS, early_stop=early_stop)
+    sharded = sharded_attack(images, anchors)
+    assert torch.get_num_threads() == threads                # restored after the shards
+    torch.testing.assert_close(sharded, single, atol=1e-6, rtol=0)
+    assert torch.equal(model.encode(sharded), model.encode(single))
+    assert torch.equal(sharded_attack.steps_taken, one.steps_taken)
+    if early_stop:
+        assert sharded_attack.steps_taken[3] == 1
+
+
+def test_descent_shards_rule(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert descent.descent_shards(torch.zeros(100, 1, 28, 28)) == 2
+    assert descent.descent_shards(torch.zeros(20, 1, 28, 28)) == 1          # too few queries to cut
+    assert descent.descent_shards(torch.zeros(100, 4, 1, 16, 16)) == 1      # videos: lengths bound per batch
+
+
+def test_an_error_in_a_shard_reaches_the_caller(setup):
+    model, images, anchors, _ = setup
+
+    def loss_of(adversarial, t, active):
+        if int(active.max()) >= 4:
+            raise ValueError("shard failed")
+        return model(adversarial).sum()
+
+    with pytest.raises(ValueError, match="shard failed"):
+        descent.normalized_descent(images, loss_of, 2, 0.1, torch.tensor(0.1), torch.tensor(1.0), shards=2)

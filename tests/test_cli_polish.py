@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import pytest
 
@@ -24,14 +25,16 @@ def test_every_subcommand_help_has_an_example(command, capsys):
     assert "example" in text and f"hashattack {command} " in text
 
 
-def test_progress_bars_have_an_eta_and_quiet_silences_them(fake_fmnist, tmp_path, capsys):
+def test_progress_bars_have_an_eta_and_quiet_silences_them(fake_fmnist, tmp_path, capsys, monkeypatch):
     tiny = ["demo", "--data", str(fake_fmnist), "--bits", "16", "--queries", "4", "--steps", "3",
             "--train-per-class", "12", "--epochs", "1", "--topk", "50"]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)   # bars are for terminals only
     assert main([*tiny, "--out", str(tmp_path / "loud")]) == 0
     captured = capsys.readouterr()
     for bar in ("train:", "encode database:", "DHTA steps:", "P2P steps:"):
         assert bar in captured.err
     assert "<00:" in captured.err or "<?" in captured.err  # tqdm's remaining-time field
+    monkeypatch.undo()
     assert main([*tiny, "--out", str(tmp_path / "quiet"), "--quiet"]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""

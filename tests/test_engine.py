@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from engine_helpers import (model_cache, read_json, relative_files, tiny_image_options, tiny_video_options,
                             video_fmnist)
@@ -14,6 +15,7 @@ from hashattack.cli.config import load_config, parse_config_run
 from hashattack.cli.main import build_parser, main
 from hashattack.cli.options import spec_from_args
 from hashattack.data.fashion_mnist import load_fashion_mnist
+from hashattack.models.acceleration import enable_tf32
 from hashattack.protocol.presets import preset_names, preset_path
 
 CONFIGS = Path(__file__).parent.parent / "configs"
@@ -213,6 +215,23 @@ def test_demo_with_early_stop_runs(fake_fmnist, cache, tmp_path):
     assert main(["demo", *tiny_image_options(fake_fmnist, cache, out), "--bits", "16", "--early-stop",
                  "--no-figures"]) == 0
     assert read_json(out / "results.json")["settings"]["early_stop"] is True
+
+
+def test_tf32_is_set_explicitly_and_recorded(fake_fmnist, cache, tmp_path):
+    """--tf32 is part of what a run is: run.json's fingerprint and results.json record it, so a resumed run
+    cannot mix TF32 and float32 batches; without it the engine turns TF32 off (cuDNN's default is on)."""
+    out = tmp_path / "run"
+    try:
+        assert main(["demo", *tiny_image_options(fake_fmnist, cache, out), "--bits", "16", "--tf32", "--no-figures"]) == 0
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        enable_tf32(False)
+    assert read_json(out / "run.json")["fingerprint"]["settings"]["tf32"] is True
+    assert read_json(out / "results.json")["settings"]["tf32"] is True
+    torch.backends.cudnn.allow_tf32 = True
+    assert main(["demo", *tiny_image_options(fake_fmnist, cache, tmp_path / "plain"), "--bits", "16", "--no-figures"]) == 0
+    assert not torch.backends.cudnn.allow_tf32
+    assert read_json(tmp_path / "plain" / "results.json")["settings"]["tf32"] is False
 
 
 def test_a_sweep_runs_every_point_on_one_manifest(fake_fmnist, cache, tmp_path):

@@ -187,3 +187,24 @@ def test_training_on_cached_frame_features_equals_training_on_pixels():
     train_model(direct, data, config, progress=False)
     for a, b in zip(cached.parameters(), direct.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_attacking_runs_the_eval_mode_lstm_without_cudnn(monkeypatch):
+    """cuDNN's RNN backward refuses eval mode (a CUDA error): an attack differentiates the frozen LSTM
+    with cuDNN off, while gradient-free encoding and training keep it."""
+    seen, real = [], torch.backends.cudnn.flags
+
+    def recording(enabled=False, *args, **kwargs):
+        seen.append(enabled)
+        return real(enabled, *args, **kwargs)
+
+    monkeypatch.setattr(torch.backends.cudnn, "flags", recording)
+    model = video_model()
+    videos = torch.rand(2, 3, 1, 16, 16)
+    DHTA(model, eps=0.1, steps=2)(videos, torch.ones(2, 16))
+    assert seen and not any(seen)                       # every differentiated LSTM call ran without cuDNN
+    seen.clear()
+    model.encode(videos)                                # encode runs without gradients
+    model.train()
+    model(videos).sum().backward()
+    assert seen and all(seen)

@@ -18,7 +18,8 @@ def run_attack_command(args: argparse.Namespace, parser: argparse.ArgumentParser
     """Run the spec the options describe (or `spec`), keep config.resolved.toml, print the summary."""
     spec = spec or spec_from_args(args)
     started = time.perf_counter()
-    result = run_spec(spec)
+    with distributed.fail_together():   # under torchrun: one rank's failure stops every rank
+        result = run_spec(spec)
     main = distributed.is_main()
     distributed.shutdown()
     if not main:   # under torchrun only rank 0 reports

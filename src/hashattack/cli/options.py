@@ -254,7 +254,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
                             zero_relevance=args.zero_relevance or defaults["zero_relevance"],
                             early_stop=bool(args.early_stop),
                             precision=args.precision or "fp32", channels_last=bool(args.channels_last),
-                            compile=bool(args.compile), quantize=bool(getattr(args, "quantize", None)))
+                            compile=bool(args.compile), tf32=bool(args.tf32), quantize=bool(getattr(args, "quantize", None)))
     axes = tuple((axis, tuple(values)) for axis, values in (("bits", bits), ("eps", eps), ("n_t", n_t), ("steps", steps))
                  if len(values) > 1)
     return RunSpec(data=data, model=model_spec(args, data, bits[0]), methods=tuple(args.methods or PAPER_METHODS),

@@ -23,7 +23,7 @@ def encode_set(model: torch.nn.Module, data, batch_size: int = 1000,
     pixels = data.pixels if hasattr(data, "pixels") else data.__getitem__
     model.eval()
     chunks = []
-    for start in tqdm(range(0, len(data), batch_size), desc=desc, unit="batch", disable=not progress):
+    for start in tqdm(range(0, len(data), batch_size), desc=desc, unit="batch", disable=None if progress else True):
         index = slice(start, start + batch_size)
         extra = slice_inputs(inputs, index) if inputs else model_inputs(data, index)
         outputs = model(pixels(index).to(device), **{k: v.to(device) for k, v in extra.items()})

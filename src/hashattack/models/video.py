@@ -166,7 +166,10 @@ class VideoHashingModel(HashingModel):
         if lengths is None:
             lengths = torch.full((len(frame_features),), frame_features.shape[1], dtype=torch.long)
         lengths = lengths.to(frame_features.device).long()
-        outputs, _ = self.lstm(frame_features)
+        # cuDNN's RNN backward refuses eval mode, and an attack differentiates the frozen (eval) LSTM:
+        # then run it without cuDNN (no effect on CPUs; encoding without gradients keeps cuDNN)
+        with torch.backends.cudnn.flags(enabled=self.training or not torch.is_grad_enabled()):
+            outputs, _ = self.lstm(frame_features)
         return outputs[torch.arange(len(lengths), device=frame_features.device), lengths - 1]
 
     def features(self, pixels: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:

@@ -11,6 +11,7 @@ queries it scored without attacking anything again. A store may end the attack o
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -63,8 +64,9 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
     starts = list(range(0, len(images), batch_size))
     mine = distributed.shard(list(enumerate(starts)))   # this rank's batches (all of them in one process)
     records, fresh = [], {}   # fresh: this call's adversarial pixels, so the examples need no read-back
-    bar = tqdm(total=len(mine), desc=method, unit="batch", disable=not (progress and distributed.is_main()))
-    for index, start in mine:
+    show = progress and distributed.is_main()
+    bar = tqdm(total=len(mine), desc=method, unit="batch", disable=None if show else True)   # None: a bar on a TTY only
+    for done, (index, start) in enumerate(mine, 1):
         stop = start + batch_size
         ids = [int(i) for i in query_ids[start:stop]]
         kept = len(ids) if store.keep_pixels else max(0, min(NUM_EXAMPLES - start, len(ids)))
@@ -94,6 +96,8 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
                 "seconds": round(time.perf_counter() - started, 3)})
         records.append(record)
         bar.update(1)
+        if show and bar.disable:
+            log_batch(method, done, len(mine), record)
     bar.close()
     records = distributed.gather(records)
     shape = (min(NUM_EXAMPLES, len(images)), *images.shape[1:])
@@ -101,6 +105,13 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
                                                                  images.shape))[:NUM_EXAMPLES - start]
                 for index, start in enumerate(starts) if start < NUM_EXAMPLES]
     return records, torch.cat(examples) if examples else torch.empty(shape)
+
+
+def log_batch(method: str, done: int, total: int, record: dict) -> None:
+    """One line on stderr per finished batch, for logs (where a progress bar would be `\\r` noise)."""
+    ids = record["query_ids"]
+    span = f"queries {record['start']}..{record['start'] + len(ids) - 1}" if ids else "no queries"
+    print(f"{method}: batch {done}/{total} done ({span}, {record['seconds']:.1f} s)", file=sys.stderr, flush=True)
 
 
 def kept_pixels(store, method: str, index: int, start: int, batch_size: int, shape: torch.Size) -> torch.Tensor:

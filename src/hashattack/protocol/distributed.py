@@ -10,22 +10,34 @@ blocks of whole batches. Only rank 0 writes files and prints. The result set is 
 single process writes (timings aside).
 
 Without torchrun (WORLD_SIZE unset or 1) every function is the identity: one process, all work.
+
+Waiting and failing: the other ranks wait for rank 0's training (`main_first`) and for the slowest
+rank's batches in every gather, which can take longer than NCCL's default 10-minute watchdog, so
+the process group's timeout is `HASHATTACK_DIST_TIMEOUT` seconds (default 6 hours). When rank 0
+fails inside `main_first` the others are told and fail at once with a one-line error; any other
+failure on one rank ends that process at once (`fail_together`), and torchrun then stops the
+other ranks instead of leaving them waiting in a collective until the timeout.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import traceback
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
+from hashattack.errors import InputError
 from hashattack.models.encode import encode_set
 from hashattack.models.inputs import model_inputs
 
 T = TypeVar("T")
+DEFAULT_TIMEOUT_SECONDS = 6 * 3600
 
 
 _solo = False   # inside `solo()`: this process works alone (no sharding, no collectives)
@@ -79,8 +91,40 @@ def setup(device: str = "cpu") -> str:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timedelta(seconds=timeout_seconds()))
     return device
+
+
+def timeout_seconds() -> float:
+    """The process group's timeout: `HASHATTACK_DIST_TIMEOUT` seconds, default 6 hours."""
+    text = os.environ.get("HASHATTACK_DIST_TIMEOUT", str(DEFAULT_TIMEOUT_SECONDS))
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise InputError(f"HASHATTACK_DIST_TIMEOUT={text!r}: give a positive number of seconds")
+    return value
+
+
+@contextlib.contextmanager
+def fail_together() -> Iterator[None]:
+    """Under torchrun, an exception on this rank prints and ends this process at once (status 2 for bad
+    input, 1 otherwise) rather than unwinding into collectives the other ranks wait in; torchrun then stops
+    them. Without torchrun, exceptions pass through unchanged."""
+    try:
+        yield
+    except BaseException as error:
+        if not _joined() or isinstance(error, SystemExit):
+            raise
+        if isinstance(error, InputError):
+            print(f"hashattack: error (rank {rank()}): {error}", file=sys.stderr)
+        else:
+            print(f"hashattack: rank {rank()} failed:", file=sys.stderr)
+            traceback.print_exc()
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(2 if isinstance(error, InputError) else 1)
 
 
 def shutdown() -> None:
@@ -129,14 +173,26 @@ def barrier() -> None:
 
 @contextlib.contextmanager
 def main_first() -> Iterator[None]:
-    """Rank 0 runs the block first (e.g. trains and caches a model), then the others (load the cache)."""
+    """Rank 0 runs the block first (e.g. trains and caches a model), then the others (load the cache).
+
+    Rank 0 tells the others whether its block succeeded; if it failed, they raise at once instead of
+    running the block without what rank 0 was to make."""
+    if world_size() == 1:
+        yield
+        return
     if not is_main():
-        barrier()
+        status = [None]
+        dist.broadcast_object_list(status, src=0)
+        if status[0] != "ok":
+            raise RuntimeError(f"rank 0 failed before this rank could go on: {status[0]}")
+        yield
+        return
     try:
         yield
-    finally:
-        if is_main():
-            barrier()
+    except BaseException as error:
+        dist.broadcast_object_list([f"{type(error).__name__}: {error}"], src=0)
+        raise
+    dist.broadcast_object_list(["ok"], src=0)
 
 
 def _to_cpu(x):

@@ -32,6 +32,7 @@ from hashattack.protocol.run_lock import RunLock
 from hashattack.protocol.runfolder import RunFolder, run_fingerprint
 from hashattack.protocol.scoring import run_methods, summary_row
 from hashattack.protocol.settings import conventions
+from hashattack.models.acceleration import enable_tf32
 from hashattack.protocol.sources import Source, architecture_of, model_identity, obtain_model, open_data
 from hashattack.protocol.spec import RunSpec, SweepPoint
 from hashattack.protocol.stored_database import check_code_length, with_stored_database
@@ -50,6 +51,7 @@ def run(spec: RunSpec) -> dict:
     sweep its summary (sweep.json plus "records", one per point)."""
     started = time.perf_counter()
     device = distributed.setup(spec.device)   # under torchrun: join the process group; this rank's device
+    enable_tf32(spec.attack.tf32)   # explicit both ways (cuDNN's default is TF32), as run.json records it
     progress = spec.progress and distributed.is_main()
     source = open_data(spec.data, spec.seed)
     stored = None

@@ -34,6 +34,7 @@ class AttackSettings:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool | str = False
+    tf32: bool = False           # TF32 matmuls and convolutions on CUDA, set explicitly either way by the engine
     quantize: bool = False       # end every attack on the 8-bit grid inside the ε ball (what a PNG stores)
 
     def __post_init__(self):

@@ -48,7 +48,7 @@ def frozen_front_outputs(model: torch.nn.Module, data: LabeledSet, batch_size: i
     """`model.frozen_front` of every object of `data`, on the CPU (computed once for training)."""
     model.to(device).eval()
     chunks = []
-    for start in tqdm(range(0, len(data), batch_size), desc="frozen features", unit="batch", disable=not progress):
+    for start in tqdm(range(0, len(data), batch_size), desc="frozen features", unit="batch", disable=None if progress else True):
         index = torch.arange(start, min(start + batch_size, len(data)))
         extra = {k: v.to(device) for k, v in model_inputs(data, index).items()}
         chunks.append(model.frozen_front(data.pixels(index).to(device), **extra).cpu())
@@ -88,7 +88,7 @@ def train_model(model: torch.nn.Module, data: LabeledSet, config: TrainConfig = 
     iteration = 0
     history = []
     steps_per_epoch = (len(data) + config.batch_size - 1) // config.batch_size
-    bar = tqdm(total=config.epochs * steps_per_epoch, desc=desc, unit="batch", disable=not progress)
+    bar = tqdm(total=config.epochs * steps_per_epoch, desc=desc, unit="batch", disable=None if progress else True)
     for epoch in range(config.epochs):
         order = torch.randperm(len(data), generator=generator)
         total = 0.0
