@@ -42,6 +42,8 @@ def normalized_descent(images: torch.Tensor, loss_of: Callable, steps: int, step
     this is off by default). `progress`: the description of a progress bar over the steps.
     Returns (adversarial pixels (B, ...), forward/backward passes each query ran (B,) int64).
     """
+    if not len(images):                                     # an empty batch: nothing to run
+        return images.clone(), torch.zeros(0, dtype=torch.int64)
     eps = eps_pixel / std                                   # the bound in normalised units
     lower, upper = (0 - images) / std, (1 - images) / std   # valid pixels, in normalised units
     shape = (-1, *([1] * (images.dim() - 1)))

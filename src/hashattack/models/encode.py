@@ -8,6 +8,7 @@ from tqdm.auto import tqdm
 from hashattack.errors import InputError
 from hashattack.models.inputs import model_inputs, slice_inputs
 from hashattack.retrieval.codes import binarize
+from hashattack.validation import check_not_empty
 
 
 @torch.no_grad()
@@ -19,7 +20,9 @@ def encode_set(model: torch.nn.Module, data, batch_size: int = 1000,
     `data` is a stored set (anything with `pixels(index)` and a length: a `data.LabeledSet`, a
     `VideoSet`) or a float tensor of pixels in [0, 1] (a model takes tensors, not datasets);
     `inputs` are the tensor's extra model inputs (`hashattack.models.inputs`, e.g. video lengths).
+    An empty set, or a model giving NaN / inf outputs (NaN weights), is a one-line `InputError`.
     """
+    check_not_empty(len(data), "the set to encode")
     pixels = data.pixels if hasattr(data, "pixels") else data.__getitem__
     model.eval()
     chunks = []
