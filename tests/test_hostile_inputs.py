@@ -11,6 +11,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 import torch
@@ -255,6 +256,8 @@ def test_every_plot_draws_dollar_signs_and_backslashes_literally(tmp_path):
     points = [({"model": HOSTILE_CLASS, "eps": 0.1}, record), ({"model": "$b$", "eps": 0.2}, record)]
     save_figure(tmap_sweep_figure(points, "model"), tmp_path / "sweep.png")
     save_figure(tmap_sweep_figure(points, "eps"), tmp_path / "sweep_eps.png")
+    with matplotlib.rc_context({"text.usetex": True}):   # a user's matplotlibrc cannot send the names to LaTeX
+        save_figure(tmap_sweep_figure(points, "model"), tmp_path / "sweep_usetex.png")
     save_figure(robustness_figure({HOSTILE_CLASS: {0.1: {"DHTA $t$-MAP": 0.5}}}), tmp_path / "robustness.png")
     cell = {"t_map": 0.5, "white_box": True}
     plot_transfer({"benign_row": "benign", "surrogates": [HOSTILE_CLASS], "victims": ["$v$"], "method": "DHTA",
@@ -328,6 +331,7 @@ def test_encode_refuses_nan_outputs_and_an_empty_set():
     *[(m, torch.tensor([3, 7]), "(labels?)") for m in ("DHTA", "P2P", "Untargeted", "Feature")],
     *[(m, torch.eye(10)[[3, 7]], "values other than -1 and +1 (labels?)") for m in ("DHTA", "P2P", "Untargeted")],
     *[(m, torch.full((2, 4), 0.5), "values other than -1 and +1") for m in ("DHTA", "P2P", "Untargeted")],
+    *[(m, torch.full((2, 4), float("nan")), "values other than -1 and +1") for m in ("DHTA", "P2P", "Untargeted")],
     *[(m, torch.ones(3, 4), "2 images but") for m in ("DHTA", "P2P", "Untargeted")],
     ("Feature", [3, 7], "got list"),
 ], ids=lambda v: v if isinstance(v, str) else None)

@@ -77,8 +77,8 @@ class Attack:
         if eps_space == "normalized" and self.bounded and not (
                 isinstance(std, torch.Tensor) and isinstance(getattr(model, "mean", None), torch.Tensor)):
             raise InputError(f"eps_space='normalized' needs a model with `mean` and `std` tensors, and "
-                             f"{type(model).__name__} has none; use eps_space='pixel' (or give the model its "
-                             "normalisation as `mean` / `std` buffers)")
+                             f"{type(model).__name__} has none; use eps_space='pixel' (--eps-space pixel) or give the "
+                             "model its normalisation as `mean` / `std` buffers")
         if eps_space == "normalized" and isinstance(std, torch.Tensor):
             std = std.detach().cpu().flatten()
             if eps_t.numel() in (1, std.numel()) and (eps_t * std > 1).any():

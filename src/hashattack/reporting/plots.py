@@ -10,6 +10,7 @@ is shown by its middle frame (`display_image`).
 Text that comes from the user (class names, model labels, sweep values, file names) goes through
 `plain` before matplotlib draws it: matplotlib reads text between two `$` as mathtext, so a
 class folder named `a$\\foo{$b` would otherwise make the figure (and the run's end) fail.
+`save_figure` draws with LaTeX off whatever the user's matplotlibrc says.
 """
 
 from __future__ import annotations
@@ -47,8 +48,14 @@ def blank_figure(width: float, height: float):
 
 def save_figure(fig, path: str | Path) -> Path:
     """Render `fig` as PNG and write it atomically; returns the path."""
+    from matplotlib import rc_context
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):   # a user's matplotlibrc with text.usetex would send names to LaTeX
+        text.set_usetex(False)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    with rc_context({"text.usetex": False}):
+        fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     atomic_write_bytes(path, buffer.getvalue())
     return Path(path)
 
@@ -202,7 +209,7 @@ def tmap_sweep_figure(points: Sequence[tuple[dict, dict]], axis: str, methods: S
                 ax.plot(xs, maps, linestyle="--", color=color, marker="x", label=plain(f"{method} MAP{suffix}"))
     if not numeric or len(values) <= 12:
         ax.set_xticks([position[v] for v in values], [f"{v:g}" if numeric else plain(v) for v in values])
-    ax.set_xlabel(xlabel or AXIS_TITLES.get(axis, axis))
+    ax.set_xlabel(xlabel or AXIS_TITLES.get(axis) or plain(axis))
     ax.set_ylabel("%")
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
