@@ -207,6 +207,10 @@ def test_byte_order_mark_is_skipped(tmp_path, capsys):
     (tmp_path / "a.png").write_bytes(b"")
     paths, labels = read_list_file(write_list(tmp_path, b"\xef\xbb\xbfa.png 0 1\n"))
     assert paths == [tmp_path / "a.png"] and labels.tolist() == [[0, 1]]
+    paths, labels = read_list_file(write_list(tmp_path, b'\xef\xbb\xbf"a.png" 0 1\r\na.png 1 0\r\n'))   # CRLF too
+    assert paths == [tmp_path / "a.png"] * 2 and labels.tolist() == [[0, 1], [1, 0]]
+    (tmp_path / "names.txt").write_bytes(b"\xef\xbb\xbfcat\r\ndog\r\n")
+    assert read_names(tmp_path / "names.txt") == ["cat", "dog"]
     config = tmp_path / "run.toml"
     config.write_bytes(b'\xef\xbb\xbfcommand = "demo"\nbits = 16\n')
     capsys.readouterr()
@@ -334,6 +338,8 @@ def test_encode_refuses_nan_outputs_and_an_empty_set():
     *[(m, torch.full((2, 4), float("nan")), "values other than -1 and +1") for m in ("DHTA", "P2P", "Untargeted")],
     *[(m, torch.ones(3, 4), "2 images but") for m in ("DHTA", "P2P", "Untargeted")],
     ("Feature", [3, 7], "got list"),
+    ("DHTA", torch.ones(2, 0, 4), "with n, K >= 1, got (2, 0, 4)"),
+    ("DHTA", torch.ones(2, 0), "targets have code length 0"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_wrong_targets_are_one_line_errors(name, targets, fragment):
     with pytest.raises(InputError) as excinfo:
