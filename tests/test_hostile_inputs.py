@@ -327,6 +327,9 @@ def test_encode_refuses_nan_outputs_and_an_empty_set():
         hashattack.encode(Linear(nan=True), torch.rand(3, 1, 4, 4), progress=False)
     with pytest.raises(InputError, match="^the set to encode is empty; at least one object is needed$"):
         hashattack.encode(Linear(), torch.rand(0, 1, 4, 4), progress=False)
+    for bad in (torch.full((3, 1, 4, 4), float("nan")), torch.rand(3, 1, 4, 4) * 255, torch.zeros(3, 1, 4, 4, dtype=torch.uint8)):
+        with pytest.raises(InputError, match=r"^objects 0..2 to encode are not float pixels in \[0, 1\]"):
+            hashattack.encode(Linear(), bad, progress=False)
 
 
 @pytest.mark.parametrize("name, targets, fragment", [
