@@ -183,14 +183,15 @@ def write_names(path: str | Path, names: Sequence[str]) -> Path:
 
 
 def read_names(path: str | Path, what: str = "names file") -> list[str]:
-    """The class names of a names file (blank lines skipped; a line starting with `"` is a quoted name)."""
+    """The class names of a names file: blank lines skipped, a bare name stripped, a line starting
+    with `"` a quoted name (kept exactly)."""
     path, names = Path(path), []
     for number, line in enumerate(read_text_lines(path, what), start=1):
         text = line.strip()
         if not text:
             continue
-        if not text.startswith('"'):
-            names.append(line)
+        if not text.startswith('"'):   # a bare name: the writer quotes names with surrounding spaces
+            names.append(text)
             continue
         name, rest = _unquote(text, path, number)
         if rest.strip():

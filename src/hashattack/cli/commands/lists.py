@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.dataset == "imagenet100":
         classes = None
         if args.classes_file is not None:
-            classes = [name.strip() for name in read_names(args.classes_file, "classes file")]
+            classes = read_names(args.classes_file, "classes file")
         written = build_imagenet100_lists(args.root, args.out, classes, train_per_class=args.train_per_class,
                                           seed=args.seed)
     else:
