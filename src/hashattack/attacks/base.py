@@ -8,7 +8,13 @@ normalisation. ε is per channel and lives in one of two spaces:
   i.e. ε·std per channel in pixel units. The paper's ImageNet preset is ε = 0.032 here.
 
 Either way the bound is stored as one per-channel tensor in pixel units (`eps_pixel`), so both
-are exact.
+are exact. "normalized" needs a model with `mean` and `std` tensors; without them it is refused
+(it would silently be pixel units).
+
+Edges every attack shares: inputs holding NaN or inf, or values outside [0, 1], are refused; an
+empty batch (B = 0) gives an empty result of the same shape (nothing is run); a model whose
+outputs are NaN or inf, or whose code length differs from the anchors', is refused at the
+first step (`check_outputs`), each with a one-line `InputError`.
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ class Attack:
 
     name = "attack"
     progress = False  # True: iterative attacks show a progress bar over their steps (with ETA)
+    bounded = True    # False: the attack ignores ε (the benign query), so its space needs no normalisation
 
     def __init__(self, model: nn.Module, eps: float | torch.Tensor = 0.1, eps_space: str = "pixel"):
         if eps_space not in EPS_SPACES:
@@ -76,6 +83,11 @@ class Attack:
         self.eps = eps_t
         self.eps_space = eps_space
         std = getattr(model, "std", None)
+        if eps_space == "normalized" and self.bounded and not (
+                isinstance(std, torch.Tensor) and isinstance(getattr(model, "mean", None), torch.Tensor)):
+            raise InputError(f"eps_space='normalized' needs a model with `mean` and `std` tensors, and "
+                             f"{type(model).__name__} has none; use eps_space='pixel' (--eps-space pixel) or give the "
+                             "model its normalisation as `mean` / `std` buffers")
         if eps_space == "normalized" and isinstance(std, torch.Tensor):
             std = std.detach().cpu().flatten()
             if eps_t.numel() in (1, std.numel()) and (eps_t * std > 1).any():
@@ -103,13 +115,26 @@ class Attack:
         return eps * std if self.eps_space == "normalized" else eps * torch.ones_like(std)
 
     def __call__(self, images: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-        if images.numel() and (images.min() < 0 or images.max() > 1):
-            raise InputError("attack inputs must be pixels in [0, 1]")
+        if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.dim() < 2:
+            got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+            raise InputError(f"attack inputs must be a float tensor (B, C, ...) of pixels in [0, 1], got {got}")
+        if images.numel() and not bool(((images >= 0) & (images <= 1)).all()):   # NaN fails both comparisons
+            what = "NaN or inf" if not bool(torch.isfinite(images).all()) else "values outside [0, 1]"
+            raise InputError(f"attack inputs must be pixels in [0, 1]; these hold {what}")
         with frozen(self.model):
             return self.forward(images, *args, **kwargs).detach()
 
     def forward(self, images: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         raise NotImplementedError
+
+    def check_outputs(self, outputs: torch.Tensor, width: int, what: str = "code length") -> None:
+        """Refuse model outputs (B, K) that are NaN / inf or whose K differs from `width` (the anchors')."""
+        if outputs.dim() != 2 or outputs.shape[1] != width:
+            raise InputError(f"the model gives outputs of shape {tuple(outputs.shape)} but the {self.name} targets "
+                             f"have {what} {width}; give targets of the model's {what}")
+        if not bool(torch.isfinite(outputs).all()):
+            raise InputError(f"the model gives NaN or inf outputs for {self.name}'s inputs (NaN weights?); "
+                             "an attack needs finite outputs")
 
     def settings(self) -> dict:
         """Hyper-parameters to record in a run's results."""

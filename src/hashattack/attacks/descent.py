@@ -59,6 +59,8 @@ def normalized_descent(images: torch.Tensor, loss_of: Callable, steps: int, step
     from several threads, as a model in eval mode is).
     Returns (adversarial pixels (B, ...), forward/backward passes each query ran (B,) int64).
     """
+    if not len(images):                                     # an empty batch: nothing to run
+        return images.clone(), torch.zeros(0, dtype=torch.int64)
     shards = descent_shards(images) if shards is None else max(1, min(int(shards), len(images)))
     if shards == 1:
         return _descent(images, loss_of, steps, step, eps_pixel, std, progress, early_stop)

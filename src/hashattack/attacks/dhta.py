@@ -148,6 +148,8 @@ class DHTA(Attack):
         def loss_of(adversarial: torch.Tensor, t: int, active: torch.Tensor):
             with autocast:
                 outputs = net(adversarial)
+            if t == 0:
+                self.check_outputs(outputs, bits)
             outputs, goal = outputs.to(dtype), anchors[active]
             loss = -(goal * torch.tanh(alpha_schedule(t, self.steps) * outputs)).sum() / bits
             if not self.early_stop:

@@ -45,15 +45,21 @@ class FeatureAttack(Attack):
 
     def target_features(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Targets given as pixels shaped like `images` -> their features; (B, F) features pass through."""
+        if not isinstance(targets, torch.Tensor):
+            raise InputError(f"targets must be a tensor of target objects' pixels or features, got {type(targets).__name__}")
         if targets.shape[0] != images.shape[0]:
             raise InputError(f"{images.shape[0]} images but {targets.shape[0]} targets")
         targets = targets.to(images.device, images.dtype)
         if targets.shape == images.shape:
+            if not bool(((targets >= 0) & (targets <= 1)).all()):
+                raise InputError("the target objects must be pixels in [0, 1] (shaped like the queries)")
             with torch.no_grad():
-                return self.model.features(targets)
-        if targets.dim() != 2:
+                targets = self.model.features(targets)
+        elif targets.dim() != 2:
             raise InputError(f"targets must be images shaped like the queries {tuple(images.shape)} or features (B, F), "
-                             f"got {tuple(targets.shape)}")
+                             f"got {tuple(targets.shape)} (labels?)")
+        if not bool(torch.isfinite(targets).all()):
+            raise InputError("the target features hold NaN or inf (a model with NaN weights?); they must be finite")
         return targets
 
     def forward(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -62,7 +68,10 @@ class FeatureAttack(Attack):
         goal = self.target_features(images, targets)
 
         def loss_of(adversarial: torch.Tensor, t: int, active: torch.Tensor) -> torch.Tensor:
-            return (self.model.features(adversarial) - goal[active]).flatten(1).norm(dim=1).sum()
+            features = self.model.features(adversarial)
+            if t == 0:
+                self.check_outputs(features, goal.shape[1], "feature width")
+            return (features - goal[active]).flatten(1).norm(dim=1).sum()
 
         _, std = self.normalization(images)
         step = step_length(images, self.step_size, self.scale_step)

@@ -11,6 +11,7 @@ class Original(Attack):
     """The benign query, unchanged: the reference row of the paper's tables."""
 
     name = "Original"
+    bounded = False
 
     def __init__(self, model=None, eps: float = 1.0, eps_space: str = "pixel"):
         super().__init__(model if model is not None else torch.nn.Identity(), eps, eps_space)

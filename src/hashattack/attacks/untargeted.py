@@ -49,9 +49,13 @@ class Untargeted(DHTA):
         """images (B, ...) in [0, 1]; codes (B, K) to move away from (default: the benign codes sign(f(x)))."""
         if codes is None:
             with torch.no_grad():
-                codes = binarize(self.model(images).float())
-        if codes.dim() != 2 or codes.shape[0] != images.shape[0]:
-            raise InputError(f"{images.shape[0]} images but codes of shape {tuple(codes.shape)}; expected (B, K)")
+                outputs = self.model(images).float()
+            self.check_outputs(outputs, outputs.shape[-1])
+            codes = binarize(outputs)
+        if not isinstance(codes, torch.Tensor) or codes.dim() != 2 or codes.shape[0] != images.shape[0]:
+            got = tuple(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
+            raise InputError(f"{images.shape[0]} images but codes of shape {got} (labels?); Untargeted takes the "
+                             "+-1 codes (B, K) to move away from, or nothing (the benign codes)")
         # (1/K) h_bᵀ tanh(α f) = -(1/K) (-h_b)ᵀ tanh(α f): DHTA's loss towards the anchor -h_b
         return super().forward(images, -codes.to(images.device))
 

@@ -66,7 +66,7 @@ def load_config(path: str | Path, overrides: list[str] = (), unset: list[str] = 
     the overrides come from the command line and may name it."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))   # a leading byte-order mark is skipped
     except (FileNotFoundError, IsADirectoryError):
         raise InputError(f"config {path} does not exist or is not a file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

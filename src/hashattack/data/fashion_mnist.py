@@ -13,6 +13,7 @@ small-scale analogue of the paper's ImageNet-100 protocol:
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -34,6 +35,7 @@ CLASS_NAMES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 ]
+MAX_IDX_DIMS = 4   # images (n, H, W) or (n, C, H, W), labels (n,)
 INSTALL_HINT = "install it with `apt-get install dataset-fashion-mnist` or pass a folder holding the four IDX .gz files"
 
 
@@ -49,10 +51,13 @@ def read_idx(path: Path) -> np.ndarray:
         raise InputError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
     ndim = data[3]
     header = 4 + 4 * ndim
+    if not 1 <= ndim <= MAX_IDX_DIMS or len(data) < header:
+        raise InputError(f"{path}: IDX header gives {ndim} dimensions (expected 1 to {MAX_IDX_DIMS} whose sizes "
+                         f"follow in the file); the file is corrupt")
     shape = struct.unpack(f">{ndim}I", data[4:header])
-    expected = int(np.prod(shape))
+    expected = math.prod(shape)   # Python ints: absurd sizes compare exactly, never overflow
     if len(data) - header != expected:
-        raise InputError(f"{path}: IDX header says {expected} values, file holds {len(data) - header}")
+        raise InputError(f"{path}: IDX header says {expected} values {tuple(shape)}, file holds {len(data) - header}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -74,8 +79,13 @@ def load_fashion_mnist(root: str | Path | None = None) -> dict[str, torch.Tensor
     out = {}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise InputError(f"{root}: {split} images {images.shape} and labels {labels.shape} do not match")
+        image_file, label_file = root / FILES[f"{split}_images"], root / FILES[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1:
+            raise InputError(f"{image_file} has shape {images.shape} and {label_file} {labels.shape}; "
+                             "expected images (n, H, W) and labels (n,)")
+        if len(images) != len(labels):
+            raise InputError(f"{image_file} holds {len(images)} images but {label_file} {len(labels)} labels; "
+                             "they must match")
         if labels.size and labels.max() >= len(CLASS_NAMES):
             raise InputError(f"{root / FILES[split + '_labels']}: label {labels.max()} outside 0..9")
         out[f"{split}_images"] = torch.from_numpy(images.copy()).unsqueeze(1)

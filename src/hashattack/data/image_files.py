@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from hashattack.data.base import LabeledSet, one_hot
+from hashattack.data.image_io import open_image
 from hashattack.data.list_files import read_list_file
 from hashattack.errors import InputError
 
@@ -29,16 +30,10 @@ def load_image(path: Path, size: int | None = None, channels: int = 3) -> np.nda
     """One image as uint8 (channels, H, W), resized to size×size when `size` is given."""
     if channels not in (1, 3):
         raise InputError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if size is not None:
-                image = image.resize((size, size), Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
-    except FileNotFoundError:
-        raise InputError(f"image {path} does not exist") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read the image ({exc})") from None
+    image = open_image(path, "L" if channels == 1 else "RGB")
+    if size is not None:
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
     return array[None] if channels == 1 else np.transpose(array, (2, 0, 1))
 
 

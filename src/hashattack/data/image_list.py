@@ -32,6 +32,7 @@ import torch
 from PIL import Image
 
 from hashattack.data.base import LabeledSet, RetrievalDataset
+from hashattack.data.image_io import open_image
 from hashattack.data.list_files import read_list_file
 from hashattack.errors import InputError
 
@@ -52,11 +53,8 @@ def center_offset(resize_size: int = RESIZE_SIZE, crop_size: int = CROP_SIZE) ->
 
 
 def load_image(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read image {path} ({exc})") from None
+    """One listed image as RGB (`data.image_io.open_image`: size checked before decoding)."""
+    return open_image(path, "RGB")
 
 
 def eval_transform(image: Image.Image, resize_size: int = RESIZE_SIZE, crop_size: int = CROP_SIZE,

@@ -4,11 +4,21 @@ Labels are one 0/1 value per class (multi-hot); an image list may also give one 
 per line (`path 7`, `class_index=True`). Blank lines and lines starting with `#` are skipped.
 Paths are relative to a root folder (default: the list file's own) or absolute. When the
 number of classes is known, a path may contain spaces (the labels are the last C fields).
-Every mistake is one line naming the file and line. The one writer is atomic.
+Files are UTF-8; a byte-order mark at the start is skipped.
+
+Quoting: a path (or a class name in a names file) that holds whitespace, a `"`, a `\\`, a
+character that is not printable, or that starts with `#`, is written as a JSON string: in double
+quotes, with `\\"`, `\\\\`, `\\n`, `\\t`, `\\uXXXX` escapes (`"my photos/a\\tb.jpg" 0 1`). The
+reader takes a line that starts with `"` that way, so every name the writer lists, newlines
+included, reads back as it was; other names are written as they are (HashNet's format).
+
+Without a number of classes, a class index above `MAX_CLASSES` is refused (it would size the
+label matrix). Every mistake is one line naming the file and line. The one writer is atomic.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -20,8 +30,41 @@ from hashattack.files import atomic_write_text
 from hashattack.validation import line_error
 
 
+MAX_CLASSES = 100_000   # the largest class count read from class indices when none is given
+
+
+def quote(name: str) -> str:
+    """`name` as a list file stores it: as is, or a JSON string when it needs quoting (module docstring)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:   # undecodable bytes of a file name (surrogate escapes): \udcXX
+        return json.dumps(name, ensure_ascii=True)
+    if name and name.isprintable() and not name.startswith("#") and not any(c.isspace() or c in '"\\' for c in name):
+        return name
+    return json.dumps(name, ensure_ascii=not name.isprintable())   # line breaks of any kind as \uXXXX
+
+
+def _unquote(text: str, source: str | Path, line: int) -> tuple[str, str]:
+    """A line starting with a JSON string -> (the string, the rest of the line)."""
+    try:
+        name, end = json.JSONDecoder().raw_decode(text)
+    except json.JSONDecodeError as exc:
+        raise line_error(source, line, f"the quoted path is not a valid JSON string ({exc.msg} at column "
+                                       f"{exc.pos + 1})") from None
+    if not isinstance(name, str) or (end < len(text) and not text[end].isspace()):
+        raise line_error(source, line, "a quoted path must be one JSON string followed by a space")
+    return name, text[end:]
+
+
 def _split(text: str, source: str | Path, line: int, num_classes: int | None = None) -> tuple[str, list[str]]:
     """A line -> (path, label fields); with `num_classes` known the path is all before the last C fields."""
+    text = text.strip()
+    if text.startswith('"'):
+        path, rest = _unquote(text, source, line)
+        values = rest.split()
+        if not values:
+            raise line_error(source, line, "no labels after the path; expected `path l_1 ... l_C` with 0/1 labels")
+        return path, values
     fields = text.split()
     if not fields:
         raise line_error(source, line, "empty line; expected `path l_1 ... l_C`")
@@ -50,26 +93,36 @@ def _multi_hot(values: Sequence[str], source: str | Path, line: int) -> list[int
 def _listed_path(entry: str, root: Path, source: Path, line: int, kind: str) -> Path:
     """The file a line names (relative paths are taken under `root`); refuses a missing one."""
     full = root / entry
+    if kind == "image" and full.is_dir():
+        raise line_error(source, line, f"{full} is a folder, not an image file")
     if not (full.is_file() if kind == "image" else full.exists()):
         raise line_error(source, line, f"{kind} {full} does not exist (paths are relative to {root})")
     return full
 
 
 def _class_index(value: str, source: Path, line: int, num_classes: int | None) -> int:
-    top = f"{num_classes - 1}" if num_classes else "C-1"
-    if not value.isdigit() or (num_classes is not None and int(value) >= num_classes):
-        raise line_error(source, line, f"class index {value!r} is not an integer in 0..{top}")
+    top = num_classes - 1 if num_classes else MAX_CLASSES - 1
+    if not (value.isascii() and value.isdigit()) or int(value) > top:
+        limit = "" if num_classes else f" (without a number of classes at most {top}; give the number of classes)"
+        raise line_error(source, line, f"class index {value!r} is not an integer in 0..{top}{limit}")
     return int(value)
 
 
-def _read_lines(path: Path) -> list[tuple[int, str]]:
-    """(line number, text) of every non-blank, non-comment line of a UTF-8 text file."""
+def read_text_lines(path: Path, what: str = "list file") -> list[str]:
+    """The lines of a UTF-8 text file (a leading byte-order mark skipped); one-line errors naming it."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        return path.read_text(encoding="utf-8-sig").split("\n")
     except FileNotFoundError:
-        raise InputError(f"list file {path} does not exist") from None
+        raise InputError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} {path} is a folder, not a file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read list file ({exc})") from None
+        raise InputError(f"{path}: cannot read {what} ({exc})") from None
+
+
+def _read_lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, text) of every non-blank, non-comment line of a list file."""
+    lines = read_text_lines(path)
     return [(n, text) for n, text in enumerate(lines, start=1) if text.strip() and not text.lstrip().startswith("#")]
 
 
@@ -111,28 +164,40 @@ def read_list_file(path: str | Path, root: str | Path | None = None, num_classes
 
 def write_list_file(path: str | Path, paths: Sequence[str | Path], labels: np.ndarray | torch.Tensor,
                     root: str | Path | None = None) -> Path:
-    """Write `path l_1 ... l_C` lines atomically; paths under `root` are written relative to it (posix)."""
+    """Write `path l_1 ... l_C` lines atomically; paths under `root` are written relative to it (posix),
+    quoted when they need it (module docstring), so `read_list_file` reads every one back."""
     lines = []
     for entry, row in zip(paths, np.asarray(labels)):
         entry = Path(entry)
         if root is not None and entry.is_relative_to(root):
             entry = entry.relative_to(root)
-        if "\n" in str(entry):
-            raise InputError(f"cannot list {entry!r}: a path in a list file cannot hold a line break")
-        lines.append(f"{entry.as_posix()} {' '.join(str(int(v)) for v in row)}\n")
+        lines.append(f"{quote(entry.as_posix())} {' '.join(str(int(v)) for v in row)}\n")
     atomic_write_text(path, "".join(lines))
     return Path(path)
 
 
 def write_names(path: str | Path, names: Sequence[str]) -> Path:
-    """A names file (`classes.txt`): one class name per line, atomically."""
-    atomic_write_text(path, "".join(f"{name}\n" for name in names))
+    """A names file (`classes.txt`): one class name per line (quoted when it needs it), atomically."""
+    atomic_write_text(path, "".join(f"{quote(str(name))}\n" for name in names))
     return Path(path)
 
 
-def read_names(path: str | Path) -> list[str]:
-    """The class names of a names file (blank lines skipped)."""
-    return [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+def read_names(path: str | Path, what: str = "names file") -> list[str]:
+    """The class names of a names file: blank lines skipped, a bare name stripped, a line starting
+    with `"` a quoted name (kept exactly)."""
+    path, names = Path(path), []
+    for number, line in enumerate(read_text_lines(path, what), start=1):
+        text = line.strip()
+        if not text:
+            continue
+        if not text.startswith('"'):   # a bare name: the writer quotes names with surrounding spaces
+            names.append(text)
+            continue
+        name, rest = _unquote(text, path, number)
+        if rest.strip():
+            raise line_error(path, number, "a quoted name must be alone on its line")
+        names.append(name)
+    return names
 
 
-__all__ = ["read_list_file", "write_list_file", "write_names", "read_names"]
+__all__ = ["read_list_file", "write_list_file", "write_names", "read_names", "read_text_lines", "quote", "MAX_CLASSES"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashattack.data.list_files import write_list_file, write_names
+from hashattack.data.list_files import read_text_lines, write_list_file, write_names
 from hashattack.errors import InputError
 
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp"}
@@ -95,13 +95,14 @@ def build_nus_wide_lists(root: str | Path, image_list: str | Path, labels_dir: s
     root, image_list, labels_dir = Path(root), Path(image_list), Path(labels_dir)
     if not image_list.is_file():
         raise InputError(f"NUS-WIDE image list {image_list} does not exist (ImageList/Imagelist.txt)")
-    entries = [nus_wide_relative_path(line) for line in image_list.read_text().splitlines() if line.strip()]
+    entries = [nus_wide_relative_path(line) for line in read_text_lines(image_list, "NUS-WIDE image list")
+               if line.strip()]
     label_files = sorted(labels_dir.glob("Labels_*.txt")) if labels_dir.is_dir() else []
     if not label_files:
         raise InputError(f"{labels_dir} holds no concept-label files Labels_<concept>.txt")
     concepts, columns = [], []
     for path in label_files:
-        values = path.read_text().split()
+        values = "\n".join(read_text_lines(path, "concept-label file")).split()
         if len(values) != len(entries):
             raise InputError(f"{path}: {len(values)} labels, expected one per image of {image_list} ({len(entries)})")
         if any(v not in ("0", "1") for v in values):

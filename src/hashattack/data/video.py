@@ -24,8 +24,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from hashattack.data.image_io import open_image
 from hashattack.errors import InputError
 
 MAX_FRAMES = 40
@@ -78,11 +79,7 @@ def read_frame_folder(folder: Path, rule: str = "first", max_frames: int = MAX_F
     files = frame_files(folder)
     frames = []
     for index in sample_frame_indices(len(files), rule, max_frames):
-        try:
-            with Image.open(files[index]) as image:
-                frames.append(_to_array(image, size, channels))
-        except (OSError, UnidentifiedImageError) as exc:
-            raise InputError(f"{files[index]}: unreadable frame image ({exc})") from None
+        frames.append(_to_array(open_image(files[index], "L" if channels == 1 else "RGB"), size, channels))
     return _stack(frames, folder)
 
 

@@ -6,6 +6,11 @@ Matplotlib is used through `matplotlib.figure.Figure` (the Agg canvas, no pyplot
 
 Images are pixels in [0, 1] shaped (C, H, W) with C = 1 (grey) or 3 (RGB); a video (T, C, H, W)
 is shown by its middle frame (`display_image`).
+
+Text that comes from the user (class names, model labels, sweep values, file names) goes through
+`plain` before matplotlib draws it: matplotlib reads text between two `$` as mathtext, so a
+class folder named `a$\\foo{$b` would otherwise make the figure (and the run's end) fail.
+`save_figure` draws with LaTeX off whatever the user's matplotlibrc says.
 """
 
 from __future__ import annotations
@@ -29,6 +34,11 @@ METHOD_STYLE = {"Original": ("#7f7f7f", "o"), "Noise": ("#bcbd22", "v"), "P2P": 
 AXIS_TITLES = {"eps": "ε", "n_t": "$n_t$", "bits": "code length (bits)", "steps": "attack steps"}
 
 
+def plain(text) -> str:
+    """`text` drawn literally by matplotlib: every `$` escaped, so no part of it is read as mathtext."""
+    return str(text).replace("$", r"\$")
+
+
 def blank_figure(width: float, height: float):
     """An empty Figure of width × height inches (Agg canvas, no pyplot)."""
     from matplotlib.figure import Figure
@@ -38,8 +48,14 @@ def blank_figure(width: float, height: float):
 
 def save_figure(fig, path: str | Path) -> Path:
     """Render `fig` as PNG and write it atomically; returns the path."""
+    from matplotlib import rc_context
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):   # a user's matplotlibrc with text.usetex would send names to LaTeX
+        text.set_usetex(False)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    with rc_context({"text.usetex": False}):
+        fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     atomic_write_bytes(path, buffer.getvalue())
     return Path(path)
 
@@ -90,7 +106,7 @@ def _mosaic(ax, grid: list[list[dict | None]], title_lines: int = 2, column_gap_
             top, left = y0 + b + (h - ih) // 2, x0 + b + (w - iw) // 2
             canvas[top:top + ih, left:left + iw] = image
             if cell.get("title"):
-                ax.text(x0 + b + w / 2, y0 - b, cell["title"], ha="center", va="bottom", fontsize=7,
+                ax.text(x0 + b + w / 2, y0 - b, plain(cell["title"]), ha="center", va="bottom", fontsize=7,
                         color=cell.get("color") or "black")
     ax.imshow(canvas, interpolation="nearest")
     ax.set_axis_off()
@@ -184,16 +200,16 @@ def tmap_sweep_figure(points: Sequence[tuple[dict, dict]], axis: str, methods: S
         line = ("-", ":", "-.")[g % 3]
         for method in methods:
             ys = [100 * r["methods"][method]["t_map"] if method in r["methods"] else np.nan for _, r in group]
-            ax.plot(xs, ys, **{**_style(method), "label": f"{method} t-MAP{suffix}", "linestyle": line})
+            ax.plot(xs, ys, **{**_style(method), "label": plain(f"{method} t-MAP{suffix}"), "linestyle": line})
         for method, color in (("Original", "#444444"), ("Untargeted", METHOD_STYLE["Untargeted"][0])):
             if method == "Untargeted" and method not in methods:
                 continue
             maps = [100 * r["methods"].get(method, {}).get("map", np.nan) for _, r in group]
             if not np.isnan(maps).all():
-                ax.plot(xs, maps, linestyle="--", color=color, marker="x", label=f"{method} MAP{suffix}")
+                ax.plot(xs, maps, linestyle="--", color=color, marker="x", label=plain(f"{method} MAP{suffix}"))
     if not numeric or len(values) <= 12:
-        ax.set_xticks([position[v] for v in values], [f"{v:g}" if numeric else str(v) for v in values])
-    ax.set_xlabel(xlabel or AXIS_TITLES.get(axis, axis))
+        ax.set_xticks([position[v] for v in values], [f"{v:g}" if numeric else plain(v) for v in values])
+    ax.set_xlabel(xlabel or AXIS_TITLES.get(axis) or plain(axis))
     ax.set_ylabel("%")
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
@@ -220,7 +236,7 @@ def plot_precision_recall(curves: dict, path: str | Path) -> Path:
         r = np.array([np.nan if v is None else v for v in curve["recall"]], dtype=float)
         keep = ~(np.isnan(p) | np.isnan(r))
         method = name.split(" ")[0]
-        ax.plot(r[keep], p[keep], **{**_style(method), "label": name, "markersize": 3,
+        ax.plot(r[keep], p[keep], **{**_style(method), "label": plain(name), "markersize": 3,
                                      "linestyle": "--" if "true label" in name else "-"})
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
@@ -238,7 +254,7 @@ def plot_precision_at_k(curves: dict, path: str | Path) -> Path:
     ks = curves["precision_at_k"]["k"]
     for name, values in curves["precision_at_k"]["values"].items():
         method = name.split(" ")[0]
-        ax.plot(ks, values, **{**_style(method), "label": name, "markersize": 3,
+        ax.plot(ks, values, **{**_style(method), "label": plain(name), "markersize": 3,
                                "linestyle": "--" if "true label" in name else "-"})
     ax.set_xscale("log")
     ax.set_xlabel("k (top-k retrieved)")
@@ -250,4 +266,4 @@ def plot_precision_at_k(curves: dict, path: str | Path) -> Path:
 
 
 __all__ = ["plot_adversarial_examples", "plot_retrieval_strips", "plot_tmap_sweep", "tmap_sweep_figure", "blank_figure", "plot_precision_recall",
-           "plot_precision_at_k", "display_image", "save_figure"]
+           "plot_precision_at_k", "display_image", "save_figure", "plain"]

@@ -21,7 +21,7 @@ import numpy as np
 
 from hashattack.errors import InputError
 from hashattack.files import atomic_write_json, atomic_write_text
-from hashattack.reporting.plots import blank_figure, save_figure
+from hashattack.reporting.plots import blank_figure, plain, save_figure
 from hashattack.reporting.run_records import Runs, load_runs, method_order
 from hashattack.reporting.tables import column_label, csv_text, markdown, percent
 
@@ -97,8 +97,8 @@ def robustness_figure(models: dict[str, dict[float, dict]]):
         for i, (label, points) in enumerate(models.items()):
             xs = list(points)
             ys = [100 * v if (v := points[eps].get(metric)) is not None else np.nan for eps in xs]
-            ax.plot(xs, ys, marker="o", color=MODEL_COLORS[i % len(MODEL_COLORS)], label=label)
-        ax.set_title(metric, fontsize=9)
+            ax.plot(xs, ys, marker="o", color=MODEL_COLORS[i % len(MODEL_COLORS)], label=plain(label))
+        ax.set_title(plain(metric), fontsize=9)
         ax.set_xlabel("ε")
         ax.set_ylim(-2, 102)
         ax.grid(alpha=0.3)

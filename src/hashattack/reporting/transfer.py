@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from hashattack.reporting.page import Page
-from hashattack.reporting.plots import blank_figure, save_figure
+from hashattack.reporting.plots import blank_figure, plain, save_figure
 from hashattack.reporting.tables import percent, write_table
 
 
@@ -62,10 +62,10 @@ def plot_transfer(result: dict, path: str | Path) -> Path:
             if cell.get("white_box"):
                 ax.plot([j - 0.5, j + 0.5, j + 0.5, j - 0.5, j - 0.5], [i - 0.5, i - 0.5, i + 0.5, i + 0.5, i - 0.5],
                         color="red", linewidth=1.5)
-    ax.set_xticks(range(len(victims)), victims, rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_xticks(range(len(victims)), [plain(v) for v in victims], rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), [plain(r) for r in rows], fontsize=8)
     ax.set_xlabel("victim (scored with its own database codes)")
-    ax.set_title(f"{result['method']} t-MAP (%) crafted on the surrogate (row), {result['num_queries']} queries",
+    ax.set_title(plain(f"{result['method']} t-MAP (%) crafted on the surrogate (row), {result['num_queries']} queries"),
                  fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.04)
     return save_figure(fig, path)

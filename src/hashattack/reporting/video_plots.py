@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from hashattack.errors import InputError
-from hashattack.reporting.plots import blank_figure, display_image, save_figure
+from hashattack.reporting.plots import blank_figure, display_image, plain, save_figure
 
 PAPER_FRAMES = (3, 6, 9, 12, 15, 18, 21)   # frame numbers shown in the paper (counted from 1)
 
@@ -46,7 +46,7 @@ def frame_comparison(benign: torch.Tensor, adversarial: torch.Tensor, path: str 
                 axis.set_ylabel(name, fontsize=9)
     axes[2][0].set_ylabel(f"perturbation\n(x{0.5 / scale:.1f})", fontsize=9)
     if title:
-        figure.suptitle(title, fontsize=9)
+        figure.suptitle(plain(title), fontsize=9)
     figure.tight_layout()
     save_figure(figure, path)
     return numbers

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from hashattack.cli.values import positive_int, seed_value
+from hashattack.data.list_files import read_names
 from hashattack.data.splits import build_imagenet100_lists, build_nus_wide_lists
 from hashattack.errors import InputError
 
@@ -21,7 +22,10 @@ def add_parser(commands) -> None:
         epilog="examples:\n"
                "  hashattack lists imagenet100 --root /data/imagenet\n"
                "  hashattack lists nus-wide --root /data/nus-wide/images --image-list /data/nus-wide/ImageList/Imagelist.txt "
-               "--labels-dir /data/nus-wide/Groundtruth/AllLabels",
+               "--labels-dir /data/nus-wide/Groundtruth/AllLabels\n"
+               "\nfile names: a name holding whitespace, a quote, a backslash or a non-printable character, or\n"
+               "starting with #, is written as a JSON string (\"my photos/a.jpg\" 0 1 0); every reader of\n"
+               "list files takes that form, so a list reads back whatever its names hold",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", choices=("imagenet100", "nus-wide"))
     parser.add_argument("--root", type=Path, required=True, help="dataset root (list paths are relative to it)")
@@ -40,9 +44,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.dataset == "imagenet100":
         classes = None
         if args.classes_file is not None:
-            if not args.classes_file.is_file():
-                raise InputError(f"classes file {args.classes_file} does not exist")
-            classes = [line.strip() for line in args.classes_file.read_text().splitlines() if line.strip()]
+            classes = read_names(args.classes_file, "classes file")
         written = build_imagenet100_lists(args.root, args.out, classes, train_per_class=args.train_per_class,
                                           seed=args.seed)
     else:
