@@ -20,7 +20,7 @@ from PIL import Image
 import hashattack
 from hashattack.attacks.registry import METHODS, build_attack
 from hashattack.cli.main import main
-from hashattack.data.fashion_mnist import FILES
+from hashattack.data.fashion_mnist import FILES, read_idx
 from hashattack.data.image_files import load_image_folder
 from hashattack.data.image_io import open_image
 from hashattack.data.image_list import image_list_set
@@ -99,6 +99,16 @@ def test_hostile_idx_files(fake_fmnist, tmp_path, capsys, content, fragment):
     out = tmp_path / "run"
     refused(capsys, tiny_demo_args(data, tmp_path / "cache", out), FILES["test_images"], fragment)
     assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
+
+
+def test_gzip_bomb_idx_file_is_not_inflated(tmp_path):
+    """A small .gz whose header announces 784 values but inflates to 64 MB: refused after reading 785."""
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    path.write_bytes(idx(3, (1, 28, 28), bytes(64_000_000)))
+    assert path.stat().st_size < 200_000
+    with pytest.raises(InputError) as excinfo:
+        read_idx(path)
+    assert str(excinfo.value) == f"{path}: IDX header says 784 values (1, 28, 28), file holds more"
 
 
 def test_labels_count_differs_from_images_count(fake_fmnist, tmp_path, capsys):

@@ -64,6 +64,13 @@ def test_same_seed_same_draw_and_manifest_round_trip(tmp_path, db_labels):
     assert (tmp_path / "m.json").read_bytes() == (a.save(tmp_path / "n.json") or (tmp_path / "n.json").read_bytes())
 
 
+def test_manifest_with_a_byte_order_mark_loads(tmp_path, db_labels):
+    manifest = choose_targets(labels(np.arange(6) % 4), db_labels, 4, seed=1)
+    manifest.save(tmp_path / "m.json")
+    (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "m.json").read_bytes())
+    assert load_manifest(tmp_path / "bom.json").to_json() == manifest.to_json()
+
+
 def test_open_set_filter(db_labels):
     query_labels = labels([0, 2, 3] * 5)
     manifest = choose_targets(query_labels, db_labels, 15, seed=0, candidate_filter=lambda v: v[1] == 1)

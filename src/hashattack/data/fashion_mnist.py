@@ -35,30 +35,39 @@ CLASS_NAMES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 ]
+MAX_IDX_VALUES = 2**32   # 4 GiB of uint8 values: far above any IDX data set, below what would exhaust memory
 MAX_IDX_DIMS = 4   # images (n, H, W) or (n, C, H, W), labels (n,)
 INSTALL_HINT = "install it with `apt-get install dataset-fashion-mnist` or pass a folder holding the four IDX .gz files"
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (gzip-compressed or not) into a uint8 numpy array."""
+    """Read one IDX file (gzip-compressed or not) into a uint8 numpy array.
+
+    The header is read first and at most the values it announces (and one byte more, to notice a
+    longer file) are decompressed, so a gzip bomb is refused without inflating it."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:
-            data = handle.read()
+            magic = handle.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] != 0x08:
+                raise InputError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+            ndim = magic[3]
+            sizes = handle.read(4 * ndim) if 1 <= ndim <= MAX_IDX_DIMS else b""
+            if not 1 <= ndim <= MAX_IDX_DIMS or len(sizes) < 4 * ndim:
+                raise InputError(f"{path}: IDX header gives {ndim} dimensions (expected 1 to {MAX_IDX_DIMS} whose "
+                                 f"sizes follow in the file); the file is corrupt")
+            shape = struct.unpack(f">{ndim}I", sizes)
+            expected = math.prod(shape)   # Python ints: absurd sizes compare exactly, never overflow
+            if expected > MAX_IDX_VALUES:
+                raise InputError(f"{path}: IDX header says {expected} values {tuple(shape)}, more than the "
+                                 f"{MAX_IDX_VALUES} this reader accepts; the file is corrupt")
+            data = handle.read(expected + 1)
     except (OSError, EOFError, zlib.error) as exc:   # unreadable, truncated or corrupt gzip
         raise InputError(f"{path}: cannot read IDX file ({exc}); {INSTALL_HINT}") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise InputError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if not 1 <= ndim <= MAX_IDX_DIMS or len(data) < header:
-        raise InputError(f"{path}: IDX header gives {ndim} dimensions (expected 1 to {MAX_IDX_DIMS} whose sizes "
-                         f"follow in the file); the file is corrupt")
-    shape = struct.unpack(f">{ndim}I", data[4:header])
-    expected = math.prod(shape)   # Python ints: absurd sizes compare exactly, never overflow
-    if len(data) - header != expected:
-        raise InputError(f"{path}: IDX header says {expected} values {tuple(shape)}, file holds {len(data) - header}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+    if len(data) != expected:
+        held = f"{len(data)}" if len(data) <= expected else "more"
+        raise InputError(f"{path}: IDX header says {expected} values {tuple(shape)}, file holds {held}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

@@ -86,7 +86,7 @@ def load_manifest(path: str | Path, num_queries: int | None = None, num_database
     if path.exists() and not path.is_file():
         raise InputError(f"manifest {path} is a folder or another non-file; give a manifest.json file")
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(path.read_text(encoding="utf-8-sig"))   # a byte-order mark is skipped
     except FileNotFoundError:
         raise InputError(f"manifest {path} does not exist") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
