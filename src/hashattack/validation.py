@@ -64,6 +64,16 @@ def check_device(text: str) -> str:
     return str(text)
 
 
+def pixel_problem(pixels: torch.Tensor) -> str | None:
+    """Why `pixels` are not float pixels in [0, 1] ("float16 is not ..." / "NaN or inf" / "values outside
+    [0, 1]"), or None when they are. NaN fails both comparisons, so one pass catches it."""
+    if not pixels.is_floating_point():
+        return f"{pixels.dtype} values, not floating point"
+    if pixels.numel() and not bool(((pixels >= 0) & (pixels <= 1)).all()):
+        return "NaN or inf" if not bool(torch.isfinite(pixels).all()) else "values outside [0, 1]"
+    return None
+
+
 def check_finite(values: Array, what: str, hint: str = "every value must be a finite number") -> None:
     """Refuse NaN or inf anywhere in `values` (codes, model outputs, pixels), naming the first bad row."""
     array = _numpy(values)
@@ -137,4 +147,4 @@ def check_manifest(manifest, query_labels: Array, db_labels: Array, n_t: int, so
         check_targets(queries, targets, {n_t: anchors[n_t]} if n_t in anchors else {}, source, manifest.query_ids)
 
 
-__all__ = ["at", "line_error", "check_seed", "check_device", "MAX_SEED", "check_finite", "check_not_empty", "check_targets", "check_manifest"]
+__all__ = ["at", "line_error", "check_seed", "check_device", "MAX_SEED", "pixel_problem", "check_finite", "check_not_empty", "check_targets", "check_manifest"]

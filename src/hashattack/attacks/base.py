@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from hashattack.errors import InputError
+from hashattack.validation import pixel_problem
 
 EPS_SPACES = ("pixel", "normalized")
 
@@ -118,9 +119,9 @@ class Attack:
         if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.dim() < 2:
             got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
             raise InputError(f"attack inputs must be a float tensor (B, C, ...) of pixels in [0, 1], got {got}")
-        if images.numel() and not bool(((images >= 0) & (images <= 1)).all()):   # NaN fails both comparisons
-            what = "NaN or inf" if not bool(torch.isfinite(images).all()) else "values outside [0, 1]"
-            raise InputError(f"attack inputs must be pixels in [0, 1]; these hold {what}")
+        why = pixel_problem(images)
+        if why is not None:
+            raise InputError(f"attack inputs must be pixels in [0, 1]; these hold {why}")
         with frozen(self.model):
             return self.forward(images, *args, **kwargs).detach()
 

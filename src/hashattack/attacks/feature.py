@@ -25,6 +25,7 @@ import torch
 from hashattack.attacks.base import Attack
 from hashattack.attacks.descent import normalized_descent, step_length
 from hashattack.errors import InputError
+from hashattack.validation import pixel_problem
 
 
 class FeatureAttack(Attack):
@@ -51,7 +52,7 @@ class FeatureAttack(Attack):
             raise InputError(f"{images.shape[0]} images but {targets.shape[0]} targets")
         targets = targets.to(images.device, images.dtype)
         if targets.shape == images.shape:
-            if not bool(((targets >= 0) & (targets <= 1)).all()):
+            if pixel_problem(targets) is not None:
                 raise InputError("the target objects must be pixels in [0, 1] (shaped like the queries)")
             with torch.no_grad():
                 targets = self.model.features(targets)

@@ -8,7 +8,7 @@ from tqdm.auto import tqdm
 from hashattack.errors import InputError
 from hashattack.models.inputs import model_inputs, slice_inputs
 from hashattack.retrieval.codes import binarize
-from hashattack.validation import check_not_empty
+from hashattack.validation import check_not_empty, pixel_problem
 
 
 @torch.no_grad()
@@ -31,7 +31,7 @@ def encode_set(model: torch.nn.Module, data, batch_size: int = 1000,
         index = slice(start, start + batch_size)
         extra = slice_inputs(inputs, index) if inputs else model_inputs(data, index)
         batch = pixels(index)
-        if not batch.is_floating_point() or not bool(((batch >= 0) & (batch <= 1)).all()):   # NaN fails both
+        if pixel_problem(batch) is not None:
             raise InputError(f"objects {start}..{start + len(batch) - 1} to encode are not float pixels in [0, 1] "
                              f"({batch.dtype}; NaN, inf and 0..255 values are refused: divide bytes by 255)")
         outputs = model(batch.to(device), **{k: v.to(device) for k, v in extra.items()})

@@ -69,7 +69,7 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
     for done, (index, start) in enumerate(mine, 1):
         stop = start + batch_size
         ids = [int(i) for i in query_ids[start:stop]]
-        kept = len(ids) if store.keep_pixels else max(0, min(NUM_EXAMPLES - start, len(ids)))
+        kept = kept_rows(store, start, len(ids))
         record = store.load_batch(method, index, ids, (kept, *images.shape[1:]) if kept else None)
         if record is None:
             started = time.perf_counter()
@@ -86,10 +86,8 @@ def attacked_batches(method: str, attack: Attack, model: torch.nn.Module, images
             fresh[index] = adversarial
             codes = encode_set(model, adversarial, batch_size, device, progress=False, inputs=extra)
             sizes = perceptibility(benign, adversarial)
-            if store.keep_pixels:   # every query's pixels (a transfer attack scores them on other models)
-                store.save_examples(method, index, adversarial)
-            elif start < NUM_EXAMPLES:
-                store.save_examples(method, index, adversarial[:NUM_EXAMPLES - start])
+            if kept:
+                store.save_examples(method, index, adversarial[:kept])
             record = store.save_batch(method, index, {
                 "start": start, "query_ids": ids, "bits": int(codes.shape[1]), "codes": codes_to_hex(codes),
                 "perceptibility": {name: values.tolist() for name, values in sizes.items()},
@@ -114,11 +112,17 @@ def log_batch(method: str, done: int, total: int, record: dict) -> None:
     print(f"{method}: batch {done}/{total} done ({span}, {record['seconds']:.1f} s)", file=sys.stderr, flush=True)
 
 
+def kept_rows(store, start: int, size: int) -> int:
+    """How many adversarial queries of a batch of `size` starting at query `start` a store keeps the pixels of:
+    all of them with `keep_pixels` (a transfer attack scores them on other models), else the ones among the
+    first `NUM_EXAMPLES` (the run's figures)."""
+    return size if store.keep_pixels else max(0, min(NUM_EXAMPLES - start, size))
+
+
 def kept_pixels(store, method: str, index: int, start: int, batch_size: int, shape: torch.Size) -> torch.Tensor:
-    """The adversarial pixels a store kept of batch `index` (all its queries with `keep_pixels`, else the
-    ones among the first `NUM_EXAMPLES`)."""
-    stop = min(start + batch_size, shape[0]) if store.keep_pixels else min(NUM_EXAMPLES, start + batch_size, shape[0])
-    return store.load_examples(method, index, (stop - start, *shape[1:]))
+    """The adversarial pixels a store kept of batch `index` (`kept_rows` of them)."""
+    rows = kept_rows(store, start, min(start + batch_size, shape[0]) - start)
+    return store.load_examples(method, index, (rows, *shape[1:]))
 
 
 def all_adversarial_pixels(store, method: str, count: int, batch_size: int, shape: torch.Size) -> torch.Tensor:
@@ -140,4 +144,4 @@ def perceptibility_from_records(records: list[dict]) -> dict[str, np.ndarray]:
                            dtype=np.float64) for name in names}
 
 
-__all__ = ["attack_batch", "attacked_batches", "kept_pixels", "all_adversarial_pixels", "codes_from_records", "perceptibility_from_records"]
+__all__ = ["attack_batch", "attacked_batches", "kept_rows", "kept_pixels", "all_adversarial_pixels", "codes_from_records", "perceptibility_from_records"]

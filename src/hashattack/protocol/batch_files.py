@@ -25,6 +25,7 @@ import torch
 from hashattack.errors import InputError
 from hashattack.protocol.fingerprint import digest
 from hashattack.retrieval.codes import codes_from_hex
+from hashattack.validation import pixel_problem
 
 BATCH_FORMAT = "hashattack-batch/2"
 
@@ -103,7 +104,7 @@ def check_pixels(pixels: torch.Tensor | None, shape: tuple[int, ...]) -> str | N
         return "missing"
     if tuple(pixels.shape) != tuple(shape) or pixels.dtype != torch.float32:
         return f"not float32 pixels of shape {tuple(shape)}"
-    if pixels.numel() and (not torch.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 1):
+    if pixel_problem(pixels) is not None:
         return "pixels outside [0, 1]"
     return None
 
