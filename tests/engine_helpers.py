@@ -8,7 +8,27 @@ import json
 from pathlib import Path
 
 from conftest import make_fake_fashion_mnist
+from hashattack.cli.main import main
 from hashattack.data.fashion_mnist import FILES
+
+
+def spec_of_command(monkeypatch, argv: list[str]):
+    """The RunSpec a command line hands the engine, caught before anything runs."""
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(spec):
+        seen.append(spec)
+        raise Stop
+
+    monkeypatch.setattr("hashattack.cli.attacking.run_spec", capture)
+    try:
+        main(argv)
+    except Stop:
+        return seen[0]
+    raise AssertionError(f"{argv} never reached the engine")
 
 
 def shared_folder(tmp_path_factory, name: str) -> Path:

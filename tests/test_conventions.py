@@ -27,6 +27,7 @@ from hashattack.retrieval.metrics import average_precisions
 from hashattack.retrieval.perceptibility import perceptibility, ssim
 from hashattack.training.loop import TrainConfig
 from hashattack.validation import check_manifest
+from engine_helpers import spec_of_command
 from run_helpers import tiny_demo_args
 
 TABLE2 = (0.01, 0.02, 0.03, 0.04, 0.05)
@@ -48,26 +49,13 @@ def test_video_on_paper_datasets_runs_the_papers_attack(dataset):
 @pytest.mark.parametrize("dataset, space, values", [("ucf101", "normalized", TABLE2), ("jhmdb", "normalized", TABLE2),
                                                     ("moving-fashion", "pixel", (0.02, 0.05, 0.1, 0.15, 0.2))])
 def test_the_video_eps_preset_sweeps_table_2_on_paper_datasets(dataset, space, values, monkeypatch, tmp_path):
-    seen = []
-
-    class Stop(Exception):
-        pass
-
-    def capture(spec):
-        seen.append(spec)
-        raise Stop
-
-    monkeypatch.setattr("hashattack.cli.attacking.run_spec", capture)
-    with pytest.raises(Stop):
-        main(["experiment", "video-eps", "--dataset", dataset, "--root", str(tmp_path), "--out", str(tmp_path / "x")])
-    spec = seen[0]
+    spec = spec_of_command(monkeypatch, ["experiment", "video-eps", "--dataset", dataset, "--root", str(tmp_path),
+                                         "--out", str(tmp_path / "x")])
     assert spec.axes == (("eps", values),) and spec.attack.eps_space == space
     assert spec.attack.steps == (2000 if space == "normalized" else 200)
-    seen.clear()
-    with pytest.raises(Stop):
-        main(["experiment", "video-eps", "--dataset", dataset, "--root", str(tmp_path), "--eps", "0.02", "0.04",
-              "--out", str(tmp_path / "y")])
-    assert seen[0].axes == (("eps", (0.02, 0.04)),)   # --eps given replaces the dataset's sweep
+    spec = spec_of_command(monkeypatch, ["experiment", "video-eps", "--dataset", dataset, "--root", str(tmp_path),
+                                         "--eps", "0.02", "0.04", "--out", str(tmp_path / "y")])
+    assert spec.axes == (("eps", (0.02, 0.04)),)   # --eps given replaces the dataset's sweep
 
 
 def test_a_dry_run_shows_the_video_defaults_of_ucf101(capsys):

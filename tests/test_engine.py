@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine_helpers import (model_cache, read_json, relative_files, tiny_image_options, tiny_video_options,
-                            video_fmnist)
+from engine_helpers import (model_cache, read_json, relative_files, spec_of_command, tiny_image_options,
+                            tiny_video_options, video_fmnist)
 from hashattack.cli.config import load_config, parse_config_run
 from hashattack.cli.main import build_parser, main
 from hashattack.cli.options import spec_from_args
@@ -194,19 +194,7 @@ def test_attacking_commands_parse_the_speed_options(command, tmp_path):
 
 @pytest.mark.parametrize("preset", ["bits", "video-eps"])
 def test_experiment_passes_the_speed_options_to_its_command(preset, monkeypatch, tmp_path):
-    seen = []
-
-    class Stop(Exception):
-        pass
-
-    def capture(spec):
-        seen.append(spec)
-        raise Stop
-
-    monkeypatch.setattr("hashattack.cli.attacking.run_spec", capture)
-    with pytest.raises(Stop):
-        main(["experiment", preset, *SPEED, "--out", str(tmp_path / "x")])
-    attack = seen[0].attack
+    attack = spec_of_command(monkeypatch, ["experiment", preset, *SPEED, "--out", str(tmp_path / "x")]).attack
     assert (attack.early_stop, attack.precision, attack.channels_last) == (True, "bf16", True)
 
 
