@@ -2,7 +2,7 @@
 from a fresh model cache each time (so training is repeated too).
 
 Each command is its own process, as a user runs it: within one process, oneDNN's convolution
-backward can round a second training differently in the last bit (docs/reproducibility.md)."""
+backward can round a second training differently in the last bit (docs/reproducibility.md, benchmarks/in_process_training.py)."""
 
 import json
 import os
