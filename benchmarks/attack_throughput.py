@@ -1,56 +1,55 @@
-"""Attack throughput: the official one-query-at-a-time DHTA loop vs hashattack's batched DHTA.
+"""Attack throughput: hashattack's batched DHTA now, against earlier versions of it and the official loop.
 
-Variants, each in its own process, each timed `--repeats` times after a 2-step warm-up (median
-reported): the official loop; the batched attack as one batch on all torch threads (hashattack
-before the batch was sharded: `shards=1`, the very code path it had); the batched attack sharded
-across the threads (the default now, `attacks.descent.descent_shards`); and the same with
-channels_last. The fraction of fp32 peak uses 5.7 MFLOP per query·step (forward plus input
-gradient of the small CNN, counted by torch.utils.flop_counter) against an fp32 matmul measured
-in the same run on the same threads.
+Every variant runs in its own Python process, on the same model weights, queries and anchors (the
+embedded default model and the demo's draw, prepared once here and handed over in a file), timed
+`--repeats` times after a 2-step warm-up; `--rounds` rounds run every variant in turn, so a load
+that drifts meets them all alike, and the median of all runs is reported:
 
-Same model (the embedded default: small CNN, Fashion-MNIST, 32 bits, from the trained-model
-cache), same queries, targets and anchors (the demo's draw), same steps. Prints a side-by-side
-table (query·steps per second, the ratio, peak memory, whether both give the same codes) and
-appends it to benchmarks/RESULTS.md. The per-step cost does not depend on the step number, so
-fewer steps than the paper's 2000 measure the same ratio.
+- `official`: the official code's loop, one query at a time, weights keeping requires_grad;
+- each `--compare LABEL=SRC`: hashattack imported from SRC, the `src` folder of another checkout
+  (for example `git worktree add /tmp/before 56937c1`), with its default settings;
+- `now`: this checkout with its default settings, and `now + channels_last`.
+
+Codes and pixels are compared with the first `--compare` (else with `now`). The fraction of fp32
+peak uses the MFLOP of one query·step (forward plus input gradient, counted by
+torch.utils.flop_counter on PyTorch's own kernels) against a 2048x2048 fp32 matmul timed in the
+same run on the same threads. The cost of a step does not depend on its number, so fewer steps
+than the paper's 2000 measure the same rates.
 
 With --quality-steps N it also runs the full-length attack three ways on the same queries and
 reports t-MAP and time: the official optimiser (every step), --early-stop, and bf16 autocast.
 
-    nice python benchmarks/attack_throughput.py --queries 100 --steps 100 --quality-steps 2000
+    python benchmarks/attack_throughput.py --queries 100 --steps 30 --repeats 5 --compare before=/tmp/before/src
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
 
-# OMP_WAIT_POLICY is left as the environment has it (unset: libgomp spins a while, then sleeps), as
-# hashattack's own commands run; set it to PASSIVE for a machine shared with other heavy jobs.
+import torch
+from measure import PeakMemory, append_results
 
-import argparse  # noqa: E402
-import multiprocessing as mp  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-
-import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-from measure import PeakMemory, append_results  # noqa: E402
-
-from hashattack.attacks import DHTA  # noqa: E402
-from hashattack.attacks import descent  # noqa: E402
-from hashattack.attacks.reference import one_query_at_a_time  # noqa: E402
-from hashattack.data import fashion_mnist_retrieval  # noqa: E402
-from hashattack.models.encode import encode_set  # noqa: E402
-from hashattack.protocol.targets import choose_targets  # noqa: E402
-from hashattack.retrieval.codes import anchor_code  # noqa: E402
-from hashattack.retrieval.metrics import mean_average_precision  # noqa: E402
-from hashattack.training.cache import trained_model  # noqa: E402
-from hashattack.training.loop import TrainConfig  # noqa: E402
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parent / "src"
 
 
 def load(queries: int, bits: int, seed: int):
-    """The default model, the demo's queries and their DHTA anchors (n_t = 9)."""
+    """The default model, the demo's queries and their DHTA anchors (n_t = 9), from this checkout."""
+    from hashattack.data import fashion_mnist_retrieval
+    from hashattack.models.encode import encode_set
+    from hashattack.protocol.targets import choose_targets
+    from hashattack.retrieval.codes import anchor_code
+    from hashattack.training.cache import trained_model
+    from hashattack.training.loop import TrainConfig
+
     dataset = fashion_mnist_retrieval()
     model, _ = trained_model(dataset, "small-cnn", bits, TrainConfig(), progress=False)
     manifest = choose_targets(dataset.query.labels.numpy(), dataset.database.labels.numpy(), queries,
@@ -60,14 +59,6 @@ def load(queries: int, bits: int, seed: int):
     codes = encode_set(model, dataset.database.pixels(ids.flatten()), progress=False)
     anchors = anchor_code(codes.view(len(ids), 9, -1))
     return dataset, model, manifest, images, anchors
-
-
-VARIANTS = {
-    "official": "official loop (batch 1, weight grads)",
-    "one-batch": "batched DHTA, one batch on all threads (before)",
-    "sharded": "batched DHTA, sharded over the threads (default now)",
-    "sharded+cl": "sharded + channels_last",
-}
 
 
 def matmul_gflops(threads: int, size: int = 2048, repeats: int = 5) -> float:
@@ -84,22 +75,35 @@ def matmul_gflops(threads: int, size: int = 2048, repeats: int = 5) -> float:
 
 
 def step_mflop(model, images, anchors) -> float:
-    """MFLOP of one query·step: the forward plus the gradient with respect to the input."""
+    """MFLOP of one query·step: the forward plus the gradient with respect to the input, counted on PyTorch's
+    own kernels (weights that need gradients keep every layer on them; only the input's gradient is asked)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     delta = torch.zeros_like(images[:1], requires_grad=True)
+    flags = [p.requires_grad for p in model.parameters()]
+    model.requires_grad_(True)
     with FlopCounterMode(display=False) as counter:
         loss = -(anchors[:1] * torch.tanh(model(images[:1] + delta))).sum()
         torch.autograd.grad(loss, delta)
+    for p, flag in zip(model.parameters(), flags):
+        p.requires_grad_(flag)
     return counter.get_total_flops() / 1e6
 
 
-def run_variant(kind: str, queries: int, bits: int, seed: int, steps: int, threads: int, repeats: int, out) -> None:
-    """One measurement in its own process, so its peak memory is its own."""
+def child(kind: str, inputs: str, output: str, steps: int, threads: int, repeats: int) -> None:
+    """One measurement, in a process of its own (hashattack is whichever `sys.path` finds first)."""
+    from hashattack.attacks import DHTA
+    from hashattack.models.small_cnn import SmallCNN
+
     torch.set_num_threads(threads)
-    _, model, _, images, anchors = load(queries, bits, seed)
-    if kind == "one-batch":
-        descent.descent_shards = lambda images: 1          # the code path before sharding
-    attack = DHTA(model, eps=0.1, steps=steps, channels_last=kind == "sharded+cl")
+    given = torch.load(inputs, weights_only=True)
+    model = SmallCNN(given["bits"])
+    model.load_state_dict(given["state_dict"])
+    model.eval()
+    images, anchors = given["images"], given["anchors"]
+    attack = DHTA(model, eps=0.1, steps=steps, channels_last=kind == "now+cl")
     if kind == "official":
+        from hashattack.attacks.reference import one_query_at_a_time
         for p in model.parameters():
             p.requires_grad_(True)                    # as the official code: weights keep requires_grad
 
@@ -107,31 +111,53 @@ def run_variant(kind: str, queries: int, bits: int, seed: int, steps: int, threa
         attack.steps = steps_now
         return one_query_at_a_time(attack, images, anchors) if kind == "official" else attack(images, anchors)
 
-    once(2)                                           # warm-up: allocator, oneDNN primitives
+    once(2)                                           # warm-up: allocator, oneDNN primitives, numba kernels
     seconds = []
     with PeakMemory() as memory:
         for _ in range(repeats):
             started = time.perf_counter()
             adversarial = once(steps)
             seconds.append(time.perf_counter() - started)
-    out.put({"kind": kind, "seconds": sorted(seconds)[len(seconds) // 2], "all_seconds": seconds,
-             "peak_mib": memory.peak, "loaded_mib": memory.start, "mflop": step_mflop(model, images, anchors),
-             "adversarial": adversarial.numpy(), "codes": model.encode(adversarial).numpy()})  # numpy: plain pickling
+    torch.save({"seconds": seconds, "peak_mib": memory.peak, "loaded_mib": memory.start,
+                "adversarial": adversarial, "codes": model.encode(adversarial),
+                "package": str(Path(sys.modules["hashattack"].__file__).parent)}, output)
 
 
-def measure(kind: str, args) -> dict:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=run_variant, args=(kind, args.queries, args.bits, args.seed, args.steps,
-                                                  args.threads, args.repeats, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result | {"adversarial": torch.from_numpy(result["adversarial"]), "codes": torch.from_numpy(result["codes"])}
+def measure(kind: str, src: Path, inputs: str, args) -> dict:
+    """Run `child` for `kind` with hashattack taken from `src`."""
+    with tempfile.TemporaryDirectory() as folder:
+        output = str(Path(folder) / "result.pt")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(HERE)])}
+        subprocess.run([sys.executable, __file__, "--child", kind, "--inputs", inputs, "--output", output,
+                        "--steps", str(args.steps), "--threads", str(args.threads), "--repeats", str(args.repeats)],
+                       env=env, check=True)
+        result = torch.load(output, weights_only=True)
+    print(f"{kind}: {', '.join(f'{x:.3f}' for x in result['seconds'])} s ({result['package']})", flush=True)
+    return result
+
+
+def measure_rounds(variants: list, inputs: str, args) -> dict:
+    """Every variant once per round, rounds one after the other (a load that drifts meets them all alike);
+    the median over all timed runs, the highest peak memory."""
+    results: dict = {}
+    for _ in range(args.rounds):
+        for key, _, src in variants:
+            r = measure(key if key in ("official", "now", "now+cl") else "now", src, inputs, args)
+            if key in results:
+                r = r | {"seconds": results[key]["seconds"] + r["seconds"],
+                         "peak_mib": max(r["peak_mib"], results[key]["peak_mib"])}
+            results[key] = r
+    for r in results.values():
+        r["median"] = sorted(r["seconds"])[len(r["seconds"]) // 2]
+    return results
 
 
 def quality(args) -> list[list[str]]:
     """t-MAP and time of the full-length attack: every step, early stop, bf16 autocast."""
+    from hashattack.attacks import DHTA
+    from hashattack.models.encode import encode_set
+    from hashattack.retrieval.metrics import mean_average_precision
+
     torch.set_num_threads(args.threads)
     dataset, model, manifest, images, anchors = load(args.queries, args.bits, args.seed)
     db_codes = encode_set(model, dataset.database, progress=False)
@@ -163,40 +189,64 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=100, help="steps of the throughput comparison (default 100)")
+    parser.add_argument("--steps", type=int, default=30, help="steps of the throughput comparison (default 30)")
     parser.add_argument("--bits", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per variant (median reported)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per variant and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of all variants, interleaved (default 3)")
+    parser.add_argument("--compare", action="append", default=[], metavar="LABEL=SRC",
+                        help="also time hashattack from another checkout's src folder (repeatable)")
     parser.add_argument("--no-official", action="store_true", help="skip the (slow) official one-query loop")
     parser.add_argument("--quality-steps", type=int, default=0, help="also compare t-MAP at this many steps")
     parser.add_argument("--note", default="", help="a line about the machine, appended to RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--inputs", help=argparse.SUPPRESS)
+    parser.add_argument("--output", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return child(args.child, args.inputs, args.output, args.steps, args.threads, args.repeats)
 
-    kinds = [k for k in VARIANTS if k != "official" or not args.no_official]
-    results = {kind: measure(kind, args) for kind in kinds}
+    compare = []
+    for item in args.compare:
+        label, _, src = item.partition("=")
+        if not label or not (Path(src) / "hashattack" / "__init__.py").is_file():
+            parser.error(f"--compare {item!r}: give LABEL=SRC with SRC a folder holding hashattack/")
+        compare.append((label, Path(src)))
+    _, model, _, images, anchors = load(args.queries, args.bits, args.seed)
+    mflop = step_mflop(model, images, anchors)
+    variants = ([("official", "official loop (batch 1, weight grads)", SRC)] if not args.no_official else []) + \
+        [(label, label, src) for label, src in compare] + \
+        [("now", "now (default)", SRC), ("now+cl", "now + channels_last", SRC)]
+    with tempfile.TemporaryDirectory() as folder:
+        inputs = str(Path(folder) / "inputs.pt")
+        torch.save({"bits": args.bits, "state_dict": model.state_dict(), "images": images, "anchors": anchors}, inputs)
+        results = measure_rounds(variants, inputs, args)
     peak = matmul_gflops(args.threads)
     work = args.queries * args.steps
-    base, before = results[kinds[0]], results["one-batch"]
+    reference_key = compare[0][0] if compare else "now"
+    reference = results[reference_key]
+    first = results[variants[0][0]]
     rows = []
-    for kind in kinds:
-        r = results[kind]
-        same = int((before["codes"] == r["codes"]).all(dim=1).sum())
-        diff = (before["adversarial"] - r["adversarial"]).abs().max().item()
-        rate = work / r["seconds"]
-        rows.append([VARIANTS[kind], f"{r['seconds']:.2f} ({', '.join(f'{x:.2f}' for x in r['all_seconds'])})",
-                     f"{rate:,.0f}", f"{base['seconds'] / r['seconds']:.2f}x", f"{before['seconds'] / r['seconds']:.2f}x",
-                     f"{100 * rate * r['mflop'] * 1e6 / (peak * 1e9):.1f}%",
-                     f"{same}/{args.queries}, {diff:.1e}", f"{r['peak_mib']:.0f} ({r['peak_mib'] - r['loaded_mib']:+.0f})"])
+    for key, name, _ in variants:
+        r = results[key]
+        same = int((reference["codes"] == r["codes"]).all(dim=1).sum())
+        diff = (reference["adversarial"] - r["adversarial"]).abs().max().item()
+        rate = work / r["median"]
+        rows.append([name, f"{r['median']:.3f} ({', '.join(f'{x:.3f}' for x in r['seconds'])})", f"{rate:,.0f}",
+                     f"{first['median'] / r['median']:.2f}x", f"{reference['median'] / r['median']:.2f}x",
+                     f"{100 * rate * mflop * 1e6 / (peak * 1e9):.1f}%", f"{same}/{args.queries}, {diff:.1e}",
+                     f"{r['peak_mib']:.0f} ({r['peak_mib'] - r['loaded_mib']:+.0f})"])
+    sources = "; ".join(f"{label} = {src}" for label, src in compare) or "no --compare"
     text = (f"### attack_throughput.py — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
             f"{args.queries} queries x {args.steps} steps, small CNN {args.bits} bits (Fashion-MNIST default model), "
-            f"{args.threads} torch threads, {platform.processor() or platform.machine()}, "
-            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; median of {args.repeats} runs (all runs in brackets) "
-            f"after a 2-step warm-up. One query·step = {before['mflop']:.2f} MFLOP; fp32 peak = {peak:.0f} GFLOP/s "
-            f"(2048x2048 matmul, same threads, same run). {args.note}\n\n"
-            + table(["method", "seconds", "query·steps/s", f"vs {kinds[0]}", "vs before", "of fp32 peak",
-                     "codes = before's, largest pixel difference", "peak RSS MiB (own)"], rows))
+            f"{args.threads} torch threads, {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; each variant in its own process, {args.rounds} "
+            f"rounds of all variants one after the other, {args.repeats} runs each, median of all (all in brackets) after a 2-step warm-up ({sources}). One query·step = "
+            f"{mflop:.2f} MFLOP; fp32 peak = {peak:.0f} GFLOP/s (2048x2048 matmul, same threads, same run). {args.note}\n\n"
+            + table(["method", "seconds", "query·steps/s", f"vs {variants[0][1]}", f"vs {reference_key}", "of fp32 peak",
+                     f"codes = {reference_key}'s, largest pixel difference", "peak RSS MiB (own)"], rows))
     if args.quality_steps:
         qrows = quality(args)
         text += (f"\nFull-length attack, {args.queries} queries x {args.quality_steps} steps, t-MAP@1000 (%):\n\n"

@@ -53,6 +53,34 @@ def test_relu_fused_into_the_pool_gives_the_layers_values_and_gradients(dtype):
         assert same(reference[0], fast[0]) and torch.equal(reference[1], fast[1])
 
 
+@pytest.mark.parametrize("kernel,padding,size", [(3, 1, (12, 10)), (5, 0, (12, 10)), (5, 2, (8, 8)), (3, 0, (10, 12))])
+def test_convolution_relu_and_pool_fused_give_the_layers_values_and_gradients(kernel, padding, size):
+    torch.manual_seed(0)
+    conv = FastConv2d(1, 6, kernel, padding=padding)
+    reference = nn.Conv2d(1, 6, kernel, padding=padding)
+    reference.load_state_dict(conv.state_dict())
+    fused = nn.Sequential(conv, nn.ReLU(inplace=True), FastMaxPool2d(2)).requires_grad_(False)
+    stock = nn.Sequential(reference, nn.ReLU(inplace=True), nn.MaxPool2d(2)).requires_grad_(False)
+    x = torch.randn(4, 1, *size)
+    assert fused[2].fits(padding, kernel, x)
+    (value, grad), (reference_value, reference_grad) = (value_and_gradient(lambda t: run_layers(fused, t), x),
+                                                       value_and_gradient(stock, x))
+    if ONEDNN_ORDER:
+        assert torch.equal(value, reference_value) and torch.equal(grad, reference_grad)
+    torch.testing.assert_close(value, reference_value, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad, reference_grad, rtol=1e-5, atol=1e-5)
+
+
+def test_an_odd_convolution_output_is_pooled_by_pytorch():
+    conv = FastConv2d(1, 4, 3, padding=1).requires_grad_(False)
+    layers = nn.Sequential(conv, nn.ReLU(inplace=True), FastMaxPool2d(2))
+    x = torch.randn(2, 1, 7, 8, requires_grad=True)
+    assert not layers[2].fits(1, 3, x)
+    stock = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)).requires_grad_(False)
+    stock.load_state_dict(layers.state_dict())
+    torch.testing.assert_close(run_layers(layers, x), stock(x), rtol=1e-5, atol=1e-5)
+
+
 def test_pool_takes_pytorchs_path_where_its_kernel_does_not_apply():
     odd, wide = torch.randn(2, 3, 7, 8), torch.randn(2, 3, 8, 8)
     cases = [(FastMaxPool2d(2), odd), (FastMaxPool2d(2), wide.contiguous(memory_format=torch.channels_last)),
