@@ -3,8 +3,9 @@ the database size, before and after a change, as two PNG plots and a table.
 
 Attack: DHTA on the embedded model (small CNN, 32 bits, the demo's queries and anchors), all the
 queries in one batch, few steps (the cost per step is constant), median of `--repeats` runs after a
-2-step warm-up; "before" is the one-batch path (`descent_shards` = 1, the code path before the
-batch was sharded), "after" the default. Ranking: 1,000 random 64-bit queries, top 1000, over N
+2-step warm-up, each point in its own process (`attack_throughput.measure`: same weights, queries
+and anchors), with its peak resident memory; "before" imports hashattack from `--before-src`,
+"after" from this checkout. Ranking: 1,000 random 64-bit queries, top 1000, over N
 random codes, median of `--repeats` runs after a warm-up call (numba's load), each size in its own
 process so its peak resident memory is its own; "before" imports hashattack from `--before-src`.
 
@@ -26,28 +27,19 @@ from measure import PeakMemory
 HERE = Path(__file__).parent
 
 
-def attack_rates(queries: int, steps: int, threads: int, repeats: int, out) -> None:
+def attack_point(queries: int, src: Path, inputs: dict, args) -> dict:
+    """query·steps/s and the attack's own peak memory for `queries` queries, hashattack from `src`."""
+    import tempfile
+
     import torch
+    from attack_throughput import measure
 
-    from attack_throughput import load
-    from hashattack.attacks import DHTA, descent
-
-    torch.set_num_threads(threads)
-    _, model, _, images, anchors = load(queries, 32, 0)
-    rates = {}
-    sharded = descent.descent_shards
-    for kind, rule in (("before", lambda images: 1), ("after", sharded)):
-        descent.descent_shards = rule
-        attack = DHTA(model, eps=0.1, steps=2)
-        attack(images, anchors)                        # warm-up
-        attack.steps = steps
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            attack(images, anchors)
-            times.append(time.perf_counter() - started)
-        rates[kind] = queries * steps / sorted(times)[len(times) // 2]
-    out.put(rates)
+    with tempfile.TemporaryDirectory() as folder:
+        path = str(Path(folder) / "inputs.pt")
+        torch.save(inputs | {"images": inputs["images"][:queries], "anchors": inputs["anchors"][:queries]}, path)
+        r = measure("now", src, path, args)
+    seconds = sorted(r["seconds"])[len(r["seconds"]) // 2]
+    return {"rate": queries * args.steps / seconds, "own_mib": r["peak_mib"] - r["loaded_mib"]}
 
 
 def ranking_time(n: int, queries: int, repeats: int, before_src: str | None, out) -> None:
@@ -87,7 +79,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[60_000, 300_000, 1_000_000, 3_000_000, 10_000_000])
     parser.add_argument("--ranking-queries", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--before-src", help="src folder of the version before (for the ranking's before curve)")
+    parser.add_argument("--before-src", help="src folder of the version before (its curves are drawn beside)")
     parser.add_argument("--out", type=Path, default=HERE, help="folder for scaling.json and the PNGs")
     parser.add_argument("--labels", nargs=2, default=["before", "after"], help="names of the two curves")
     parser.add_argument("--replot", type=Path, help="only draw the PNGs again from this scaling.json")
@@ -96,9 +88,16 @@ def main() -> None:
         plot(json.loads(args.replot.read_text()), args.out, args.labels)
         return
 
-    attack = {q: in_process(attack_rates, q, args.steps, args.threads, args.repeats) for q in args.queries}
-    for q, r in attack.items():
-        print(f"attack {q:>5} queries: before {r['before']:,.0f}  after {r['after']:,.0f} query·steps/s", flush=True)
+    from attack_throughput import SRC, load
+
+    _, model, _, images, anchors = load(max(args.queries), 32, 0)
+    inputs = {"bits": 32, "state_dict": model.state_dict(), "images": images, "anchors": anchors}
+    sources = {"after": SRC, **({"before": Path(args.before_src)} if args.before_src else {})}
+    attack = {}
+    for q in args.queries:
+        attack[q] = {kind: attack_point(q, src, inputs, args) for kind, src in sources.items()}
+        print(f"attack {q:>5} queries: " + "  ".join(f"{k} {v['rate']:,.0f} query·steps/s, {v['own_mib']:+.0f} MiB"
+                                                     for k, v in attack[q].items()), flush=True)
     ranking = {}
     for n in args.sizes:
         ranking[n] = {"after": in_process(ranking_time, n, args.ranking_queries, args.repeats, None)}
@@ -122,13 +121,18 @@ def plot(data: dict, out: Path, labels: list[str]) -> None:
     attack, ranking = data["attack"], data["ranking"]
     names = dict(zip(("before", "after"), labels))
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     for kind in ("before", "after"):
-        ax.plot([int(q) for q in attack], [attack[q][kind] for q in attack], "o-", label=names[kind])
-    ax.set(xscale="log", xlabel="queries in the batch", ylabel="query·steps / s",
-           title=f"DHTA throughput, small CNN, {data['threads']} threads")
-    ax.legend()
-    ax.grid(alpha=0.3)
+        counts = [q for q in attack if kind in attack[q]]
+        if counts:
+            left.plot([int(q) for q in counts], [attack[q][kind]["rate"] for q in counts], "o-", label=names[kind])
+            right.plot([int(q) for q in counts], [attack[q][kind]["own_mib"] for q in counts], "o-", label=names[kind])
+    left.set(xscale="log", xlabel="queries in the batch", ylabel="query·steps / s",
+             title=f"DHTA throughput, small CNN, {data['threads']} threads")
+    right.set(xscale="log", xlabel="queries in the batch", ylabel="MiB", title="peak resident memory (own)")
+    for ax in (left, right):
+        ax.legend()
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out / "scaling_attack.png", dpi=110)
 
