@@ -11,8 +11,8 @@ from hashattack.attacks import DHTA
 from hashattack.models.layers import FastConv2d, FastMaxPool2d, run_layers
 from hashattack.models.small_cnn import SmallCNN
 
-# oneDNN's accumulation order was read off its AVX2 kernels; elsewhere the convolution may differ in the last bits
-ONEDNN_ORDER = torch.backends.cpu.get_cpu_capability() == "AVX2"
+# oneDNN's accumulation order was read off its AVX-512 kernels; elsewhere the convolution may differ in the last bits
+ONEDNN_ORDER = torch.backends.cpu.get_cpu_capability() == "AVX512"
 
 
 def value_and_gradient(layer, x: torch.Tensor, seed: int = 0):

@@ -6,9 +6,9 @@ weights are frozen and its input needs a gradient (an attack's step), `FastConv2
 stride 1, no dilation, zero padding p < k) computes both passes with numba kernels that make one
 long vectorised pass over a flattened, zero-padded plane per tap (`shifted_sums`). They accumulate
 in oneDNN's order (fma from zero over the taps in row-major order, then the bias; for the input
-gradient, over the taps and within each tap over the output channels), so on this AVX2 CPU both
-passes are bit-identical to `nn.Conv2d`'s; a CPU where oneDNN picks another kernel may differ in
-the last bits. Training and encoding (weights that need gradients, or no input gradient) take
+gradient, over the taps and within each tap over the output channels), so on AVX-512 CPUs, where
+this order was read off (torch reports "AVX512"), both passes are bit-identical to `nn.Conv2d`'s;
+a CPU where oneDNN picks another kernel (AVX2) may differ in the last bits. Training and encoding (weights that need gradients, or no input gradient) take
 `nn.Conv2d`'s own path, so trained models and database codes cannot change.
 """
 
@@ -59,7 +59,7 @@ def shifted_sums(planes, weight, flipped, width, n, acc):
 def _conv_forward(padded, weight, bias, out):
     """out (B, O, H, W) = the convolution of one-channel images, zero-padded and flattened row by row
     (`padded` (B, 1, (H + k - 1) * (W + k - 1) + k - 1)), with weight (O, k, k): per output value fma over
-    the taps in row-major order from 0, then + bias[o], as oneDNN's kernel (bit-identical on AVX2)."""
+    the taps in row-major order from 0, then + bias[o], as oneDNN's kernel (bit-identical on AVX-512)."""
     batch, channels, height, width = out.shape
     k = weight.shape[1]
     padded_width = width + k - 1
@@ -79,7 +79,7 @@ def _conv_input_gradient(padded_grad, weight, out):
     """out (B, H, W) = the gradient of the one-channel input of a stride-1 convolution with weight (O, k, k),
     from the gradient of its output zero-padded to (B, O, (H + k - 1) * (W + k - 1) + k - 1): per input
     value fma over the taps in row-major order and, within a tap, over the output channels, as
-    oneDNN's backward kernel (bit-identical on AVX2)."""
+    oneDNN's backward kernel (bit-identical on AVX-512)."""
     batch, height, width = out.shape
     k = weight.shape[1]
     padded_width = width + k - 1
