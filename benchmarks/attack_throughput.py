@@ -7,7 +7,9 @@ that drifts meets them all alike, and the median of all runs is reported:
 
 - `official`: the official code's loop, one query at a time, weights keeping requires_grad;
 - each `--compare LABEL=SRC`: hashattack imported from SRC, the `src` folder of another checkout
-  (for example `git worktree add /tmp/before 56937c1`), with its default settings;
+  (for example `git worktree add /tmp/before 56937c1`), with its default settings; the first
+  also with glibc's thresholds set as `models.acceleration.keep_freed_memory` sets them now, to
+  show which part of the gain is the allocator's and which the kernels';
 - `now`: this checkout with its default settings, and `now + channels_last`.
 
 Codes and pixels are compared with the first `--compare` (else with `now`). The fraction of fp32
@@ -96,6 +98,11 @@ def child(kind: str, inputs: str, output: str, steps: int, threads: int, repeats
     from hashattack.models.small_cnn import SmallCNN
 
     torch.set_num_threads(threads)
+    if kind == "allocator":                           # what models.acceleration.keep_freed_memory sets
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-1, 256 << 20)
+        libc.mallopt(-3, 32 << 20)
     given = torch.load(inputs, weights_only=True)
     model = SmallCNN(given["bits"])
     model.load_state_dict(given["state_dict"])
@@ -142,7 +149,8 @@ def measure_rounds(variants: list, inputs: str, args) -> dict:
     results: dict = {}
     for _ in range(args.rounds):
         for key, _, src in variants:
-            r = measure(key if key in ("official", "now", "now+cl") else "now", src, inputs, args)
+            r = measure(key if key in ("official", "now", "now+cl") else "allocator" if key.endswith("+allocator")
+                        else "now", src, inputs, args)
             if key in results:
                 r = r | {"seconds": results[key]["seconds"] + r["seconds"],
                          "peak_mib": max(r["peak_mib"], results[key]["peak_mib"])}
@@ -218,6 +226,7 @@ def main() -> None:
     mflop = step_mflop(model, images, anchors)
     variants = ([("official", "official loop (batch 1, weight grads)", SRC)] if not args.no_official else []) + \
         [(label, label, src) for label, src in compare] + \
+        [(f"{label}+allocator", f"{label}, allocator as now", src) for label, src in compare[:1]] + \
         [("now", "now (default)", SRC), ("now+cl", "now + channels_last", SRC)]
     with tempfile.TemporaryDirectory() as folder:
         inputs = str(Path(folder) / "inputs.pt")

@@ -13,7 +13,9 @@ the same result as B one-query runs. That also lets the CPU path shard a batch: 
 is cut into one contiguous shard per torch thread, and each shard runs the whole step loop on its
 own Python thread with one intra-op thread (`descent_shards`), so the cores never meet at a
 barrier inside an operation. On idle cores this measured the same throughput as one batch; with
-other processes on the cores it slows down far less. Every query gets the same arithmetic as in
+other processes on the cores it slows down far less. On a CPU the first call also fixes glibc's
+allocation thresholds (`models.acceleration.keep_freed_memory`), so a step's tensors reuse pages
+instead of faulting in fresh ones. Every query gets the same arithmetic as in
 one batch (batch size and thread count do not change a query's result here; the tests check it).
 """
 
@@ -25,6 +27,8 @@ from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
+
+from hashattack.models.acceleration import keep_freed_memory
 
 REFERENCE_INPUT_SIZE = 3 * 224 * 224
 MIN_SHARD = 16   # queries per shard below which a batch is not cut
@@ -61,6 +65,8 @@ def normalized_descent(images: torch.Tensor, loss_of: Callable, steps: int, step
     """
     if not len(images):                                     # an empty batch: nothing to run
         return images.clone(), torch.zeros(0, dtype=torch.int64)
+    if images.device.type == "cpu":
+        keep_freed_memory()                                 # no fresh zeroed pages for every step's tensors
     shards = descent_shards(images) if shards is None else max(1, min(int(shards), len(images)))
     if shards == 1:
         return _descent(images, loss_of, steps, step, eps_pixel, std, progress, early_stop)
