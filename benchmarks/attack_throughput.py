@@ -15,8 +15,10 @@ that drifts meets them all alike, and the median of all runs is reported:
 Codes and pixels are compared with the first `--compare` (else with `now`). The fraction of fp32
 peak uses the MFLOP of one query·step (forward plus input gradient, counted by
 torch.utils.flop_counter on PyTorch's own kernels) against a 2048x2048 fp32 matmul timed in the
-same run on the same threads. The cost of a step does not depend on its number, so fewer steps
-than the paper's 2000 measure the same rates.
+same run on the same threads. Peak memory is the process's ru_maxrss less its resident memory
+before the attack's warm-up (no sampling thread: its wake-ups would take the GIL from the shards).
+The cost of a step does not depend on its number, so fewer steps than the paper's 2000 measure
+the same rates.
 
 With --quality-steps N it also runs the full-length attack three ways on the same queries and
 reports t-MAP and time: the official optimiser (every step), --early-stop, and bf16 autocast.
@@ -37,7 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from measure import PeakMemory, append_results
+from measure import append_results, peak_rss_mib, rss_mib
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
@@ -118,14 +120,14 @@ def child(kind: str, inputs: str, output: str, steps: int, threads: int, repeats
         attack.steps = steps_now
         return one_query_at_a_time(attack, images, anchors) if kind == "official" else attack(images, anchors)
 
+    loaded = rss_mib()                                # before the attack's first step
     once(2)                                           # warm-up: allocator, oneDNN primitives, numba kernels
     seconds = []
-    with PeakMemory() as memory:
-        for _ in range(repeats):
-            started = time.perf_counter()
-            adversarial = once(steps)
-            seconds.append(time.perf_counter() - started)
-    torch.save({"seconds": seconds, "peak_mib": memory.peak, "loaded_mib": memory.start,
+    for _ in range(repeats):
+        started = time.perf_counter()
+        adversarial = once(steps)
+        seconds.append(time.perf_counter() - started)
+    torch.save({"seconds": seconds, "peak_mib": peak_rss_mib(), "loaded_mib": loaded,
                 "adversarial": adversarial, "codes": model.encode(adversarial),
                 "package": str(Path(sys.modules["hashattack"].__file__).parent)}, output)
 

@@ -15,6 +15,12 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
+def peak_rss_mib() -> float:
+    """Highest resident memory of this process so far (the kernel's ru_maxrss: no sampling thread, whose
+    wake-ups would take the GIL from a measured job that runs on Python threads)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 class PeakMemory:
     """Highest resident memory while the block runs, sampled every 5 ms by a thread."""
 

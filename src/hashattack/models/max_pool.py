@@ -2,9 +2,9 @@
 
 PyTorch's NCHW kernel (`max_pool2d_with_indices`) branches on every value and keeps an int64
 index per window: it took 2.3 ms of a 10 ms DHTA step of the small CNN (50 queries, one thread).
-Here a numba kernel keeps each window's chosen position in one byte and chooses as PyTorch's CPU
-kernel does (`choose`: the first maximum in row-major order, or the last NaN), so values and
-gradients are the same bits. A ReLU before the pooling can run inside the kernel (max(relu(a),
+Here numba kernels (`models.cpu_kernels`) keep each window's chosen position in one byte and
+choose as PyTorch's CPU kernel does (`choose`: the first maximum in row-major order, or the last
+NaN), so values and gradients are the same bits. A ReLU before the pooling can run inside the kernel (max(relu(a),
 relu(b)) = relu(max(a, b)); the gradient is zero where the window's maximum is not positive, as
 ReLU's backward gives it): `models.layers.run_layers` fuses it. Anything the kernel does not
 compute (odd sizes, channels-last, CUDA, other windows or dtypes) takes `nn.MaxPool2d`'s own path.
@@ -12,71 +12,16 @@ compute (odd sizes, channels-last, CUDA, other windows or dtypes) takes `nn.MaxP
 
 from __future__ import annotations
 
-import numba
-import numpy as np
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
+
+from hashattack.models.cpu_kernels import pool_backward, pool_forward
 
 
 def pair(value) -> tuple:
     """(value, value) for an int, the value as a tuple otherwise (as nn layers store sizes)."""
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
-NO_GRADIENT = 255   # a window whose gradient is zero: its maximum was clipped by a fused ReLU
-
-
-@numba.njit(nogil=True, cache=True, inline="always")
-def choose(v0, v1, v2, v3, relu):
-    """(maximum, position 0..3) of a 2x2 window (of relu of it if `relu`) by the rule of PyTorch's CPU
-    kernel: scan the window in row-major order from -inf and take a value greater than the maximum so
-    far, or any NaN (so the first maximum, or the last NaN). With `relu`, a window whose maximum is not
-    positive gets NO_GRADIENT, as ReLU's backward gives it."""
-    best, where = -np.inf, 0
-    for k, v in enumerate((v0, v1, v2, v3)):
-        if relu and not (v > 0 or np.isnan(v)):
-            v = 0.0
-        if v > best or np.isnan(v):
-            best, where = v, k
-    if relu and not (best > 0 or np.isnan(best)):
-        where = NO_GRADIENT
-    return best, where
-
-
-@numba.njit(nogil=True, cache=True, inline="always")
-def spread(top, bottom, j, where, g):
-    """Write window j's gradient g at its chosen position of rows `top` / `bottom`, 0 at the other three."""
-    top[2 * j] = g if where == 0 else 0.0
-    top[2 * j + 1] = g if where == 1 else 0.0
-    bottom[2 * j] = g if where == 2 else 0.0
-    bottom[2 * j + 1] = g if where == 3 else 0.0
-
-
-@numba.njit(nogil=True, cache=True)
-def _pool_forward(x, out, chosen, relu):
-    """out = the maximum of each 2x2 window of x (B, C, H, W), chosen = its position (`choose`)."""
-    batch, channels, height, width = x.shape
-    for b in range(batch):
-        for c in range(channels):
-            for i in range(height // 2):
-                top, bottom = x[b, c, 2 * i], x[b, c, 2 * i + 1]
-                row_out, row_chosen = out[b, c, i], chosen[b, c, i]
-                for j in range(width // 2):
-                    row_out[j], row_chosen[j] = choose(top[2 * j], top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1], relu)
-
-
-@numba.njit(nogil=True, cache=True)
-def _pool_backward(grad, chosen, out):
-    """out (B, C, H, W) = each window's gradient at its chosen position, 0 elsewhere (every value written)."""
-    batch, channels, height, width = grad.shape
-    for b in range(batch):
-        for c in range(channels):
-            for i in range(height):
-                top, bottom = out[b, c, 2 * i], out[b, c, 2 * i + 1]
-                row_grad, row_chosen = grad[b, c, i], chosen[b, c, i]
-                for j in range(width):
-                    spread(top, bottom, j, row_chosen[j], row_grad[j])
 
 
 class MaxPool2x2(torch.autograd.Function):
@@ -87,7 +32,7 @@ class MaxPool2x2(torch.autograd.Function):
         batch, channels, height, width = x.shape
         out = x.new_empty(batch, channels, height // 2, width // 2)
         chosen = torch.empty(out.shape, dtype=torch.uint8)
-        _pool_forward(x.detach().numpy(), out.numpy(), chosen.numpy(), relu)
+        pool_forward(x.detach().numpy(), out.numpy(), chosen.numpy(), relu)
         ctx.save_for_backward(chosen)
         ctx.input_shape = x.shape
         return out
@@ -97,7 +42,7 @@ class MaxPool2x2(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         (chosen,) = ctx.saved_tensors
         out = grad.new_empty(ctx.input_shape)
-        _pool_backward(grad.contiguous().numpy(), chosen.numpy(), out.numpy())
+        pool_backward(grad.contiguous().numpy(), chosen.numpy(), out.numpy())
         return out, None
 
 

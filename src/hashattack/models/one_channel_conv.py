@@ -14,83 +14,12 @@ a CPU where oneDNN picks another kernel (AVX2) may differ in the last bits. Trai
 
 from __future__ import annotations
 
-import numba
-import numpy as np
 import torch
-import torch.nn.functional as F
-from numba import types
-from numba.extending import intrinsic
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from hashattack.models.cpu_kernels import conv_forward, conv_input_gradient
 from hashattack.models.max_pool import pair
-
-
-@intrinsic
-def fma(typingctx, a, b, c):
-    """a * b + c rounded once (LLVM's fma), as oneDNN's convolution kernels accumulate."""
-    if not (isinstance(a, types.Float) and a == b == c):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return a(a, b, c), codegen
-
-
-@numba.njit(nogil=True, cache=True)
-def shifted_sums(planes, weight, flipped, width, n, acc):
-    """acc[:n] = sum over taps (i, j) of the kernel and over channels o of weight[o, i, j] * planes[o, offset + t]
-    with offset = i * width + j (or (k-1-i) * width + (k-1-j) if `flipped`), accumulated with fma in
-    the order i, j, o: one pass over a flat plane per tap, so every loop is long and vectorises."""
-    channels, k = weight.shape[0], weight.shape[1]
-    for t in range(n):
-        acc[t] = 0.0
-    for i in range(k):
-        for j in range(k):
-            offset = ((k - 1 - i) * width + (k - 1 - j)) if flipped else (i * width + j)
-            for o in range(channels):
-                source, w = planes[o, offset:offset + n], weight[o, i, j]
-                for t in range(n):   # indices from 0: no negative-index check, so LLVM vectorises
-                    acc[t] = fma(source[t], w, acc[t])
-
-
-@numba.njit(nogil=True, cache=True)
-def _conv_forward(padded, weight, bias, out):
-    """out (B, O, H, W) = the convolution of one-channel images, zero-padded and flattened row by row
-    (`padded` (B, 1, (H + k - 1) * (W + k - 1) + k - 1)), with weight (O, k, k): per output value fma over
-    the taps in row-major order from 0, then + bias[o], as oneDNN's kernel (bit-identical on AVX-512)."""
-    batch, channels, height, width = out.shape
-    k = weight.shape[1]
-    padded_width = width + k - 1
-    n = height * padded_width
-    acc = np.empty(n, weight.dtype)
-    for b in range(batch):
-        for o in range(channels):
-            shifted_sums(padded[b], weight[o:o + 1], False, padded_width, n, acc)
-            for y in range(height):
-                row, sums = out[b, o, y], acc[y * padded_width:y * padded_width + width]
-                for x in range(width):
-                    row[x] = sums[x] + bias[o]
-
-
-@numba.njit(nogil=True, cache=True)
-def _conv_input_gradient(padded_grad, weight, out):
-    """out (B, H, W) = the gradient of the one-channel input of a stride-1 convolution with weight (O, k, k),
-    from the gradient of its output zero-padded to (B, O, (H + k - 1) * (W + k - 1) + k - 1): per input
-    value fma over the taps in row-major order and, within a tap, over the output channels, as
-    oneDNN's backward kernel (bit-identical on AVX-512)."""
-    batch, height, width = out.shape
-    k = weight.shape[1]
-    padded_width = width + k - 1
-    n = height * padded_width
-    acc = np.empty(n, weight.dtype)
-    for b in range(batch):
-        shifted_sums(padded_grad[b], weight, True, padded_width, n, acc)
-        for y in range(height):
-            row, sums = out[b, y], acc[y * padded_width:y * padded_width + width]
-            for x in range(width):
-                row[x] = sums[x]
 
 
 def flat_padded(planes: torch.Tensor, height: int, width: int, before: int, k: int) -> torch.Tensor:
@@ -113,7 +42,7 @@ class _OneChannelConv(torch.autograd.Function):
         out = x.new_empty(batch, out_channels, height + 2 * padding - k + 1, width + 2 * padding - k + 1)
         kernel = weight.detach()[:, 0].contiguous()
         offsets = bias.detach() if bias is not None else x.new_zeros(out_channels)
-        _conv_forward(padded.numpy(), kernel.numpy(), offsets.numpy(), out.numpy())
+        conv_forward(padded.numpy(), kernel.numpy(), offsets.numpy(), out.numpy())
         ctx.save_for_backward(kernel)
         ctx.padding, ctx.input_shape = padding, x.shape
         return out
@@ -126,7 +55,7 @@ class _OneChannelConv(torch.autograd.Function):
         batch, _, height, width = ctx.input_shape
         padded = flat_padded(grad, height + k - 1, width + k - 1, k - 1 - ctx.padding, k)
         out = grad.new_empty(ctx.input_shape)
-        _conv_input_gradient(padded.numpy(), kernel.numpy(), out[:, 0].numpy())
+        conv_input_gradient(padded.numpy(), kernel.numpy(), out[:, 0].numpy())
         return out, None, None, None
 
 
