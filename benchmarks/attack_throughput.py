@@ -15,8 +15,9 @@ that drifts meets them all alike, and the median of all runs is reported:
 Codes and pixels are compared with the first `--compare` (else with `now`). The fraction of fp32
 peak uses the MFLOP of one query·step (forward plus input gradient, counted by
 torch.utils.flop_counter on PyTorch's own kernels) against a 2048x2048 fp32 matmul timed in the
-same run on the same threads. Peak memory is the process's ru_maxrss less its resident memory
-before the attack's warm-up (no sampling thread: its wake-ups would take the GIL from the shards).
+same run on the same threads. Peak memory is the kernel's peak resident memory (VmHWM, reset before
+the attack's warm-up) less the resident memory then (no sampling thread: its wake-ups would take
+the GIL from the shards).
 The cost of a step does not depend on its number, so fewer steps than the paper's 2000 measure
 the same rates.
 
@@ -39,7 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from measure import append_results, peak_rss_mib, rss_mib
+from measure import append_results, peak_rss_mib, reset_peak_rss, rss_mib
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
@@ -121,6 +122,7 @@ def child(kind: str, inputs: str, output: str, steps: int, threads: int, repeats
         return one_query_at_a_time(attack, images, anchors) if kind == "official" else attack(images, anchors)
 
     loaded = rss_mib()                                # before the attack's first step
+    reset_peak_rss()
     once(2)                                           # warm-up: allocator, oneDNN primitives, numba kernels
     seconds = []
     for _ in range(repeats):

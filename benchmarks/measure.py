@@ -15,10 +15,20 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
+def reset_peak_rss() -> None:
+    """Start the kernel's count of this process's peak resident memory (VmHWM) again from now (Linux)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
 def peak_rss_mib() -> float:
-    """Highest resident memory of this process so far (the kernel's ru_maxrss: no sampling thread, whose
-    wake-ups would take the GIL from a measured job that runs on Python threads)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Highest resident memory of this process since `reset_peak_rss` (the kernel's VmHWM): no sampling
+    thread, whose wake-ups would take the GIL from a measured job that runs on Python threads."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise OSError("no VmHWM in /proc/self/status")
 
 
 class PeakMemory:
