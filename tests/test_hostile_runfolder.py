@@ -189,6 +189,20 @@ def test_a_locked_sweep_folder_is_refused(clean, tmp_path, capsys):
     assert list(out.iterdir()) == []
 
 
+def test_report_refuses_a_folder_in_use_and_then_writes(finished, capsys):
+    before = folder_snapshot(finished)
+    lock = RunLock(finished)
+    lock.acquire()
+    try:
+        code, _, err = cli(["report", str(finished), "--quiet"], capsys)
+    finally:
+        lock.release()
+    assert code == 2 and f"run folder {finished} is in use by pid {os.getpid()}" in one_line(err)
+    assert folder_snapshot(finished) == before
+    code, _, err = cli(["report", str(finished), "--quiet"], capsys)
+    assert code == 0 and err == "" and not (finished / LOCK_FILE).exists()
+
+
 def test_a_stale_lock_of_a_dead_process_is_taken_over(clean, finished, capsys):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hashattack.cli.options import positive_int
 from hashattack.errors import InputError
+from hashattack.protocol.run_lock import RunLock
 from hashattack.reporting.browser import render
 from hashattack.reporting.report import write_report
 
@@ -29,7 +30,13 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    paths = write_report(args.run_dir)
+    lock = RunLock(args.run_dir)
+    if args.run_dir.is_dir():        # a run still writing its folder keeps it: no report of half a run
+        lock.acquire()
+    try:
+        paths = write_report(args.run_dir)
+    finally:
+        lock.release()
     if not args.quiet:
         print(f"report: {paths['html']}  (Markdown: {paths['markdown']})")
     if args.screenshot is not None:
