@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from hashattack.cli.main import main
 from hashattack.reporting.robustness import robustness_metrics, robustness_table
 from hashattack.reporting.tables import parse_markdown
+from hashattack.retrieval.metrics import mean_of_average_precisions
 
 TINY = ["--train-per-class", "3", "--queries", "4", "--steps", "2", "--n-t", "2", "--topk", "20", "--batch-size", "4",
         "--quiet", "--no-figures"]
@@ -28,8 +31,10 @@ def test_robustness_of_two_models_side_by_side(fake_fmnist, tmp_path, capsys):
     assert "robust: adversarial center (eps 0.2 pixel, 1 steps of 2000, mix 0.5)" in printed
     caption, header, body = parse_markdown((out / "robustness.md").read_text().split("\nModels:")[0])
     assert header == ["Model", "Metric", "ε = 0.1", "ε = 0.2"]
-    assert [row[:2] for row in body] == [[model, metric] for model in ("standard", "robust") for metric in
-                                         ("Original MAP", "Untargeted MAP", "P2P t-MAP", "DHTA t-MAP")]
+    assert [row[:2] for row in body] == [[model, metric + suffix] for model in ("standard", "robust") for metric in
+                                         ("Original MAP", "Untargeted MAP", "P2P t-MAP", "DHTA t-MAP")
+                                         for suffix in ("", " (drop)")]     # each with the other convention's row
+    assert "rows marked (drop): queries with no relevant item" in caption
     assert all(cell for row in body for cell in row)
     saved = json.loads((out / "robustness.json").read_text())
     assert [m["model"] for m in saved["models"]] == ["standard", "robust"]
@@ -43,6 +48,10 @@ def test_robustness_of_two_models_side_by_side(fake_fmnist, tmp_path, capsys):
         untargeted = record["methods"]["Untargeted"]
         assert untargeted["scored_by"] == "map" and len(untargeted["benign_hamming"]) == 4
         assert robustness_metrics(record)["Untargeted MAP"] == untargeted["map"]
+        dhta = record["methods"]["DHTA"]
+        assert robustness_metrics(record)["DHTA t-MAP (drop)"] == dhta["t_map_by_convention"]["drop"]
+        assert abs(dhta["t_map_by_convention"]["drop"] - mean_of_average_precisions(  # the APs are stored to 6 places
+            np.array([np.nan if v is None else v for v in dhta["t_ap"]]), "drop")) < 1e-5
     again = tmp_path / "again"                  # the same table from the finished folders, nothing attacked
     assert main(["robustness", "--from-runs", str(out / "standard"), str(out / "robust"), "--out", str(again)]) == 0
     assert (again / "robustness.csv").read_bytes() == (out / "robustness.csv").read_bytes()

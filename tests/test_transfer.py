@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,6 +12,8 @@ from hashattack import DHTA, create_model
 from hashattack.attacks.dhta import alpha_schedule
 from hashattack.cli.main import main
 from hashattack.models.ensemble import Ensemble
+from hashattack.reporting.tables import parse_markdown
+from hashattack.retrieval.metrics import mean_of_average_precisions
 from hashattack.retrieval.codes import anchor_code
 
 
@@ -42,6 +45,12 @@ def test_transfer_matrix_white_box_cells_ensembles_and_resume(fake_fmnist, tmp_p
     for name in ("table.md", "table.csv", "figures/transfer.png", "report.html", "report.md", "manifest.json"):
         assert (out / name).is_file(), name
     assert "white box" in printed and "Surrogate \\ victim" in (out / "table.md").read_text()
+    _, header, body = parse_markdown((out / "table.md").read_text())
+    assert header[1:3] == ["small-cnn s0 16b", "small-cnn s0 16b (drop)"]      # each victim in both conventions
+    cell = matrix["small-cnn s0 16b"]["victims"]["small-cnn s0 16b"]
+    drop = mean_of_average_precisions(np.array([np.nan if v is None else v for v in cell["t_ap"]]), "drop")
+    assert body[1][0] == "small-cnn s0 16b" and body[1][2].endswith(" *")             # the white-box cell
+    assert abs(float(body[1][2].rstrip(" *")) - 100 * drop) < 0.006
     rows = [line.split("|")[1].strip() for line in (out / "table.md").read_text().splitlines()[4:]]
     assert rows == [result["benign_row"], *result["surrogates"]]        # the run's order, not transfer.json's
     before = {p: p.stat().st_mtime_ns for p in out.rglob("batches/*.json")}

@@ -6,8 +6,9 @@ Each model's numbers come from its own run folder (one run, or a sweep over ε; 
 A method scored by MAP (`"scored_by": "map"` in results.json: the benign query, the untargeted
 attack) gives its MAP row, the others their t-MAP row. `write_robustness` writes
 
-- `robustness.md` / `robustness.csv`: Model | Metric | one column per ε, in percent, and a table of
-  the models (how each was trained, its training time);
+- `robustness.md` / `robustness.csv`: Model | Metric | one column per ε, in percent (each metric
+  followed by its row under the other zero-relevance convention, "DHTA t-MAP (drop)"), and a table
+  of the models (how each was trained, its training time);
 - `robustness.json`: the same numbers as fractions;
 - `figures/robustness.png`: one panel per metric, one line per model against ε.
 """
@@ -23,19 +24,32 @@ from hashattack.errors import InputError
 from hashattack.files import atomic_write_json, atomic_write_text
 from hashattack.reporting.plots import blank_figure, plain, save_figure
 from hashattack.reporting.run_records import Runs, load_runs, method_order
-from hashattack.reporting.tables import column_label, csv_text, markdown, percent
+from hashattack.reporting.tables import (CONVENTION_MEANING, OTHER_CONVENTION, by_convention, column_label, csv_text,
+                                         markdown, percent)
 
 MODEL_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
 def robustness_metrics(record: dict) -> dict[str, float | None]:
     """A run's robustness numbers, fractions: "<Method> MAP" for the methods scored by MAP (the benign MAP,
-    the MAP under the untargeted attack) first, then "<Method> t-MAP" of the targeted ones."""
+    the MAP under the untargeted attack) first, then "<Method> t-MAP" of the targeted ones; each followed,
+    where the record allows it, by its value under the other zero-relevance convention ("DHTA t-MAP (drop)")."""
     methods = record["methods"]
     order = method_order([record])
     by_map = [m for m in order if methods[m].get("scored_by", "map" if m == "Original" else "t_map") == "map"]
-    return {**{f"{m} MAP": methods[m].get("map") for m in by_map},
-            **{f"{m} t-MAP": methods[m].get("t_map") for m in order if m not in by_map}}
+    other = OTHER_CONVENTION[record["settings"].get("zero_relevance", "zero")]
+    metrics: dict[str, float | None] = {}
+    for method, metric, key in ([(m, "map", "MAP") for m in by_map] + [(m, "t_map", "t-MAP") for m in order if m not in by_map]):
+        metrics[f"{method} {key}"] = methods[method].get(metric)
+        value = by_convention(methods[method], metric, other)
+        if value is not None:
+            metrics[f"{method} {key} ({other})"] = value
+    return metrics
+
+
+def is_other_convention(metric: str) -> bool:
+    """Whether a metric's name marks the other zero-relevance convention's value ("DHTA t-MAP (drop)")."""
+    return metric.endswith(tuple(f" ({c})" for c in OTHER_CONVENTION))
 
 
 def model_points(runs: Runs) -> dict[float, dict]:
@@ -88,7 +102,8 @@ def robustness_table(models: dict[str, dict[float, dict]]) -> tuple[list[str], l
 def robustness_figure(models: dict[str, dict[float, dict]]):
     """One panel per metric (benign MAP, MAP under the untargeted attack, t-MAP of each targeted attack),
     ε on the x axis, one line per model. Returns the matplotlib Figure."""
-    metrics = list(dict.fromkeys(m for points in models.values() for row in points.values() for m in row))
+    metrics = list(dict.fromkeys(m for points in models.values() for row in points.values() for m in row
+                                 if not is_other_convention(m)))
     if not metrics:
         raise InputError("no results to draw")
     fig = blank_figure(3.2 * len(metrics) + 0.4, 3.3)
@@ -130,7 +145,9 @@ def write_robustness(out: str | Path, folders: dict[str, str | Path]) -> dict:
                f"attack (against the queries' own labels), t-MAP of the targeted attacks (against the target labels); "
                f"queries with no relevant item in the top R: "
                f"{' / '.join(sorted({s['zero_relevance'] for s in summaries}))} (zero: AP 0; drop: left out, as the "
-               f"official code).")
+               f"official code)"
+               + "".join(f"; rows marked ({other}): {CONVENTION_MEANING[other]}" for other in
+                         sorted({OTHER_CONVENTION[s['zero_relevance']] for s in summaries})) + ".")
     table = markdown(header, body)
     model_header, model_body = models_table(summaries)
     atomic_write_text(out / "robustness.md", f"{caption}\n\n{table}\nModels:\n\n{markdown(model_header, model_body)}")

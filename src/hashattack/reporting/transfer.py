@@ -8,7 +8,7 @@ import numpy as np
 
 from hashattack.reporting.page import Page
 from hashattack.reporting.plots import blank_figure, plain, save_figure
-from hashattack.reporting.tables import percent, write_table
+from hashattack.reporting.tables import CONVENTION_MEANING, OTHER_CONVENTION, by_convention, percent, write_table
 
 
 def row_order(result: dict) -> list[str]:
@@ -17,13 +17,24 @@ def row_order(result: dict) -> list[str]:
 
 
 def transfer_table(result: dict) -> tuple[list[str], list[list[str]]]:
-    """Rows: the benign queries, then each surrogate; columns: each victim (t-MAP %, * = white box)."""
-    header = ["Surrogate \\ victim", *result["victims"]]
+    """Rows: the benign queries, then each surrogate; columns: each victim (t-MAP %, * = white box), each
+    followed, where the cells hold their per-query APs, by its t-MAP under the other zero-relevance
+    convention ("victim (drop)")."""
+    other = OTHER_CONVENTION[result["settings"].get("zero_relevance", "zero")]
+    cells_of = [entry["victims"][v] for entry in result["matrix"].values() for v in result["victims"]]
+    both = all(by_convention(c, "t_map", other) is not None for c in cells_of)
+    header = ["Surrogate \\ victim"]
+    for victim in result["victims"]:
+        header += [victim, f"{victim} ({other})"] if both else [victim]
     body = []
     for row in row_order(result):
         entry = result["matrix"][row]
-        cells = [percent(c["t_map"]) + (" *" if c.get("white_box") else "") for c in
-                 (entry["victims"][v] for v in result["victims"])]
+        cells = []
+        for c in (entry["victims"][v] for v in result["victims"]):
+            mark = " *" if c.get("white_box") else ""
+            cells.append(percent(c["t_map"]) + mark)
+            if both:
+                cells.append(percent(by_convention(c, "t_map", other)) + mark)
         body.append([row, *cells])
     return header, body
 
@@ -76,11 +87,14 @@ def write_transfer_report(out: str | Path, result: dict) -> dict:
     out = Path(out)
     header, body = transfer_table(result)
     settings = result["settings"]
+    other = OTHER_CONVENTION[settings.get("zero_relevance", "zero")]
     caption = (f"{result['method']} t-MAP (%) on {result['dataset']}, {result['num_queries']} queries: crafted on the "
                f"surrogate (row), scored on the victim (column) with the victim's own database codes; * white box. "
                f"eps = {settings['eps']} ({settings['eps_space']} space), {settings['steps']} steps, "
                f"n_t = {settings['n_t']}, {result['conventions']['map']}, zero-relevance queries: "
-               f"{settings['zero_relevance']}.")
+               f"{settings['zero_relevance']}"
+               + (f"; columns marked ({other}): {CONVENTION_MEANING[other]}." if len(header) > 1 + len(result["victims"])
+                  else "."))
     write_table(out, header, body, caption=caption)
     figure = plot_transfer(result, out / "figures" / "transfer.png")
     page = Page(out, f"hashattack transfer: {out.resolve().name}")
