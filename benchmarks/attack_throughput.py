@@ -17,7 +17,8 @@ peak uses the MFLOP of one query·step (forward plus input gradient, counted by
 torch.utils.flop_counter on PyTorch's own kernels) against a 2048x2048 fp32 matmul timed in the
 same run on the same threads. Peak memory is the kernel's peak resident memory (VmHWM, reset before
 the attack's warm-up) less the resident memory then (no sampling thread: its wake-ups would take
-the GIL from the shards).
+the GIL from the shards). Page faults per step are the process's minor faults during the timed
+runs (median over rounds): the pages the kernel had to hand over, zeroed.
 The cost of a step does not depend on its number, so fewer steps than the paper's 2000 measure
 the same rates.
 
@@ -40,7 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from measure import append_results, peak_rss_mib, reset_peak_rss, rss_mib
+from measure import append_results, minor_faults, peak_rss_mib, reset_peak_rss, rss_mib
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
@@ -124,12 +125,13 @@ def child(kind: str, inputs: str, output: str, steps: int, threads: int, repeats
     loaded = rss_mib()                                # before the attack's first step
     reset_peak_rss()
     once(2)                                           # warm-up: allocator, oneDNN primitives, numba kernels
-    seconds = []
+    seconds, faults = [], minor_faults()
     for _ in range(repeats):
         started = time.perf_counter()
         adversarial = once(steps)
         seconds.append(time.perf_counter() - started)
-    torch.save({"seconds": seconds, "peak_mib": peak_rss_mib(), "loaded_mib": loaded,
+    faults = (minor_faults() - faults) / (repeats * steps)
+    torch.save({"seconds": seconds, "peak_mib": peak_rss_mib(), "loaded_mib": loaded, "faults_per_step": [faults],
                 "adversarial": adversarial, "codes": model.encode(adversarial),
                 "package": str(Path(sys.modules["hashattack"].__file__).parent)}, output)
 
@@ -152,11 +154,11 @@ def measure_rounds(variants: list, inputs: str, args) -> dict:
     the median over all timed runs, the highest peak memory."""
     results: dict = {}
     for _ in range(args.rounds):
-        for key, _, src in variants:
-            r = measure(key if key in ("official", "now", "now+cl") else "allocator" if key.endswith("+allocator")
-                        else "now", src, inputs, args)
+        for key, _, kind, src in variants:
+            r = measure(kind, src, inputs, args)
             if key in results:
                 r = r | {"seconds": results[key]["seconds"] + r["seconds"],
+                         "faults_per_step": results[key]["faults_per_step"] + r["faults_per_step"],
                          "peak_mib": max(r["peak_mib"], results[key]["peak_mib"])}
             results[key] = r
     for r in results.values():
@@ -228,10 +230,12 @@ def main() -> None:
         compare.append((label, Path(src)))
     _, model, _, images, anchors = load(args.queries, args.bits, args.seed)
     mflop = step_mflop(model, images, anchors)
-    variants = ([("official", "official loop (batch 1, weight grads)", SRC)] if not args.no_official else []) + \
-        [(label, label, src) for label, src in compare] + \
-        [(f"{label}+allocator", f"{label}, allocator as now", src) for label, src in compare[:1]] + \
-        [("now", "now (default)", SRC), ("now+cl", "now + channels_last", SRC)]
+    # (key, row name, what the child runs, where hashattack comes from)
+    official = [("official", "official loop (batch 1, weight grads)", "official", SRC)]
+    variants = (official if not args.no_official else []) + \
+        [(label, label, "now", src) for label, src in compare] + \
+        [(f"{label}+allocator", f"{label}, allocator as now", "allocator", src) for label, src in compare[:1]] + \
+        [("now", "now (default)", "now", SRC), ("now+cl", "now + channels_last", "now+cl", SRC)]
     with tempfile.TemporaryDirectory() as folder:
         inputs = str(Path(folder) / "inputs.pt")
         torch.save({"bits": args.bits, "state_dict": model.state_dict(), "images": images, "anchors": anchors}, inputs)
@@ -242,7 +246,7 @@ def main() -> None:
     reference = results[reference_key]
     first = results[variants[0][0]]
     rows = []
-    for key, name, _ in variants:
+    for key, name, _, _ in variants:
         r = results[key]
         same = int((reference["codes"] == r["codes"]).all(dim=1).sum())
         diff = (reference["adversarial"] - r["adversarial"]).abs().max().item()
@@ -250,16 +254,19 @@ def main() -> None:
         rows.append([name, f"{r['median']:.3f} ({', '.join(f'{x:.3f}' for x in r['seconds'])})", f"{rate:,.0f}",
                      f"{first['median'] / r['median']:.2f}x", f"{reference['median'] / r['median']:.2f}x",
                      f"{100 * rate * mflop * 1e6 / (peak * 1e9):.1f}%", f"{same}/{args.queries}, {diff:.1e}",
-                     f"{r['peak_mib']:.0f} ({r['peak_mib'] - r['loaded_mib']:+.0f})"])
+                     f"{r['peak_mib']:.0f} ({r['peak_mib'] - r['loaded_mib']:+.0f})",
+                     f"{sorted(r['faults_per_step'])[len(r['faults_per_step']) // 2]:,.0f}"])
     sources = "; ".join(f"{label} = {src}" for label, src in compare) or "no --compare"
     text = (f"### attack_throughput.py — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
             f"{args.queries} queries x {args.steps} steps, small CNN {args.bits} bits (Fashion-MNIST default model), "
             f"{args.threads} torch threads, {platform.processor() or platform.machine()}, torch {torch.__version__}, "
             f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; each variant in its own process, {args.rounds} "
-            f"rounds of all variants one after the other, {args.repeats} runs each, median of all (all in brackets) after a 2-step warm-up ({sources}). One query·step = "
+            f"rounds of all variants one after the other, {args.repeats} runs each, median of all (all in brackets) "
+            f"after a 2-step warm-up ({sources}). One query·step = "
             f"{mflop:.2f} MFLOP; fp32 peak = {peak:.0f} GFLOP/s (2048x2048 matmul, same threads, same run). {args.note}\n\n"
             + table(["method", "seconds", "query·steps/s", f"vs {variants[0][1]}", f"vs {reference_key}", "of fp32 peak",
-                     f"codes = {reference_key}'s, largest pixel difference", "peak RSS MiB (own)"], rows))
+                     f"codes = {reference_key}'s, largest pixel difference", "peak RSS MiB (own)",
+                     "page faults per step"], rows))
     if args.quality_steps:
         qrows = quality(args)
         text += (f"\nFull-length attack, {args.queries} queries x {args.quality_steps} steps, t-MAP@1000 (%):\n\n"

@@ -34,8 +34,8 @@ def keep_freed_memory() -> bool:
     glibc serves a block above its mmap threshold (128 KiB at start, raised only when such a block
     is freed) with fresh pages, and returns a heap's free top above twice that. A CPU attack's step
     allocates and frees a few MB of tensors: in a process that had not run a large batch before,
-    DHTA on the small CNN (2 shards of 50 queries) took 270,000 page faults per 100 steps, each a
-    zeroed page, about a third of its time. Fixed thresholds (mmap 32 MiB, trim 256 MiB) keep the
+    DHTA on the small CNN (100 queries on 2 shards) took about 5,600 page faults per step, each a
+    zeroed page, against about 40 with these thresholds (`benchmarks/attack_throughput.py`). Fixed thresholds (mmap 32 MiB, trim 256 MiB) keep the
     pages: up to 256 MiB of freed memory stays with the process. Applied once per process, on
     Linux with glibc (a no-op elsewhere); returns whether it is in effect.
     """

@@ -16,7 +16,7 @@ from torch.autograd.function import once_differentiable
 
 from hashattack.models.cpu_kernels import conv_relu_pool_backward, conv_relu_pool_forward
 from hashattack.models.max_pool import FastMaxPool2d, MaxPool2x2, pair
-from hashattack.models.one_channel_conv import FastConv2d, flat_padded
+from hashattack.models.one_channel_conv import FastConv2d, kernel_inputs
 
 __all__ = ["FastConv2d", "FastMaxPool2d", "run_layers"]
 
@@ -26,13 +26,9 @@ class _ConvReLUPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int) -> torch.Tensor:
-        out_channels, _, k, _ = weight.shape
-        batch, _, height, width = x.shape
-        padded = flat_padded(x.detach(), height + 2 * padding, width + 2 * padding, padding, k)
-        pooled_shape = (batch, out_channels, (height + 2 * padding - k + 1) // 2, (width + 2 * padding - k + 1) // 2)
+        padded, kernel, offsets, (height, width) = kernel_inputs(x, weight, bias, padding)
+        pooled_shape = (len(x), len(kernel), height // 2, width // 2)
         out, chosen = x.new_empty(pooled_shape), torch.empty(pooled_shape, dtype=torch.uint8)
-        kernel = weight.detach()[:, 0].contiguous()
-        offsets = bias.detach() if bias is not None else x.new_zeros(out_channels)
         conv_relu_pool_forward(padded.numpy(), kernel.numpy(), offsets.numpy(), out.numpy(), chosen.numpy())
         ctx.save_for_backward(kernel, chosen)
         ctx.padding, ctx.input_shape = padding, x.shape

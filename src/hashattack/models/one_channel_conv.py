@@ -8,8 +8,9 @@ long vectorised pass over a flattened, zero-padded plane per tap (`shifted_sums`
 in oneDNN's order (fma from zero over the taps in row-major order, then the bias; for the input
 gradient, over the taps and within each tap over the output channels), so on AVX-512 CPUs, where
 this order was read off (torch reports "AVX512"), both passes are bit-identical to `nn.Conv2d`'s;
-a CPU where oneDNN picks another kernel (AVX2) may differ in the last bits. Training and encoding (weights that need gradients, or no input gradient) take
-`nn.Conv2d`'s own path, so trained models and database codes cannot change.
+a CPU where oneDNN picks another kernel (AVX2) may differ in the last bits. Training and encoding
+(weights that need gradients, or no input gradient) take `nn.Conv2d`'s own path, so trained
+models and database codes cannot change.
 """
 
 from __future__ import annotations
@@ -31,17 +32,25 @@ def flat_padded(planes: torch.Tensor, height: int, width: int, before: int, k: i
     return flat
 
 
+def kernel_inputs(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int) -> tuple:
+    """What the forward kernels take from a convolution of (B, 1, H, W) with weight (O, 1, k, k): the images
+    zero-padded and flattened (`flat_padded`), the kernel (O, k, k), the bias (zeros without one), and the
+    output's (height, width)."""
+    out_channels, _, k, _ = weight.shape
+    _, _, height, width = x.shape
+    padded = flat_padded(x.detach(), height + 2 * padding, width + 2 * padding, padding, k)
+    offsets = bias.detach() if bias is not None else x.new_zeros(out_channels)
+    return (padded, weight.detach()[:, 0].contiguous(), offsets,
+            (height + 2 * padding - k + 1, width + 2 * padding - k + 1))
+
+
 class _OneChannelConv(torch.autograd.Function):
     """Convolution of float32 (B, 1, H, W) with frozen weights (O, 1, k, k), stride 1, zero padding p < k."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int) -> torch.Tensor:
-        out_channels, _, k, _ = weight.shape
-        batch, _, height, width = x.shape
-        padded = flat_padded(x.detach(), height + 2 * padding, width + 2 * padding, padding, k)
-        out = x.new_empty(batch, out_channels, height + 2 * padding - k + 1, width + 2 * padding - k + 1)
-        kernel = weight.detach()[:, 0].contiguous()
-        offsets = bias.detach() if bias is not None else x.new_zeros(out_channels)
+        padded, kernel, offsets, (height, width) = kernel_inputs(x, weight, bias, padding)
+        out = x.new_empty(len(x), len(kernel), height, width)
         conv_forward(padded.numpy(), kernel.numpy(), offsets.numpy(), out.numpy())
         ctx.save_for_backward(kernel)
         ctx.padding, ctx.input_shape = padding, x.shape
