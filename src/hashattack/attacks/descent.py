@@ -29,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hashattack.models.acceleration import keep_freed_memory
+from hashattack.models.batch_invariance import BLOCK, row_norms
 
 REFERENCE_INPUT_SIZE = 3 * 224 * 224
 MIN_SHARD = 16   # queries per shard below which a batch is not cut
@@ -68,9 +69,12 @@ def normalized_descent(images: torch.Tensor, loss_of: Callable, steps: int, step
     if images.device.type == "cpu":
         keep_freed_memory()                                 # no fresh zeroed pages for every step's tensors
     shards = descent_shards(images) if shards is None else max(1, min(int(shards), len(images)))
+    # shard edges on whole blocks of `models.batch_invariance.in_blocks`: a shard pads at most its last block
+    bounds = sorted({min(len(images), BLOCK * round(len(images) * i / shards / BLOCK)) for i in range(shards)}
+                    | {len(images)})
+    shards = len(bounds) - 1
     if shards == 1:
         return _descent(images, loss_of, steps, step, eps_pixel, std, progress, early_stop)
-    bounds = [len(images) * i // shards for i in range(shards + 1)]
     results: list = [None] * shards
 
     def run(i: int) -> None:
@@ -122,7 +126,7 @@ def _descent(images: torch.Tensor, loss_of: Callable, steps: int, step: float, e
                 delta, grad = delta[keep], grad[keep]
                 if len(active) == 0:
                     break
-            norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(shape)
+            norms = row_norms(grad).clamp_min(1e-12).view(shape)
             delta = delta - step * grad / norms
             delta = torch.maximum(torch.minimum(delta, upper), lower)
             delta = torch.maximum(torch.minimum(delta, eps), -eps)

@@ -60,6 +60,7 @@ import torch
 
 from hashattack.attacks.base import Attack
 from hashattack.attacks.descent import normalized_descent, step_length
+from hashattack.models.batch_invariance import in_blocks
 from hashattack.retrieval.codes import anchor_code, binarize
 from hashattack.errors import InputError
 
@@ -146,12 +147,13 @@ class DHTA(Attack):
         bits = anchors.shape[1]
 
         def loss_of(adversarial: torch.Tensor, t: int, active: torch.Tensor):
-            with autocast:
-                outputs = net(adversarial)
+            with autocast:   # blocks of fixed shape: a query's bits do not depend on the batch
+                padded = in_blocks(net, adversarial).to(dtype)
+            rows = len(adversarial)
+            outputs, goal = padded[:rows], anchors[active]
             if t == 0:
                 self.check_outputs(outputs, bits)
-            outputs, goal = outputs.to(dtype), anchors[active]
-            loss = -(goal * torch.tanh(alpha_schedule(t, self.steps) * outputs)).sum() / bits
+            loss = -(goal * torch.tanh(alpha_schedule(t, self.steps) * padded)[:rows]).sum() / bits
             if not self.early_stop:
                 return loss
             return loss, (binarize(outputs) == goal).all(dim=1)

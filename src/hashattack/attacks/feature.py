@@ -24,6 +24,7 @@ import torch
 
 from hashattack.attacks.base import Attack
 from hashattack.attacks.descent import normalized_descent, step_length
+from hashattack.models.batch_invariance import in_blocks, row_norms
 from hashattack.errors import InputError
 from hashattack.validation import pixel_problem
 
@@ -69,10 +70,10 @@ class FeatureAttack(Attack):
         goal = self.target_features(images, targets)
 
         def loss_of(adversarial: torch.Tensor, t: int, active: torch.Tensor) -> torch.Tensor:
-            features = self.model.features(adversarial)
+            features = in_blocks(self.model.features, adversarial)[:len(adversarial)]   # see models.batch_invariance
             if t == 0:
                 self.check_outputs(features, goal.shape[1], "feature width")
-            return (features - goal[active]).flatten(1).norm(dim=1).sum()
+            return row_norms(features - goal[active]).sum()
 
         _, std = self.normalization(images)
         step = step_length(images, self.step_size, self.scale_step)

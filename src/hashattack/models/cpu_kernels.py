@@ -7,7 +7,8 @@ Every kernel runs on the calling thread and releases the GIL (the sharded step l
 Pooling: `split_windows` puts each position of the 2x2 windows of a plane in a contiguous row and
 `choose` picks each window's value and position with selects only (LLVM vectorises it), by the
 rule of PyTorch's CPU kernel. Convolution: `shifted_sums` makes one long vectorised fma pass over
-a flattened, zero-padded plane per tap and channel, in oneDNN's order of accumulation.
+a flattened, zero-padded plane per tap and channel, in the order of accumulation that oneDNN's
+kernel on this CPU uses (`models.one_channel_conv.accumulation_order` finds it).
 """
 
 from __future__ import annotations
@@ -112,54 +113,59 @@ def fma(typingctx, a, b, c):
 
 
 @numba.njit(nogil=True, cache=True)
-def shifted_sums(planes, weight, flipped, width, n, acc):
-    """acc[:n] = sum over taps (i, j) of the kernel and over channels o of weight[o, i, j] * planes[o, offset + t]
-    with offset = i * width + j (or (k-1-i) * width + (k-1-j) if `flipped`), accumulated with fma in
-    the order i, j, o: one pass over a flat plane per tap, so every loop is long and vectorises."""
+def shifted_sums(planes, weight, flipped, width, n, acc, start, block):
+    """acc[:n] = start + the sum over channels o and taps (i, j) of the kernel of weight[o, i, j] * planes[o, offset + t]
+    with offset = i * width + j (or (k-1-i) * width + (k-1-j) if `flipped`), accumulated with fma over
+    blocks of `block` channels, within a block over the taps in row-major order, within a tap over the
+    block's channels: one pass over a flat plane per tap and channel, so every loop is long and vectorises."""
     channels, k = weight.shape[0], weight.shape[1]
     for t in range(n):
-        acc[t] = 0.0
-    for i in range(k):
-        for j in range(k):
-            offset = ((k - 1 - i) * width + (k - 1 - j)) if flipped else (i * width + j)
-            for o in range(channels):
-                source, w = planes[o, offset:offset + n], weight[o, i, j]
-                for t in range(n):   # indices from 0: no negative-index check, so LLVM vectorises
-                    acc[t] = fma(source[t], w, acc[t])
+        acc[t] = start
+    for first in range(0, channels, block):
+        for i in range(k):
+            for j in range(k):
+                offset = ((k - 1 - i) * width + (k - 1 - j)) if flipped else (i * width + j)
+                for o in range(first, min(first + block, channels)):
+                    source, w = planes[o, offset:offset + n], weight[o, i, j]
+                    for t in range(n):   # indices from 0: no negative-index check, so LLVM vectorises
+                        acc[t] = fma(source[t], w, acc[t])
 
 
 @numba.njit(nogil=True, cache=True)
-def conv_forward(padded, weight, bias, out):
+def conv_forward(padded, weight, bias, out, bias_first):
     """out (B, O, H, W) = the convolution of one-channel images, zero-padded and flattened row by row
     (`padded` (B, 1, (H + k - 1) * (W + k - 1) + k - 1)), with weight (O, k, k): per output value fma over
-    the taps in row-major order from 0, then + bias[o], as oneDNN's kernel (bit-identical on AVX-512)."""
+    the taps in row-major order, from bias[o] if `bias_first` (oneDNN's AVX2 kernel), else from 0 and
+    then + bias[o] (its AVX-512 kernel)."""
     batch, channels, height, width = out.shape
     k = weight.shape[1]
     padded_width = width + k - 1
     n = height * padded_width
     acc = np.empty(n, weight.dtype)
+    zero = weight.dtype.type(0)
     for b in range(batch):
         for o in range(channels):
-            shifted_sums(padded[b], weight[o:o + 1], False, padded_width, n, acc)
+            shifted_sums(padded[b], weight[o:o + 1], False, padded_width, n, acc, bias[o] if bias_first else zero, 1)
+            offset = zero if bias_first else bias[o]
             for y in range(height):
                 row, sums = out[b, o, y], acc[y * padded_width:y * padded_width + width]
                 for x in range(width):
-                    row[x] = sums[x] + bias[o]
+                    row[x] = sums[x] + offset if not bias_first else sums[x]
 
 
 @numba.njit(nogil=True, cache=True)
-def conv_input_gradient(padded_grad, weight, out):
+def conv_input_gradient(padded_grad, weight, out, block):
     """out (B, H, W) = the gradient of the one-channel input of a stride-1 convolution with weight (O, k, k),
     from the gradient of its output zero-padded to (B, O, (H + k - 1) * (W + k - 1) + k - 1): per input
-    value fma over the taps in row-major order and, within a tap, over the output channels, as
-    oneDNN's backward kernel (bit-identical on AVX-512)."""
+    value fma over blocks of `block` output channels, within a block over the taps in row-major order
+    and within a tap over the block's channels (oneDNN's backward kernels: blocks of 8 on AVX2, 16 on AVX-512)."""
     batch, height, width = out.shape
     k = weight.shape[1]
     padded_width = width + k - 1
     n = height * padded_width
     acc = np.empty(n, weight.dtype)
     for b in range(batch):
-        shifted_sums(padded_grad[b], weight, True, padded_width, n, acc)
+        shifted_sums(padded_grad[b], weight, True, padded_width, n, acc, weight.dtype.type(0), block)
         for y in range(height):
             row, sums = out[b, y], acc[y * padded_width:y * padded_width + width]
             for x in range(width):
@@ -167,7 +173,7 @@ def conv_input_gradient(padded_grad, weight, out):
 
 
 @numba.njit(nogil=True, cache=True)
-def conv_relu_pool_forward(padded, weight, bias, out, chosen):
+def conv_relu_pool_forward(padded, weight, bias, out, chosen, bias_first):
     """`conv_forward`, ReLU and 2x2 max pooling of one-channel images in one pass per image: each output
     plane is pooled (`choose`) while it is in cache; only the pooled values and positions are written."""
     batch, channels, pooled_height, pooled_width = out.shape
@@ -177,18 +183,20 @@ def conv_relu_pool_forward(padded, weight, bias, out, chosen):
     windows = pooled_height * pooled_width
     acc = np.empty(n, weight.dtype)
     corners = np.empty((4, windows), weight.dtype)
+    zero = weight.dtype.type(0)
     for b in range(batch):
         for o in range(channels):
-            shifted_sums(padded[b], weight[o:o + 1], False, padded_width, n, acc)
-            offset = bias[o]
-            for t in range(n):
-                acc[t] += offset
+            shifted_sums(padded[b], weight[o:o + 1], False, padded_width, n, acc, bias[o] if bias_first else zero, 1)
+            if not bias_first:
+                offset = bias[o]
+                for t in range(n):
+                    acc[t] += offset
             split_windows(acc.reshape(2 * pooled_height, padded_width), corners, pooled_width)
             choose(corners, out[b, o].reshape(windows), chosen[b, o].reshape(windows), True)
 
 
 @numba.njit(nogil=True, cache=True)
-def conv_relu_pool_backward(grad, chosen, weight, padding, out):
+def conv_relu_pool_backward(grad, chosen, weight, padding, out, block):
     """The input gradient through `conv_relu_pool_forward`: per image, the pooled gradient is spread
     (`spread`) into zero-bordered planes that stay in cache, then `shifted_sums` as `conv_input_gradient`."""
     batch, channels, pooled_height, pooled_width = grad.shape
@@ -208,7 +216,7 @@ def conv_relu_pool_backward(grad, chosen, weight, padding, out):
                 row_grad, row_chosen = grad[b, o, i], chosen[b, o, i]
                 for j in range(pooled_width):
                     spread(top, bottom, j, row_chosen[j], row_grad[j])
-        shifted_sums(planes, weight, True, padded_width, n, acc)
+        shifted_sums(planes, weight, True, padded_width, n, acc, weight.dtype.type(0), block)
         for y in range(height):
             row, sums = out[b, y], acc[y * padded_width:y * padded_width + width]
             for x in range(width):

@@ -25,13 +25,14 @@ class _ConvReLUPool(torch.autograd.Function):
     """`_OneChannelConv`, ReLU and 2x2 max pooling as one step (`run_layers`); the conv output is never stored."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int,
+                order: tuple[bool, int]) -> torch.Tensor:
         padded, kernel, offsets, (height, width) = kernel_inputs(x, weight, bias, padding)
         pooled_shape = (len(x), len(kernel), height // 2, width // 2)
         out, chosen = x.new_empty(pooled_shape), torch.empty(pooled_shape, dtype=torch.uint8)
-        conv_relu_pool_forward(padded.numpy(), kernel.numpy(), offsets.numpy(), out.numpy(), chosen.numpy())
+        conv_relu_pool_forward(padded.numpy(), kernel.numpy(), offsets.numpy(), out.numpy(), chosen.numpy(), order[0])
         ctx.save_for_backward(kernel, chosen)
-        ctx.padding, ctx.input_shape = padding, x.shape
+        ctx.padding, ctx.input_shape, ctx.block = padding, x.shape, order[1]
         return out
 
     @staticmethod
@@ -39,8 +40,9 @@ class _ConvReLUPool(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         kernel, chosen = ctx.saved_tensors
         out = grad.new_empty(ctx.input_shape)
-        conv_relu_pool_backward(grad.contiguous().numpy(), chosen.numpy(), kernel.numpy(), ctx.padding, out[:, 0].numpy())
-        return out, None, None, None
+        conv_relu_pool_backward(grad.contiguous().numpy(), chosen.numpy(), kernel.numpy(), ctx.padding, out[:, 0].numpy(),
+                                ctx.block)
+        return out, None, None, None, None
 
 
 def run_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
@@ -58,9 +60,10 @@ def run_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     i = 0
     while i < len(modules):
         module, second, third = (modules[i:i + 3] + [None, None])[:3]
-        if (isinstance(module, FastConv2d) and type(second) is nn.ReLU and isinstance(third, FastMaxPool2d)
-                and module.fast(x) and third.fits(pair(module.padding)[0], module.kernel_size, x)):
-            x = _ConvReLUPool.apply(x, module.weight, module.bias, pair(module.padding)[0])
+        order = module.order(x) if isinstance(module, FastConv2d) and module.fast(x) else None
+        if (order is not None and type(second) is nn.ReLU and isinstance(third, FastMaxPool2d)
+                and third.fits(pair(module.padding)[0], module.kernel_size, x)):
+            x = _ConvReLUPool.apply(x, module.weight, module.bias, pair(module.padding)[0], order)
             i += 3
         elif type(module) is nn.ReLU and isinstance(second, FastMaxPool2d) and second.fast(x):
             x = MaxPool2x2.apply(x, True)

@@ -5,22 +5,36 @@ first layer took 3.6 ms of a 10 ms DHTA step (50 queries, one thread) for 11 MFL
 weights are frozen and its input needs a gradient (an attack's step), `FastConv2d` (float32,
 stride 1, no dilation, zero padding p < k) computes both passes with numba kernels that make one
 long vectorised pass over a flattened, zero-padded plane per tap (`shifted_sums`). They accumulate
-in oneDNN's order (fma from zero over the taps in row-major order, then the bias; for the input
-gradient, over the taps and within each tap over the output channels), so on AVX-512 CPUs, where
-this order was read off (torch reports "AVX512"), both passes are bit-identical to `nn.Conv2d`'s;
-a CPU where oneDNN picks another kernel (AVX2) may differ in the last bits. Training and encoding
-(weights that need gradients, or no input gradient) take `nn.Conv2d`'s own path, so trained
-models and database codes cannot change.
+in the order of oneDNN's kernel on this CPU, so both passes are bit-identical to `nn.Conv2d`'s:
+
+- AVX-512 kernel: fma from zero over the taps in row-major order, then + bias; input gradient: over
+  the taps and within each tap over the output channels (one block of 16);
+- AVX2 kernel: fma from the bias over the taps; input gradient: over blocks of 8 output channels,
+  within a block over the taps, within a tap over the block's channels.
+
+Which one oneDNN runs depends on the CPU (and on `ONEDNN_MAX_CPU_ISA`), so `accumulation_order`
+finds it once per process and layer shape by running both candidates and `F.conv2d` on a small
+random probe; when neither matches bit for bit, the layer takes `nn.Conv2d`'s path. Training and
+encoding (weights that need gradients, or no input gradient) take `nn.Conv2d`'s own path, so
+trained models and database codes cannot change.
 """
 
 from __future__ import annotations
 
+import threading
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
 from hashattack.models.cpu_kernels import conv_forward, conv_input_gradient
 from hashattack.models.max_pool import pair
+
+FORWARD_ORDERS = (False, True)    # bias added after the taps (oneDNN's AVX-512 kernel) or first (its AVX2 kernel)
+GRADIENT_BLOCKS = (16, 8, 4, 1)   # output channels a block of the input gradient's accumulation holds
+_ORDERS: dict[tuple, tuple[bool, int] | None] = {}
+_PROBING = threading.Lock()
 
 
 def flat_padded(planes: torch.Tensor, height: int, width: int, before: int, k: int) -> torch.Tensor:
@@ -44,28 +58,69 @@ def kernel_inputs(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
             (height + 2 * padding - k + 1, width + 2 * padding - k + 1))
 
 
+def accumulation_order(out_channels: int, k: int, padding: int, height: int, width: int) -> tuple[bool, int] | None:
+    """(bias_first, gradient_block) of oneDNN's kernel for a one-channel convolution of this shape on this CPU,
+    found once per process by comparing the candidates with `F.conv2d` on a random probe; None when no
+    candidate gives the same bits (then `FastConv2d` takes `nn.Conv2d`'s path)."""
+    key = (out_channels, k, padding, height, width)
+    with _PROBING:
+        if key not in _ORDERS:
+            _ORDERS[key] = _probe(*key)
+        return _ORDERS[key]
+
+
+def _probe(out_channels: int, k: int, padding: int, height: int, width: int) -> tuple[bool, int] | None:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 1, height, width, generator=generator)
+    weight = torch.randn(out_channels, 1, k, k, generator=generator)
+    bias = torch.randn(out_channels, generator=generator)
+    with torch.enable_grad():
+        probe = x.clone().requires_grad_(True)
+        expected = F.conv2d(probe, weight, bias, padding=padding)
+        grad = torch.randn(expected.shape, generator=generator)
+        (expected_grad,) = torch.autograd.grad(expected, probe, grad)
+    padded, kernel, offsets, (out_height, out_width) = kernel_inputs(x, weight, bias, padding)
+    forward = None
+    for bias_first in FORWARD_ORDERS:
+        out = x.new_empty(len(x), out_channels, out_height, out_width)
+        conv_forward(padded.numpy(), kernel.numpy(), offsets.numpy(), out.numpy(), bias_first)
+        if torch.equal(out, expected.detach()):
+            forward = bias_first
+            break
+    for block in GRADIENT_BLOCKS:
+        if forward is not None and torch.equal(input_gradient(grad, kernel, padding, x.shape, block), expected_grad):
+            return forward, block
+    return None
+
+
+def input_gradient(grad: torch.Tensor, kernel: torch.Tensor, padding: int, input_shape, block: int) -> torch.Tensor:
+    """The one-channel input's gradient (B, 1, H, W) from the output's `grad` (B, O, H', W'), kernel (O, k, k)."""
+    k = kernel.shape[1]
+    _, _, height, width = input_shape
+    padded = flat_padded(grad, height + k - 1, width + k - 1, k - 1 - padding, k)
+    out = grad.new_empty(input_shape)
+    conv_input_gradient(padded.numpy(), kernel.numpy(), out[:, 0].numpy(), block)
+    return out
+
+
 class _OneChannelConv(torch.autograd.Function):
     """Convolution of float32 (B, 1, H, W) with frozen weights (O, 1, k, k), stride 1, zero padding p < k."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int,
+                order: tuple[bool, int]) -> torch.Tensor:
         padded, kernel, offsets, (height, width) = kernel_inputs(x, weight, bias, padding)
         out = x.new_empty(len(x), len(kernel), height, width)
-        conv_forward(padded.numpy(), kernel.numpy(), offsets.numpy(), out.numpy())
+        conv_forward(padded.numpy(), kernel.numpy(), offsets.numpy(), out.numpy(), order[0])
         ctx.save_for_backward(kernel)
-        ctx.padding, ctx.input_shape = padding, x.shape
+        ctx.padding, ctx.input_shape, ctx.block = padding, x.shape, order[1]
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: torch.Tensor):
         (kernel,) = ctx.saved_tensors
-        k = kernel.shape[1]
-        batch, _, height, width = ctx.input_shape
-        padded = flat_padded(grad, height + k - 1, width + k - 1, k - 1 - ctx.padding, k)
-        out = grad.new_empty(ctx.input_shape)
-        conv_input_gradient(padded.numpy(), kernel.numpy(), out[:, 0].numpy())
-        return out, None, None, None
+        return input_gradient(grad.contiguous(), kernel, ctx.padding, ctx.input_shape, ctx.block), None, None, None, None
 
 
 class FastConv2d(nn.Conv2d):
@@ -83,7 +138,12 @@ class FastConv2d(nn.Conv2d):
                 and self.padding_mode == "zeros" and isinstance(padding, tuple) and padding[0] == padding[1] < kernel[0]
                 and x.shape[2] + 2 * padding[0] >= kernel[0] and x.shape[3] + 2 * padding[0] >= kernel[0])
 
+    def order(self, x: torch.Tensor) -> tuple[bool, int] | None:
+        """oneDNN's order of accumulation for this layer on inputs like `x` (`accumulation_order`)."""
+        return accumulation_order(self.out_channels, pair(self.kernel_size)[0], pair(self.padding)[0], x.shape[2], x.shape[3])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.fast(x):
+        order = self.order(x) if self.fast(x) else None
+        if order is None:
             return super().forward(x)
-        return _OneChannelConv.apply(x, self.weight, self.bias, pair(self.padding)[0])
+        return _OneChannelConv.apply(x, self.weight, self.bias, pair(self.padding)[0], order)
