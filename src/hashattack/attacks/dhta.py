@@ -60,7 +60,7 @@ import torch
 
 from hashattack.attacks.base import Attack
 from hashattack.attacks.descent import normalized_descent, step_length
-from hashattack.models.batch_invariance import in_blocks
+from hashattack.models.batch_invariance import model_rows
 from hashattack.retrieval.codes import anchor_code, binarize
 from hashattack.errors import InputError
 
@@ -148,7 +148,7 @@ class DHTA(Attack):
 
         def loss_of(adversarial: torch.Tensor, t: int, active: torch.Tensor):
             with autocast:   # blocks of fixed shape: a query's bits do not depend on the batch
-                padded = in_blocks(net, adversarial).to(dtype)
+                padded = model_rows(net, adversarial).to(dtype)
             rows = len(adversarial)
             outputs, goal = padded[:rows], anchors[active]
             if t == 0:

@@ -24,7 +24,7 @@ import torch
 
 from hashattack.attacks.base import Attack
 from hashattack.attacks.descent import normalized_descent, step_length
-from hashattack.models.batch_invariance import in_blocks, row_norms
+from hashattack.models.batch_invariance import model_rows, row_norms
 from hashattack.errors import InputError
 from hashattack.validation import pixel_problem
 
@@ -56,7 +56,7 @@ class FeatureAttack(Attack):
             if pixel_problem(targets) is not None:
                 raise InputError("the target objects must be pixels in [0, 1] (shaped like the queries)")
             with torch.no_grad():
-                targets = self.model.features(targets)
+                targets = model_rows(self.model.features, targets)[:len(targets)]
         elif targets.dim() != 2:
             raise InputError(f"targets must be images shaped like the queries {tuple(images.shape)} or features (B, F), "
                              f"got {tuple(targets.shape)} (labels?)")
@@ -70,7 +70,7 @@ class FeatureAttack(Attack):
         goal = self.target_features(images, targets)
 
         def loss_of(adversarial: torch.Tensor, t: int, active: torch.Tensor) -> torch.Tensor:
-            features = in_blocks(self.model.features, adversarial)[:len(adversarial)]   # see models.batch_invariance
+            features = model_rows(self.model.features, adversarial)[:len(adversarial)]   # see models.batch_invariance
             if t == 0:
                 self.check_outputs(features, goal.shape[1], "feature width")
             return row_norms(features - goal[active]).sum()

@@ -14,7 +14,9 @@ the per-row work is done). Every kernel then sees the same shape whatever the ba
 rows get the same bits at batch 1, 7 or 100, in any shard and at any thread count. Only on CPUs; on
 other devices `fn(x)` runs on the batch as it is (GPU kernels make no such promise: use float64 on
 CPU to reproduce a result exactly elsewhere). The cost is the padding (at most BLOCK - 1 rows a
-batch) and one call per block.
+batch) and one call per block. The attacks run a model through `model_rows`: in blocks for image
+batches (B, C, H, W); a video model is called on the whole batch, since its frame counts are bound
+to the batch (`models.inputs.bind_inputs`) and its frame encoder sees all real frames at once.
 """
 
 from __future__ import annotations
@@ -46,3 +48,9 @@ def in_blocks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, block
 def row_norms(x: torch.Tensor) -> torch.Tensor:
     """The ℓ2 norm of each row of `x` (B, ...), (B,), each computed in a block of fixed shape (`in_blocks`)."""
     return in_blocks(lambda part: part.flatten(1).norm(dim=1), x)[:len(x)]
+
+
+def model_rows(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """`model(x)` for a batch of images (B, C, H, W) on a CPU in blocks (`in_blocks`, padding rows included);
+    any other input (videos) in one call."""
+    return in_blocks(model, x) if x.dim() == 4 else model(x)
