@@ -22,7 +22,7 @@ import os
 import secrets
 import stat
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from hashattack.errors import InputError
@@ -79,7 +79,7 @@ def confined_name(name: str, what: str) -> str:
     """`name` (a relative path read from a file) when it names something inside its folder: relative,
     no `..`, no empty or hidden part; else InputError naming `what`."""
     text = str(name)
-    parts = PurePosixPath(text).parts if text else ()
+    parts = text.split("/") if text else ()
     if not parts or text.startswith("/") or "\\" in text or "\0" in text or \
             any(p in ("", ".", "..") or p.startswith(".") for p in parts):
         raise InputError(f"{what}: {text[:80]!r} does not name a file inside the folder "
