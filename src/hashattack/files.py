@@ -111,7 +111,7 @@ def _open_child(part: str, fd: int, where: Path, root: Path, create: bool) -> in
         except OSError as exc:
             if exc.errno in (errno.ENOTDIR, errno.ELOOP):   # a file or a symbolic link where a folder should be
                 raise _refused(str(where), root) from None
-            raise
+            raise OSError(exc.errno, exc.strerror or str(exc), str(where)) from None
     raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(where))
 
 
