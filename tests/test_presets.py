@@ -91,7 +91,7 @@ def test_preset_resumes_its_sub_runs_and_refuses_other_settings(fake_fmnist, cac
     longer = [*argv, "--steps", "3"]
     assert main(longer) == 2
     err = capsys.readouterr().err
-    assert "holds a run with other settings" in err and err.count("\n") == 1
+    assert "holds a sweep with other settings (spec.attack.steps: 2 -> 3)" in err and err.count("\n") == 1
     assert main([*longer, "--force"]) == 0
     assert read_json(tmp_path / "eps-0.1" / "results.json")["settings"]["steps"] == 3
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from hashattack.attacks.registry import METHOD_ORDER, PAPER_METHODS
-from hashattack.cli.values import device_name, positive_float, positive_int, seed_value
+from hashattack.cli.values import device_name, path_value, positive_float, positive_int, seed_value
 from hashattack.data.mosaic import DATABASE as MOSAICS
 from hashattack.errors import InputError
 from hashattack.models import available_models
@@ -156,7 +156,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=seed_value,
                        help="seed of queries, targets, anchors, noise and splits, 0 .. 2**32-1 (default 0)")
     group.add_argument("--manifest", type=Path, help="re-run exactly the queries/targets/anchors of a manifest.json")
-    group.add_argument("--out", type=Path, help="run folder")
+    group.add_argument("--out", type=path_value, help="run folder")
     group.add_argument("--device", type=device_name, help="torch device: cpu, cuda, cuda:N or mps (default cpu)")
     group.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
     group.add_argument("--force", action="store_true", default=None,

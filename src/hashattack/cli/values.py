@@ -6,9 +6,17 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 from hashattack.errors import InputError
 from hashattack.validation import MAX_SEED, check_device, check_seed
+
+
+def path_value(text: str) -> Path:
+    """A file or folder path: an empty one (which would mean the current folder) is refused."""
+    if not text.strip() or "\0" in text:
+        raise argparse.ArgumentTypeError(f"expected a file or folder path, got {text!r}")
+    return Path(text)
 
 
 def positive_int(text: str) -> int:

@@ -29,7 +29,7 @@ from hashattack.data.base import source_names
 from hashattack.protocol import distributed
 from hashattack.protocol.export import finish_export
 from hashattack.protocol.run_lock import RunLock
-from hashattack.protocol.runfolder import RunFolder, run_fingerprint
+from hashattack.protocol.runfolder import RunFolder, check_folder_kind, check_same_settings, run_fingerprint
 from hashattack.protocol.scoring import run_methods, summary_row
 from hashattack.protocol.settings import conventions
 from hashattack.models.acceleration import enable_tf32
@@ -75,7 +75,8 @@ def run(spec: RunSpec) -> dict:
 
 @contextmanager
 def _sweep_lock(spec: RunSpec):
-    """A sweep's top folder locked for the whole sweep (each run folder below has its own lock)."""
+    """A sweep's top folder locked for the whole sweep (each run folder below has its own lock); a folder
+    holding a single run or another kind is refused, one holding a sweep with other settings unless forced."""
     if not spec.axes or not distributed.is_main():
         yield
         return
@@ -86,6 +87,9 @@ def _sweep_lock(spec: RunSpec):
     lock = RunLock(out)
     lock.acquire()
     try:
+        check_folder_kind(out, "sweep")
+        check_same_settings(out / "sweep.json", {"spec": recorded_spec(spec), "axes": dict(spec.axes)}, "sweep",
+                            spec.force, names_only=("axes",))
         yield
     finally:
         lock.release()

@@ -8,7 +8,8 @@ A run with `export` writes, for every attacked query of every method,
     export/index.csv                         query id, source, target label, method, file (at the end of the run)
 
 `<name>` is the query's source file (`class/photo`, see `data.base.source_names`) where the data
-came from files, else `query-<id>`. Each file is written atomically as its batch finishes, before
+came from files, else `query-<id>`, kept inside the export folder (`export_name`: a `..` part
+becomes `__`, a leading `/` is dropped, a hidden part gets a leading `_`). Each file is written atomically as its batch finishes, before
 the batch's record: a killed run leaves whole files only, and its resumption rewrites the files
 of unfinished batches under the same names (never a second copy).
 
@@ -29,7 +30,7 @@ from PIL import Image
 from hashattack.attacks.registry import method as registered
 from hashattack.data.base import source_names
 from hashattack.data.image_files import load_image
-from hashattack.files import atomic_write_bytes, atomic_write_text
+from hashattack.files import atomic_write_bytes, atomic_write_text, confined_name
 from hashattack.models.encode import encode_set
 from hashattack.retrieval.metrics import average_precisions, mean_of_average_precisions
 
@@ -49,17 +50,29 @@ def png_bytes(pixels: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
-def _write(path: Path, pixels: torch.Tensor) -> None:
-    """One image (C, H, W) as path.png, or a clip (T, C, H, W) as path/frame-0000.png ..."""
+def _write(path: Path, pixels: torch.Tensor, root: Path) -> None:
+    """One image (C, H, W) as path.png, or a clip (T, C, H, W) as path/frame-0000.png ..., inside `root`."""
     if pixels.dim() == 4:
         for t, frame in enumerate(pixels):
-            atomic_write_bytes(path / f"frame-{t:04d}.png", png_bytes(frame))
+            atomic_write_bytes(path / f"frame-{t:04d}.png", png_bytes(frame), inside=root)
     else:
-        atomic_write_bytes(path.with_name(path.name + ".png"), png_bytes(pixels))
+        atomic_write_bytes(path.with_name(path.name + ".png"), png_bytes(pixels), inside=root)
+
+
+def export_name(name: str) -> str:
+    """A query's source name as a relative path inside the export folder: `..` parts become `__`, empty and
+    `.` parts are dropped, a hidden part (`.x`) becomes `_.x`, a back-slash or NUL becomes `_`."""
+    parts = []
+    for part in str(name).replace("\\", "_").replace("\0", "_").split("/"):
+        if part in ("", "."):
+            continue
+        parts.append("__" if part == ".." else "_" + part if part.startswith(".") else part)
+    return confined_name("/".join(parts) or "_", f"export name of query source {str(name)[:80]!r}")
 
 
 def export_paths(root: Path, method: str, name: str) -> tuple[Path, Path]:
-    """(adversarial, perturbation) path stems of query `name` (without .png)."""
+    """(adversarial, perturbation) path stems of query `name` (without .png), inside `root`/export."""
+    method, name = confined_name(method, "method name"), export_name(name)
     return root / EXPORT_DIR / method / name, root / EXPORT_DIR / PERTURBATION_DIR / method / name
 
 
@@ -69,8 +82,8 @@ def write_batch(root: Path, method: str, names: list[str], benign: torch.Tensor,
     scale = 2 * float(eps_pixel.max()) if eps_pixel.numel() else 1.0
     for name, clean, adv in zip(names, benign, adversarial):
         stem, perturbation = export_paths(root, method, name)
-        _write(stem, adv)
-        _write(perturbation, (0.5 + (adv - clean) / scale).clamp(0, 1))
+        _write(stem, adv, root)
+        _write(perturbation, (0.5 + (adv - clean) / scale).clamp(0, 1), root)
 
 
 def read_exported(root: Path, method: str, names: list[str], like: torch.Tensor) -> torch.Tensor:
@@ -117,7 +130,7 @@ def write_index(root: Path, query_ids, names: list[str], targets: list[str], met
             writer.writerow([int(qid), name, target, method, f"{stem.as_posix()}{suffix}",
                              f"{perturbation.as_posix()}{suffix}"])
     path = root / EXPORT_DIR / "index.csv"
-    atomic_write_text(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue(), inside=root)
     return path
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -30,7 +31,7 @@ from pathlib import Path
 import torch
 
 from hashattack.errors import InputError
-from hashattack.files import atomic_write_bytes, atomic_write_json
+from hashattack.files import atomic_write_bytes, atomic_write_json, read_bounded, remove_stale_temporaries, strict_json
 from hashattack.protocol import batch_files
 from hashattack.protocol.batch_files import BATCH_FORMAT, examples_bytes, notice, read_examples
 from hashattack.protocol.batch_store import FORCE_HINT, MemoryBatches, checked_examples
@@ -42,11 +43,45 @@ RUN_FORMAT = "hashattack-run/1"
 RUN_FILE = "run.json"
 BATCH_DIR = "batches"
 RESULT_FILES = ("manifest.json", "results.json", "table.md", "table.csv", "timing.json")
+KINDS = {"run": (RUN_FILE, "results.json"), "sweep": ("sweep.json",), "transfer": ("transfer.json",),
+         "robustness": ("robustness.json",)}   # the file that tells what a folder holds
+
+
+def check_folder_kind(path: str | Path, kind: str) -> None:
+    """Refuse a folder that holds another kind of output than `kind` (a run, a sweep, a transfer matrix,
+    a robustness comparison): one folder never mixes two, with or without --force."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"run folder {path} is a file; choose a folder")
+    for other, names in KINDS.items():
+        found = [name for name in names if other != kind and os.path.lexists(path / name)]
+        if found:
+            raise InputError(f"run folder {path} holds a {other} ({found[0]}), not a {kind}; hashattack does not "
+                             f"write one over the other (--force starts over the same kind only): choose another folder")
+
+
+def check_same_settings(file: str | Path, current: dict, what: str, force: bool, names_only: tuple = ()) -> None:
+    """Refuse, unless `force`, a folder whose `file` (sweep.json, transfer.json) records other values for
+    the keys of `current` than `current` (a sweep or a transfer matrix with other settings); for the keys
+    in `names_only` (objects) only their keys are compared (a sweep's axes, not their values)."""
+    file = Path(file)
+    if not os.path.lexists(file) or force:
+        return
+    previous = _read_json(file, what)
+    names = lambda key, value: sorted(value) if key in names_only and isinstance(value, dict) else value
+    changed = differences({key: names(key, previous.get(key)) for key in current},
+                          {key: names(key, value) for key, value in json.loads(strict_json(current)).items()})
+    if changed:
+        shown = "; ".join(changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3 else "")
+        raise InputError(f"run folder {file.parent} holds a {what} with other settings ({shown}); {FORCE_HINT}")
+
+
+MAX_JSON_BYTES = 64 * 2**20
 
 
 def _read_json(path: Path, what: str) -> dict:
     try:
-        value = json.loads(path.read_text())
+        value = json.loads(read_bounded(path, MAX_JSON_BYTES, what))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: malformed {what} ({exc}); {FORCE_HINT}") from None
     if not isinstance(value, dict):
@@ -111,6 +146,7 @@ class RunFolder(MemoryBatches):
             raise InputError(f"run folder {self.path} is a file; choose a folder")
         if self.path.is_dir() and self._lock is not None:
             self._lock.acquire()
+        check_folder_kind(self.path, "run")
         run_file = self.path / RUN_FILE
         if run_file.is_file():
             previous = _read_json(run_file, "run file")
@@ -148,10 +184,8 @@ class RunFolder(MemoryBatches):
             print(f"hashattack: notice: {self.batch_dir}: not a folder; removed, every batch is attacked",
                   file=sys.stderr)
             self.batch_dir.unlink()
-        exported = self.path / EXPORT_DIR
-        stale_exports = list(exported.rglob(".*.tmp")) if exported.is_dir() else []
-        for stale in list(self.path.glob(".*.tmp")) + list(self.batch_dir.glob(".*.tmp")) + stale_exports:
-            stale.unlink(missing_ok=True)   # half-written files of a killed run
+        remove_stale_temporaries(self.path, (".", BATCH_DIR))   # half-written files of a killed run
+        remove_stale_temporaries(self.path, (EXPORT_DIR,), recursive=True)
         record = {"format": RUN_FORMAT, "fingerprint": self.fingerprint, "fingerprint_sha256": self.run_sha256}
         if model_sha256 is not None:
             record["model_sha256"] = model_sha256
@@ -227,4 +261,4 @@ class RunFolder(MemoryBatches):
 
 
 __all__ = ["RunFolder", "MemoryBatches", "run_fingerprint", "dataset_fingerprint", "digest", "differences", "canonical",
-           "RUN_FILE", "BATCH_DIR", "BATCH_FORMAT", "LOCK_FILE", "RESULT_FILES"]
+           "RUN_FILE", "BATCH_DIR", "BATCH_FORMAT", "LOCK_FILE", "RESULT_FILES", "KINDS", "check_folder_kind", "check_same_settings"]

@@ -11,7 +11,9 @@ own database codes. The white-box cells are those whose surrogate is the victim 
 
 The folder holds manifest.json, transfer.json (the matrix and every per-query number),
 table.md / table.csv (rows surrogates, columns victims, t-MAP %), figures/transfer.png (heat
-map) and report.html / report.md.
+map) and report.html / report.md. The folder is locked for the whole run (`protocol.run_lock`); a
+folder holding another kind of output is refused, one holding a transfer matrix with other settings
+(method, attack settings, queries, seed, victims, surrogates) unless forced.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from hashattack.models.encode import encode_set
 from hashattack.models.ensemble import Ensemble
 from hashattack.protocol.attacking import all_adversarial_pixels, attacked_batches, codes_from_records
 from hashattack.protocol.engine import plan
-from hashattack.protocol.runfolder import RunFolder, run_fingerprint
+from hashattack.protocol.run_lock import RunLock
+from hashattack.protocol.runfolder import RunFolder, check_folder_kind, check_same_settings, run_fingerprint
 from hashattack.protocol.scoring import json_floats
 from hashattack.protocol.settings import conventions
 from hashattack.protocol.sources import model_identity, obtain_model, open_data
@@ -48,9 +51,21 @@ def folder_name(label: str) -> str:
 
 
 def run_transfer(spec: TransferSpec) -> dict:
-    """Run the transfer matrix into `spec.out`; returns what transfer.json holds."""
-    started = time.perf_counter()
+    """Run the transfer matrix into `spec.out` (locked while it runs); returns what transfer.json holds."""
     out = Path(spec.out)
+    check_folder_kind(out, "transfer")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(out)
+    lock.acquire()
+    try:
+        check_folder_kind(out, "transfer")
+        return _run_transfer(spec, out)
+    finally:
+        lock.release()
+
+
+def _run_transfer(spec: TransferSpec, out: Path) -> dict:
+    started = time.perf_counter()
     source = open_data(spec.data, spec.seed)
     dataset, settings = source.dataset, spec.attack
     manifest = plan(RunSpec(data=spec.data, methods=(spec.method,), attack=settings, queries=spec.queries,
@@ -77,7 +92,10 @@ def run_transfer(spec: TransferSpec) -> dict:
 
     victims = [model_label(v, spec.data) for v in spec.victims]
     rows = spec.rows()
-    out.mkdir(parents=True, exist_ok=True)
+    check_same_settings(out / "transfer.json", {
+        "dataset": dataset.name, "method": spec.method, "num_queries": len(manifest), "seed": manifest.seed,
+        "settings": asdict(settings), "victims": victims, "surrogates": [row_label(r, spec.data) for r in rows]},
+        "transfer matrix", spec.force)
     manifest.save(out / "manifest.json")
     matrix: dict[str, dict] = {BENIGN_ROW: {"members": [], "victims": {}}}
     for victim, name in zip(spec.victims, victims):

@@ -8,6 +8,9 @@ then each run's section with its figures; each run's own report is written as we
 
 - `report.md`: Markdown with tables and relative links to the PNG files;
 - `report.html`: one self-contained page (see `hashattack.reporting.page`).
+
+Files read into the report are bounded (a sweep's table file `MAX_TABLE_BYTES`, timing.json and a
+manifest `MAX_SIDE_FILE_BYTES`); a temporary file a killed report left is deleted on the next one.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import json
 from pathlib import Path
 
 from hashattack.errors import InputError
+from hashattack.files import read_bounded, remove_stale_temporaries
 from hashattack.reporting.export_tables import export_scores_table, export_sources_table
-from hashattack.reporting.page import Page
+from hashattack.reporting.page import Page, inside_regular_file
 from hashattack.reporting.plots import plot_tmap_sweep
 from hashattack.reporting.run_records import Run, Runs, load_runs, method_order, summary_row
 from hashattack.reporting.tables import (OTHER_CONVENTION, by_convention, column_label, convention_caption,
@@ -35,6 +39,9 @@ FIGURE_CAPTIONS = {
     "precision_at_k.png": "Precision@k, each method against the target label (benign queries against their own "
                           "label, dashed).",
 }
+
+MAX_TABLE_BYTES = 2**20
+MAX_SIDE_FILE_BYTES = 64 * 2**20
 
 
 def swept_axes(runs: Runs) -> list[str]:
@@ -66,7 +73,11 @@ def results_columns(runs: Runs) -> tuple[str, list[str], list[list[str]]]:
 
 def _main_table(runs: Runs) -> tuple[str, list[str], list[list[str]]]:
     """The sweep's own table file when it has one, else the table built from the runs."""
-    parsed = parse_markdown(runs.table.read_text()) if runs.table is not None else None
+    try:
+        text = read_bounded(runs.table, MAX_TABLE_BYTES, "sweep table").decode() if runs.table is not None else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{runs.table}: unreadable sweep table ({exc})") from None
+    parsed = parse_markdown(text) if text is not None else None
     if parsed is not None:
         caption, header, body = parsed
         return caption or "t-MAP / MAP (%) of each method", header, body
@@ -76,9 +87,10 @@ def _main_table(runs: Runs) -> tuple[str, list[str], list[list[str]]]:
 def _attack_seconds(folder: Path) -> dict[str, float]:
     """Attack time of each method from the run's timing.json (kept apart from results.json), if any."""
     try:
-        timing = json.loads((folder / "timing.json").read_text())
+        timing = json.loads(read_bounded(folder / "timing.json", MAX_SIDE_FILE_BYTES, "timing file"))
         return {m: float(t["seconds"]) for m, t in timing.get("methods", {}).items()}
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError):
+    except (OSError, InputError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError,
+            AttributeError):
         return {}
 
 
@@ -108,22 +120,23 @@ def _perceptibility_table(run: Run) -> tuple[list[str], list[list[str]]]:
 
 
 def _manifest_summary(folder: Path, record: dict) -> dict:
-    """Counts of the run's manifest: its own manifest.json, or the one its record points to (a shared one)."""
+    """Counts of the run's manifest: its own manifest.json, or the one its record points to (a shared one,
+    read only when it is a regular file inside the run's folder or the sweep's folder above it)."""
     candidates = [folder / "manifest.json"]
     if isinstance(record.get("manifest"), str):
         candidates.append(folder / record["manifest"])
-    path = next((c for c in candidates if c.is_file()), None)
+    path = next((c for c in candidates if inside_regular_file(c, folder.parent)), None)
     if path is None:
         return {}
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(read_bounded(path, MAX_SIDE_FILE_BYTES, "manifest"))
         targets = [tuple(t) for t in raw["target_labels"]]
         return {"file": path.relative_to(folder).as_posix() if path.parent == folder else str(record["manifest"]),
                 "dataset": raw.get("dataset", ""), "seed": raw["seed"],
                 "queries": len(raw["query_ids"]), "first query ids": raw["query_ids"][:8],
                 "n_t values with anchors": sorted(int(k) for k in raw["anchor_ids"]),
                 "distinct target labels": len(set(targets))}
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{path}: malformed manifest ({exc})") from None
 
 
@@ -184,6 +197,7 @@ def write_report(run_dir: str | Path, run_reports: bool = True) -> dict:
     Returns {"html": path, "markdown": path, "figures": [sweep figure paths], "runs": [run report paths]}.
     """
     runs = load_runs(run_dir)
+    remove_stale_temporaries(runs.root, (".", "figures"))   # what a killed report left
     run_reports = [write_report(run.folder)["html"] for run in runs.runs] if runs.is_sweep and run_reports else []
     sweep_figures = write_sweep_figures(runs) if runs.is_sweep else []
     first = runs.runs[0].record

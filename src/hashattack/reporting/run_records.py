@@ -5,6 +5,10 @@ A run folder holds `results.json` at its top. A sweep folder holds `sweep.json`
 "table": "table.md"}`) and one run folder per point of the sweep. A folder with neither (e.g.
 one written by an older version) is read as a sweep of every run found below it, its axes
 being the settings that differ between the runs.
+
+Names read from a folder's files (sweep.json's runs and table) must name something inside that
+folder (`files.confined_name`), and a run folder reached through a symbolic link out of it is
+refused; results.json and sweep.json are read up to `MAX_RECORD_BYTES`.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hashattack.errors import InputError
+from hashattack.files import confined_name, read_bounded
 from hashattack.reporting.tables import summary_values
 
 SWEEP_FORMAT = "hashattack-sweep/1"
 SETTING_AXES = ("bits", "eps", "n_t", "steps")   # the axes looked for when there is no sweep.json
 MAX_DEPTH = 3
+MAX_RECORD_BYTES = 256 * 2**20   # a results.json or sweep.json larger than this is refused
 
 
 @dataclass
@@ -50,7 +56,7 @@ class Runs:
 def read_record(path: Path) -> dict:
     """A results.json record, checked for the fields a report needs."""
     try:
-        record = json.loads(path.read_text())
+        record = json.loads(read_bounded(path, MAX_RECORD_BYTES, "results file"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: malformed results ({exc})") from None
     if not isinstance(record, dict) or "methods" not in record or "settings" not in record:
@@ -107,7 +113,8 @@ def load_runs(run_dir: str | Path) -> Runs:
     if (root / "results.json").is_file():
         return Runs(root, [Run(root, read_record(root / "results.json"))], {})
     found = [Run(path.parent, read_record(path)) for depth in range(1, MAX_DEPTH + 1)
-             for path in sorted(root.glob("/".join(["*"] * depth + ["results.json"])))]
+             for path in sorted(root.glob("/".join(["*"] * depth + ["results.json"])))
+             if _inside(path.parent, root)]
     if not found:
         raise InputError(f"no results.json in {root} or its sub-folders: run an experiment into it first")
     axes = {axis: values for axis in SETTING_AXES
@@ -118,19 +125,34 @@ def load_runs(run_dir: str | Path) -> Runs:
     return Runs(root, found, axes)
 
 
-def _sweep(root: Path) -> Runs:
+def _inside(folder: Path, root: Path) -> bool:
+    """Whether `folder` is a folder below `root` with no symbolic link on the way (nothing read out of `root`)."""
     try:
-        sweep = json.loads((root / "sweep.json").read_text())
+        parts = folder.relative_to(root).parts
+    except ValueError:
+        return False
+    return all(not (root.joinpath(*parts[:i + 1])).is_symlink() for i in range(len(parts))) and folder.is_dir()
+
+
+def _sweep(root: Path) -> Runs:
+    where = root / "sweep.json"
+    try:
+        sweep = json.loads(read_bounded(where, MAX_RECORD_BYTES, "sweep file"))
         axes = {str(axis): list(values) for axis, values in sweep["axes"].items()}
         names = [str(name) for name in sweep["runs"]]
     except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"{root / 'sweep.json'}: malformed sweep ({exc!r})") from None
+        raise InputError(f"{where}: malformed sweep ({exc!r})") from None
+    for name in [*names, str(sweep.get("table", "table.md"))]:
+        confined_name(name, f"{where}: a run or table name")
     if sweep.get("format") != SWEEP_FORMAT:
         raise InputError(f"{root / 'sweep.json'}: format {sweep.get('format')!r}, expected {SWEEP_FORMAT!r}")
     grid = list(itertools.product(*axes.values()))
     runs, missing = [], []
     for i, name in enumerate(names):
         path = root / name / "results.json"
+        if (root / name).exists() and not _inside(root / name, root):
+            raise InputError(f"{where}: run {name[:80]!r} is a symbolic link or not a folder; a sweep's runs are "
+                             f"folders inside it")
         if not path.is_file():
             missing.append(name)
             continue
@@ -141,7 +163,8 @@ def _sweep(root: Path) -> Runs:
     if not runs:
         raise InputError(f"none of the {len(names)} runs of the sweep in {root} has a results.json yet")
     table = root / str(sweep.get("table", "table.md"))
-    return Runs(root, runs, axes, table if table.is_file() else None, missing)
+    shown = table.is_file() and not table.is_symlink() and _inside(table.parent, root)
+    return Runs(root, runs, axes, table if shown else None, missing)
 
 
 def method_order(records: list[dict]) -> list[str]:

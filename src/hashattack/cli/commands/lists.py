@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hashattack.cli.values import positive_int, seed_value
+from hashattack.cli.values import path_value, positive_int, seed_value
 from hashattack.data.list_files import read_names
 from hashattack.data.splits import build_imagenet100_lists, build_nus_wide_lists
 from hashattack.errors import InputError
@@ -29,7 +29,7 @@ def add_parser(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", choices=("imagenet100", "nus-wide"))
     parser.add_argument("--root", type=Path, required=True, help="dataset root (list paths are relative to it)")
-    parser.add_argument("--out", type=Path, help="folder for the list files (default ROOT)")
+    parser.add_argument("--out", type=path_value, help="folder for the list files (default ROOT)")
     parser.add_argument("--seed", type=seed_value, default=0, help="seed of the draws (default 0)")
     parser.add_argument("--classes-file", type=Path, help="imagenet100: one wnid per line (default: 100 drawn with the seed)")
     parser.add_argument("--train-per-class", type=positive_int, default=100, help="imagenet100: training images per class")

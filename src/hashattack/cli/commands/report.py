@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from hashattack.cli.options import positive_int
+from hashattack.cli.values import path_value
 from hashattack.errors import InputError
 from hashattack.protocol.run_lock import RunLock
 from hashattack.reporting.browser import render
@@ -20,7 +21,7 @@ def add_parser(commands) -> None:
                     "report.html (figures embedded) and report.md into RUN_DIR.",
         epilog="example: hashattack report runs/demo && xdg-open runs/demo/report.html",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a folder written by demo, run, audit or a preset")
+    report.add_argument("run_dir", type=path_value, metavar="RUN_DIR", help="a folder written by demo, run, audit or a preset")
     report.add_argument("--screenshot", type=Path, metavar="PNG",
                         help="also render report.html in headless Chromium and save a screenshot (needs chromium)")
     report.add_argument("--width", type=positive_int, default=1200, help="screenshot width in pixels (default 1200)")

@@ -11,6 +11,8 @@ from hashattack.cli.options import add_spec_options, spec_from_args
 from hashattack.errors import InputError
 from hashattack.protocol import distributed
 from hashattack.protocol.engine import run as run_spec
+from hashattack.protocol.run_lock import RunLock
+from hashattack.protocol.runfolder import check_folder_kind
 from hashattack.protocol.sources import defaults_for
 from hashattack.reporting.robustness import write_robustness
 
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                          "(train one with `hashattack train --adversarial ...` and give it with --checkpoint)")
     if args.from_runs and args.checkpoint:
         raise InputError("give either --from-runs (finished run folders) or --checkpoint (models to attack), not both")
+    check_folder_kind(args.out, "robustness")
     if args.from_runs:
         return show(args.out, dict(models_of(args)))
     args.methods = args.methods or list(ROBUSTNESS_METHODS)
@@ -93,8 +96,16 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def show(out: Path, folders: dict) -> int:
-    """Write the side-by-side files of `folders` ({label: run folder}) into `out` and print the table."""
-    result = write_robustness(out, folders)
+    """Write the side-by-side files of `folders` ({label: run folder}) into `out` (locked) and print the table."""
+    check_folder_kind(out, "robustness")
+    Path(out).mkdir(parents=True, exist_ok=True)
+    lock = RunLock(out)
+    lock.acquire()
+    try:
+        check_folder_kind(out, "robustness")
+        result = write_robustness(out, folders)
+    finally:
+        lock.release()
     print(f"{result['caption']}\n\n{result['table']}")
     for summary in result["models"]:
         seconds = "?" if summary["train_seconds"] is None else f"{summary['train_seconds']:.0f} s"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from hashattack.attacks.registry import build_attack
 from hashattack.cli.options import add_data_options, add_model_options, data_spec, model_spec
-from hashattack.cli.values import seed_value
+from hashattack.cli.values import path_value, seed_value
 from hashattack.protocol.sources import (architecture_of, input_shape_kwargs, model_kwargs, open_data,
                                           train_config_of)
 from hashattack.training.cache import train_new_model
@@ -34,7 +33,7 @@ def add_parser(commands) -> None:
                "  hashattack train --dataset nus-wide --root /data/nus-wide --weights vgg11-8a719046.pth --loss hashnet "
                "--bits 48 --out models/hashnet-48.pt",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help="checkpoint file to write (and OUT.json beside it)")
+    parser.add_argument("--out", type=path_value, required=True, help="checkpoint file to write (and OUT.json beside it)")
     add_data_options(parser)
     add_model_options(parser, sweep=False)
     parser.add_argument("--seed", type=seed_value, help="seed of the user-image and video splits (default 0)")
