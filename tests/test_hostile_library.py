@@ -329,3 +329,26 @@ def test_class_indices_far_apart_give_the_map_of_small_ones(offset):
     expected = hashattack.mean_average_precision(codes[:4], codes, labels[:4], labels)
     far = labels * offset
     assert hashattack.mean_average_precision(codes[:4], codes, far[:4], far) == expected
+
+
+@pytest.mark.parametrize("entry", ["encode", "attack_to_label"])
+def test_a_model_on_another_device_is_refused_not_moved(entry):
+    model = Tiny().to("meta")
+    with pytest.raises(InputError) as excinfo:
+        ENTRIES[entry](model)
+    one_line(excinfo, "the model's weights are on meta but the inputs go to cpu", "model.to('cpu')")
+    assert next(model.parameters()).device.type == "meta"
+
+
+@pytest.mark.parametrize("device", ["gpu7", None, "cuda:99", 3])
+def test_encode_refuses_an_unknown_device(device):
+    with pytest.raises(InputError) as excinfo:
+        encode(Tiny(), device=device)
+    one_line(excinfo, "device")
+
+
+@pytest.mark.parametrize("inputs", [[1], {"lengths": torch.ones(2)}, {"lengths": [1, 2, 3]}, {"lengths": torch.tensor(3)}])
+def test_encode_refuses_extra_inputs_that_do_not_fit(inputs):
+    with pytest.raises(InputError) as excinfo:
+        encode(Tiny(), inputs=inputs)
+    one_line(excinfo, "inputs must be a dict of tensors with one row per object (3)")

@@ -2,7 +2,8 @@
 
 `frozen(model)`: eval mode and no weight gradients for the duration, the model's own mode and
 requires_grad flags restored after (encoding and every attack run inside it); `check_model`: a
-`torch.nn.Module`, not a function or None; `working_dtype`: the dtype the model computes in;
+`torch.nn.Module`, not a function or None; `check_model_device`: its weights on the inputs'
+device; `working_dtype`: the dtype the model computes in;
 `call_model`: one forward, a model made for other inputs (another image size, a keyword it does
 not take) is one line naming the input shape; `checked_outputs`: the outputs must be one float
 tensor (rows, K) of finite values, one row per object (not a tuple, a dict, (rows, K, 1), integers).
@@ -26,6 +27,18 @@ def check_model(model, what: str = "model") -> nn.Module:
         raise InputError(f"{what} must be a torch.nn.Module taking pixels (B, C, H, W) to real outputs (B, K), "
                          f"got {type(model).__name__}")
     return model
+
+
+def check_model_device(model: nn.Module, device: str | torch.device) -> None:
+    """Refuse a model whose weights live on another device than `device` (the inputs'): it is not moved for
+    the caller, whose model would come back elsewhere."""
+    wanted = torch.device(device)
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        here = tensor.device
+        if here.type != wanted.type or wanted.index is not None and here.index != wanted.index:
+            raise InputError(f"the model's weights are on {here} but the inputs go to {wanted}; move the model "
+                             f"first (model.to({str(wanted)!r})) or pass device={str(here)!r}")
+        return
 
 
 @contextlib.contextmanager
@@ -82,4 +95,4 @@ def checked_outputs(outputs, rows: int, what: str, model: str = "the model") -> 
     return outputs
 
 
-__all__ = ["check_model", "frozen", "working_dtype", "call_model", "checked_outputs"]
+__all__ = ["check_model", "check_model_device", "frozen", "working_dtype", "call_model", "checked_outputs"]

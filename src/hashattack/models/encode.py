@@ -6,7 +6,8 @@ import torch
 from tqdm.auto import tqdm
 
 from hashattack.errors import InputError
-from hashattack.models.calls import call_model, check_model, checked_outputs, frozen, working_dtype
+from hashattack.models.calls import (call_model, check_model, check_model_device, checked_outputs, frozen,
+                                     working_dtype)
 from hashattack.models.inputs import model_inputs, slice_inputs
 from hashattack.retrieval.codes import binarize, positive_int
 from hashattack.validation import check_device, check_not_empty, pixel_problem
@@ -35,12 +36,13 @@ def encode_set(model: torch.nn.Module, data, batch_size: int = 1000,
     and requires_grad flags are restored after (`models.calls.frozen`). A model that is not an
     `nn.Module` or returns anything but a float tensor (n, K) of finite values (a tuple, a dict,
     (n, K, 1), integers, another number of rows; NaN weights), an empty set, pixels that are not
-    floats in [0, 1] (NaN, 0..255 bytes), a batch_size that is not a positive integer, or an unknown
-    device is a one-line `InputError`.
+    floats in [0, 1] (NaN, 0..255 bytes), a batch_size that is not a positive integer, an unknown
+    device or a model whose weights are on another device is a one-line `InputError`.
     """
     check_model(model)
     batch_size = positive_int(batch_size, "batch_size")
     device = check_device(str(device))
+    check_model_device(model, device)
     if not hasattr(data, "pixels") and not (isinstance(data, torch.Tensor) and data.dim() >= 2):
         got = f"a tensor of shape {tuple(data.shape)}" if isinstance(data, torch.Tensor) else type(data).__name__
         raise InputError(f"the set to encode must be a float tensor (n, C, H, W) of pixels in [0, 1] or a stored set, "

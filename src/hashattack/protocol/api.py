@@ -34,7 +34,7 @@ from hashattack.attacks.base import check_flags
 from hashattack.attacks.descent import to_pixel_grid
 from hashattack.attacks.registry import build_attack, method as registered_method
 from hashattack.errors import InputError
-from hashattack.models.calls import check_model
+from hashattack.models.calls import check_model, check_model_device
 from hashattack.models.encode import encode_set
 from hashattack.protocol.targets import anchor_objects
 from hashattack.retrieval.codes import anchor_code, hamming_distance, positive_int
@@ -112,7 +112,8 @@ def attack_to_label(model: torch.nn.Module, images: torch.Tensor, target_labels,
     Misuse is one `InputError` line saying what would be right: an empty batch, a model that is not
     an `nn.Module` or returns anything but a float tensor (B, K), an eps that is not a number or one
     per channel, a batch_size, n_t or steps that is not a positive integer, a seed outside 0 .. 2**32-1,
-    object_ids that are not (B, n_t) database indices, a quantize that is not True or False.
+    object_ids that are not (B, n_t) database indices, a quantize that is not True or False, a model
+    whose weights are on another device than `device` (it is not moved for you).
     """
     entry = registered_method(method)
     if entry.target != "anchor":
@@ -121,6 +122,7 @@ def attack_to_label(model: torch.nn.Module, images: torch.Tensor, target_labels,
     n_t = entry.anchor_objects(positive_int(n_t, "n_t"))
     batch_size, seed, device = positive_int(batch_size, "batch_size"), check_seed(seed), check_device(str(device))
     check_flags(quantize=quantize, progress=progress)
+    check_model_device(model, device)
     if not isinstance(images, torch.Tensor) or images.dim() < 2:
         got = f"shape {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
         raise InputError(f"images must be a float tensor (B, C, H, W) of pixels in [0, 1], got {got}")

@@ -4,7 +4,9 @@ Rankings come from `hashattack.retrieval.ranking.hamming_rank`, so every metric 
 (equal distances keep database order). Labels are either (n, C) 0/1 multi-hot (or one-hot)
 matrices or 1-D integer class indices; a database item is relevant to a query when their
 label vectors share at least one label. The two forms may be mixed: class indices are
-turned into one-hot rows (with the other side's C classes when it is a matrix).
+turned into one-hot rows (with the other side's C classes when it is a matrix; when both sides
+are indices only equality counts, so indices as large as 10**12 cost nothing). Codes and labels
+that are not numbers (None, strings) are a one-line `InputError`, and so is a mean over no query.
 Work is vectorised over chunks of queries; nothing loops over queries in Python.
 """
 
