@@ -8,6 +8,12 @@ are the public face; each lives in its layer (see docs/architecture.md):
     codes = hashattack.encode(model, database_images)                  # the searched database
     adversarial, result = hashattack.attack_to_label(model, images, target_labels, codes, database_labels)
     adversarial = hashattack.DHTA(model, eps=0.2, steps=2000)(images, anchor_codes)   # anchors given
+
+Images are torch tensors of float pixels in [0, 1] (float64 is cast to the model's dtype; numpy
+arrays and lists are refused); codes and labels may be tensors, numpy arrays or lists. Misuse of
+any of these names (a wrong type, shape, empty batch, NaN, a model that is not an `nn.Module` or
+returns anything but a float tensor (B, K)) is one `InputError` line saying what would be right.
+A model comes back in the train / eval mode and with the requires_grad flags it was given.
 """
 
 __version__ = "0.1.0"

@@ -14,38 +14,30 @@ are exact. "normalized" needs a model with `mean` and `std` tensors; without the
 Edges every attack shares: inputs holding NaN or inf, or values outside [0, 1], are refused; an
 empty batch (B = 0) gives an empty result of the same shape (nothing is run); a model whose
 outputs are NaN or inf, or whose code length differs from the anchors', is refused at the
-first step (`check_outputs`), each with a one-line `InputError`.
+first step (`check_outputs`), each with a one-line `InputError`. So are a model that is not a
+`torch.nn.Module`, one returning anything but a float tensor (B, K) (a tuple, a dict, (B, K, 1),
+integers, another number of rows; `checked`), an ε that is not a number or one per channel, and
+a per-channel ε whose length is neither 1 nor the channel count. Float64 (or float16) pixels are
+cast to the model's dtype (`working_dtype`); numpy arrays and lists are refused (give a tensor).
+The model's train / eval mode and its parameters' requires_grad flags are restored after a call
+(`models.calls.frozen`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-from typing import Iterator
+import math
+from numbers import Real
+from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from hashattack.errors import InputError
+from hashattack.models.calls import call_model, check_model, checked_outputs, frozen, working_dtype
 from hashattack.validation import pixel_problem
 
 EPS_SPACES = ("pixel", "normalized")
-
-
-@contextlib.contextmanager
-def frozen(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and requires_grad=False on every parameter for the duration; restores both after."""
-    was_training = model.training
-    flags = [p.requires_grad for p in model.parameters()]
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        for p, flag in zip(model.parameters(), flags):
-            p.requires_grad_(flag)
-        model.train(was_training)
 
 
 def normalization(model: nn.Module, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,12 +49,27 @@ def normalization(model: nn.Module, like: torch.Tensor) -> tuple[torch.Tensor, t
     return mean.detach().to(like.device), std.detach().to(like.device)
 
 
-def working_dtype(model: nn.Module, images: torch.Tensor) -> torch.dtype:
-    """The dtype of `model`'s first floating parameter or buffer, else of `images` (float32 for integer images)."""
-    for tensor in itertools.chain(model.parameters(), model.buffers()):
-        if tensor.is_floating_point():
-            return tensor.dtype
-    return images.dtype if images.is_floating_point() else torch.float32
+def eps_tensor(eps) -> torch.Tensor:
+    """ε as a flat float64 tensor: a number, or one number per channel (a list, an array, a tensor)."""
+    values = eps if isinstance(eps, torch.Tensor) else np.asarray(eps, dtype=object)
+    numbers = values.flatten().tolist()
+    if not numbers or any(isinstance(v, bool) or not isinstance(v, Real) for v in numbers):
+        raise InputError(f"eps must be a positive number or one per channel, got {eps!r}")
+    return torch.tensor([float(v) for v in numbers], dtype=torch.float64)   # cast to the attack's dtype when used
+
+
+def check_step_size(step_size) -> float:
+    """A step length: a positive finite number (not a bool, not a string)."""
+    if isinstance(step_size, bool) or not isinstance(step_size, Real) or not 0 < step_size < math.inf:
+        raise InputError(f"step_size must be a positive finite number, got {step_size!r}")
+    return float(step_size)
+
+
+def check_flags(**flags) -> None:
+    """Switches must be True or False: a string such as "no" would silently count as True."""
+    for name, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise InputError(f"{name} must be True or False, got {value!r}")
 
 
 class Attack:
@@ -75,12 +82,12 @@ class Attack:
     def __init__(self, model: nn.Module, eps: float | torch.Tensor = 0.1, eps_space: str = "pixel"):
         if eps_space not in EPS_SPACES:
             raise InputError(f"unknown eps space {eps_space!r}: choose 'pixel' or 'normalized'")
-        eps_t = torch.as_tensor(eps, dtype=torch.float64).flatten()   # cast to the attack's dtype when used
+        eps_t = eps_tensor(eps)
         if not torch.isfinite(eps_t).all() or (eps_t <= 0).any():
             raise InputError(f"eps must be positive and finite, got {eps}")
         if eps_space == "pixel" and (eps_t > 1).any():
             raise InputError(f"pixel-space eps must be at most 1 (pixels lie in [0, 1]), got {eps}")
-        self.model = model
+        self.model = check_model(model, f"the model of {type(self).__name__}")
         self.eps = eps_t
         self.eps_space = eps_space
         std = getattr(model, "std", None)
@@ -89,6 +96,9 @@ class Attack:
             raise InputError(f"eps_space='normalized' needs a model with `mean` and `std` tensors, and "
                              f"{type(model).__name__} has none; use eps_space='pixel' (--eps-space pixel) or give the "
                              "model its normalisation as `mean` / `std` buffers")
+        if isinstance(std, torch.Tensor) and std.numel() > 1 and eps_t.numel() not in (1, std.numel()):
+            raise InputError(f"eps has {eps_t.numel()} values but {type(model).__name__} normalises "
+                             f"{std.numel()} channels; give one eps or one per channel")
         if eps_space == "normalized" and isinstance(std, torch.Tensor):
             std = std.detach().cpu().flatten()
             if eps_t.numel() in (1, std.numel()) and (eps_t * std > 1).any():
@@ -112,6 +122,9 @@ class Attack:
         elif std.numel() == eps.numel():
             eps = eps.view(std.shape)
         else:  # per-channel eps for a model without normalisation: channels on dim 1
+            if images.shape[1] != eps.numel():
+                raise InputError(f"eps has {eps.numel()} values but the images have {images.shape[1]} channel(s) "
+                                 f"(shape {tuple(images.shape)}); give one eps or one per channel")
             eps = eps.view(1, -1, *([1] * (images.dim() - 2)))
         return eps * std if self.eps_space == "normalized" else eps * torch.ones_like(std)
 
@@ -127,6 +140,16 @@ class Attack:
 
     def forward(self, images: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         raise NotImplementedError
+
+    def checked(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """`fn` (the model, or its `features`) with its outputs checked (`models.calls`): a tuple, a dict,
+        integers, (B, K, 1), a wrong number of rows or a model made for other inputs are one line. For the
+        first step of an attack; later steps call `fn` itself."""
+        def run(part: torch.Tensor) -> torch.Tensor:
+            outputs = call_model(fn, part, f"the model of {self.name}")
+            return checked_outputs(outputs, len(part), f"a batch of {len(part)} inputs of {self.name}",
+                                   f"the model of {self.name}")
+        return run
 
     def check_outputs(self, outputs: torch.Tensor, width: int, what: str = "code length") -> None:
         """Refuse model outputs (B, K) that are NaN / inf or whose K differs from `width` (the anchors')."""

@@ -58,10 +58,10 @@ from fractions import Fraction
 
 import torch
 
-from hashattack.attacks.base import Attack
+from hashattack.attacks.base import Attack, check_flags, check_step_size
 from hashattack.attacks.descent import normalized_descent, step_length
 from hashattack.models.batch_invariance import model_rows
-from hashattack.retrieval.codes import anchor_code, binarize
+from hashattack.retrieval.codes import anchor_code, binarize, positive_int
 from hashattack.errors import InputError
 
 ALPHA_BOUNDARIES = tuple(Fraction(n, 10) for n in (5, 6, 7, 8, 9))
@@ -104,16 +104,12 @@ class DHTA(Attack):
             raise InputError(f"unknown precision {precision!r}: choose from {', '.join(PRECISIONS)}")
         if not isinstance(compile, (bool, str)):
             raise InputError(f"compile must be True, False or a torch.compile backend name, got {compile!r}")
+        check_flags(early_stop=early_stop, channels_last=channels_last, scale_step=scale_step)
         self.early_stop, self.precision, self.channels_last, self.compile = \
             bool(early_stop), precision, bool(channels_last), compile
         self._compiled = None
         self.steps_taken: torch.Tensor | None = None
-        if not isinstance(steps, int) or steps <= 0:
-            raise InputError(f"steps must be a positive integer, got {steps!r}")
-        if not isinstance(n_t, int) or n_t <= 0:
-            raise InputError(f"n_t must be a positive integer, got {n_t!r}")
-        if not step_size > 0:
-            raise InputError(f"step_size must be positive, got {step_size}")
+        steps, n_t, step_size = positive_int(steps, "steps"), positive_int(n_t, "n_t"), check_step_size(step_size)
         self.steps, self.n_t, self.step_size, self.scale_step = steps, n_t, step_size, scale_step
 
     def step_length(self, images: torch.Tensor) -> float:
@@ -148,7 +144,7 @@ class DHTA(Attack):
 
         def loss_of(adversarial: torch.Tensor, t: int, active: torch.Tensor):
             with autocast:   # blocks of fixed shape: a query's bits do not depend on the batch
-                padded = model_rows(net, adversarial).to(dtype)
+                padded = model_rows(self.checked(net) if t == 0 else net, adversarial).to(dtype)
             rows = len(adversarial)
             outputs, goal = padded[:rows], anchors[active]
             if t == 0:

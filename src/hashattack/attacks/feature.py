@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import torch
 
-from hashattack.attacks.base import Attack
+from hashattack.attacks.base import Attack, check_flags, check_step_size
 from hashattack.attacks.descent import normalized_descent, step_length
 from hashattack.models.batch_invariance import model_rows, row_norms
 from hashattack.errors import InputError
+from hashattack.retrieval.codes import positive_int
 from hashattack.validation import pixel_problem
 
 
@@ -39,10 +40,8 @@ class FeatureAttack(Attack):
         super().__init__(model, eps, eps_space)
         if not callable(getattr(model, "features", None)):
             raise InputError(f"the feature-based attack needs a model with a `features` method, got {type(model).__name__}")
-        if not isinstance(steps, int) or steps <= 0:
-            raise InputError(f"steps must be a positive integer, got {steps!r}")
-        if not step_size > 0:
-            raise InputError(f"step_size must be positive, got {step_size}")
+        check_flags(scale_step=scale_step)
+        steps, step_size = positive_int(steps, "steps"), check_step_size(step_size)
         self.steps, self.step_size, self.scale_step = steps, step_size, scale_step
 
     def target_features(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -56,7 +55,7 @@ class FeatureAttack(Attack):
             if pixel_problem(targets) is not None:
                 raise InputError("the target objects must be pixels in [0, 1] (shaped like the queries)")
             with torch.no_grad():
-                targets = model_rows(self.model.features, targets)[:len(targets)]
+                targets = model_rows(self.checked(self.model.features), targets)[:len(targets)]
         elif targets.dim() != 2:
             raise InputError(f"targets must be images shaped like the queries {tuple(images.shape)} or features (B, F), "
                              f"got {tuple(targets.shape)} (labels?)")
@@ -70,7 +69,8 @@ class FeatureAttack(Attack):
         goal = self.target_features(images, targets)
 
         def loss_of(adversarial: torch.Tensor, t: int, active: torch.Tensor) -> torch.Tensor:
-            features = model_rows(self.model.features, adversarial)[:len(adversarial)]   # see models.batch_invariance
+            features = self.model.features if t else self.checked(self.model.features)
+            features = model_rows(features, adversarial)[:len(adversarial)]   # see models.batch_invariance
             if t == 0:
                 self.check_outputs(features, goal.shape[1], "feature width")
             return row_norms(features - goal[active]).sum()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from hashattack.attacks.base import Attack
+from hashattack.errors import InputError
+from hashattack.validation import check_seed
 
 
 class Original(Attack):
@@ -20,6 +23,15 @@ class Original(Attack):
         return images.clone()
 
 
+def query_ids(ids, count: int) -> list[int]:
+    """`count` non-negative integer query ids, or a one-line InputError."""
+    array = np.asarray(ids.cpu() if isinstance(ids, torch.Tensor) else ids)
+    if array.shape != (count,) or (count and (array.dtype.kind not in "iu" or array.min() < 0)):
+        raise InputError(f"ids must be {count} non-negative integer query ids, one per image, got "
+                         f"{array.dtype} of shape {array.shape}")
+    return [int(i) for i in array]
+
+
 class Noise(Attack):
     """x + u, u ~ U[-ε, ε] per element (ε in the attack's space), clipped to [0, 1].
 
@@ -31,10 +43,11 @@ class Noise(Attack):
 
     def __init__(self, model, eps: float = 0.1, eps_space: str = "pixel", seed: int = 0):
         super().__init__(model, eps, eps_space)
-        self.seed = seed
+        self.seed = check_seed(seed, "the noise seed")
 
     def forward(self, images: torch.Tensor, *unused, ids=None) -> torch.Tensor:
-        ids = range(len(images)) if ids is None else [int(i) for i in ids]
+        """images (B, ...) in [0, 1]; ids: the B query ids whose noise to draw (default 0 .. B-1)."""
+        ids = range(len(images)) if ids is None else query_ids(ids, len(images))
         uniform = torch.stack([
             torch.rand(images.shape[1:], generator=torch.Generator().manual_seed(self.seed * 1_000_003 + i))
             for i in ids

@@ -50,7 +50,7 @@ class Untargeted(DHTA):
         """images (B, ...) in [0, 1]; codes (B, K) to move away from (default: the benign codes sign(f(x)))."""
         if codes is None:
             with torch.no_grad():
-                outputs = model_rows(self.model, images)[:len(images)].float()
+                outputs = model_rows(self.checked(self.model), images.to(self.working_dtype(images)))[:len(images)].float()
             self.check_outputs(outputs, outputs.shape[-1])
             codes = binarize(outputs)
         if not isinstance(codes, torch.Tensor) or codes.dim() != 2 or codes.shape[0] != images.shape[0]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hashattack.errors import InputError
+from hashattack.models.calls import call_model, frozen
 
 
 def model_inputs(data, index) -> dict[str, torch.Tensor]:
@@ -33,19 +33,8 @@ def check_accepts(model: nn.Module, data, what: str) -> None:
     with torch.random.fork_rng(devices=[]):   # a training set's augmentation draws from it
         pixels = data.pixels(index).to(device)
     extra = {k: v.to(device) for k, v in model_inputs(data, index).items()}
-    training = model.training
-    model.eval()
-    try:
-        with torch.random.fork_rng(devices=[]):   # the global random state is left as it was
-            model(pixels, **extra)
-    except InputError:
-        raise
-    except Exception as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-        raise InputError(f"{what} does not accept this data's inputs of shape {tuple(pixels.shape[1:])} ({detail})") from None
-    finally:
-        model.train(training)
+    with frozen(model), torch.random.fork_rng(devices=[]):   # the global random state is left as it was
+        call_model(model, pixels, what, **extra)
 
 
 def slice_inputs(inputs: dict[str, torch.Tensor] | None, index) -> dict[str, torch.Tensor]:

@@ -30,14 +30,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from hashattack.attacks.base import check_flags
 from hashattack.attacks.descent import to_pixel_grid
 from hashattack.attacks.registry import build_attack, method as registered_method
 from hashattack.errors import InputError
+from hashattack.models.calls import check_model, check_model_device
 from hashattack.models.encode import encode_set
 from hashattack.protocol.targets import anchor_objects
-from hashattack.retrieval.codes import anchor_code, hamming_distance
+from hashattack.retrieval.codes import anchor_code, hamming_distance, positive_int
 from hashattack.retrieval.metrics import average_precisions
 from hashattack.retrieval.stored import codes_from_array, label_vectors
+from hashattack.validation import check_device, check_not_empty, check_seed
 
 DEFAULT_EPS = 8 / 255     # pixel space, the convention of most later work (0.2 on the embedded 28x28 data)
 
@@ -69,6 +72,16 @@ class TargetedResult:
         return average_precisions(self.codes, database_codes, self.target_labels, labels, topk)
 
 
+def database_ids(object_ids, count: int, n_t: int, size: int) -> torch.Tensor:
+    """`object_ids` as int64 (count, n_t) indices into a database of `size`, or a one-line InputError."""
+    array = np.asarray(object_ids.cpu() if isinstance(object_ids, torch.Tensor) else object_ids)
+    if array.dtype.kind not in "iu" or array.size != count * n_t or array.ndim not in (1, 2) \
+            or array.ndim == 2 and array.shape != (count, n_t) or array.min() < 0 or array.max() >= size:
+        raise InputError(f"object_ids must hold {n_t} integer database indices (0 .. {size - 1}) per image, "
+                         f"({count}, {n_t}) in all, got {array.dtype} of shape {array.shape}")
+    return torch.from_numpy(array.astype(np.int64)).reshape(count, n_t)
+
+
 def attack_to_label(model: torch.nn.Module, images: torch.Tensor, target_labels, database_codes, database_labels, *,
                     n_t: int = 9, eps: float = DEFAULT_EPS, eps_space: str = "pixel", steps: int = 2000,
                     method: str = "DHTA", seed: int = 0, step_size: float = 1.0, batch_size: int = 100,
@@ -93,13 +106,27 @@ def attack_to_label(model: torch.nn.Module, images: torch.Tensor, target_labels,
         object_ids: (B, n_t) database objects to vote instead of drawing them (e.g. a manifest's).
         quantize: end on the 8-bit grid (what a PNG stores) inside the ε ball.
         batch_size: queries attacked per forward/backward; device: where the attack runs.
+
+    Float64 images are attacked in the model's dtype; numpy arrays or lists of images are refused
+    (give a tensor). The model's train / eval mode and requires_grad flags are as they were after.
+    Misuse is one `InputError` line saying what would be right: an empty batch, a model that is not
+    an `nn.Module` or returns anything but a float tensor (B, K), an eps that is not a number or one
+    per channel, a batch_size, n_t or steps that is not a positive integer, a seed outside 0 .. 2**32-1,
+    object_ids that are not (B, n_t) database indices, a quantize that is not True or False, a model
+    whose weights are on another device than `device` (it is not moved for you).
     """
     entry = registered_method(method)
     if entry.target != "anchor":
         raise InputError(f"attack_to_label runs a method steered by anchor codes (DHTA or P2P), not {method!r}")
-    n_t = entry.anchor_objects(n_t)
+    check_model(model)
+    n_t = entry.anchor_objects(positive_int(n_t, "n_t"))
+    batch_size, seed, device = positive_int(batch_size, "batch_size"), check_seed(seed), check_device(str(device))
+    check_flags(quantize=quantize, progress=progress)
+    check_model_device(model, device)
     if not isinstance(images, torch.Tensor) or images.dim() < 2:
-        raise InputError("images must be a float tensor (B, C, H, W) of pixels in [0, 1]")
+        got = f"shape {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+        raise InputError(f"images must be a float tensor (B, C, H, W) of pixels in [0, 1], got {got}")
+    check_not_empty(len(images), "the batch of images to attack")
     db_codes = codes_from_array(database_codes.cpu() if isinstance(database_codes, torch.Tensor) else database_codes,
                                 what="database_codes")
     db_labels = label_vectors(database_labels, None, "database_labels")
@@ -110,9 +137,7 @@ def attack_to_label(model: torch.nn.Module, images: torch.Tensor, target_labels,
         raise InputError(f"{len(images)} images but {len(targets)} target labels")
     if object_ids is None:
         object_ids = anchor_objects(db_labels, targets, n_t, seed)
-    ids = torch.as_tensor(np.asarray(object_ids), dtype=torch.int64).reshape(len(images), -1)
-    if ids.shape[1] != n_t or ids.numel() and (ids.min() < 0 or ids.max() >= len(db_codes)):
-        raise InputError(f"object_ids must hold {n_t} database indices per image")
+    ids = database_ids(object_ids, len(images), n_t, len(db_codes))
     anchors = anchor_code(db_codes[ids])
     attack = build_attack(method, model, eps=eps, eps_space=eps_space, steps=steps, n_t=n_t, step_size=step_size,
                           seed=seed)

@@ -16,11 +16,15 @@ from hashattack.errors import InputError
 Array = np.ndarray | torch.Tensor
 
 
-def _as_tensor(x: Array) -> torch.Tensor:
-    """Return `x` as a torch tensor, sharing memory with a numpy input where possible."""
+def _as_tensor(x: Array, name: str = "the values") -> torch.Tensor:
+    """Return `x` as a torch tensor, sharing memory with a numpy input where possible; a list becomes an array,
+    anything that is not numbers (None, strings, objects) is a one-line InputError naming `name`."""
     if isinstance(x, torch.Tensor):
         return x
-    return torch.from_numpy(np.ascontiguousarray(x))
+    array = np.asarray(x) if not isinstance(x, np.ndarray) else x
+    if array.dtype.kind not in "biuf":
+        raise InputError(f"{name} must be a numeric array or tensor, got {type(x).__name__} of {array.dtype} values")
+    return torch.from_numpy(np.ascontiguousarray(array))
 
 
 def _like(t: torch.Tensor, ref: object) -> Array:
@@ -37,7 +41,7 @@ def _check_pm1(c: torch.Tensor, name: str) -> None:
 
 def _as_codes(x: Array, name: str) -> torch.Tensor:
     """Validate a code matrix: 1-D (K,) is promoted to (1, K); return an (n, K) tensor, K >= 1."""
-    c = _as_tensor(x)
+    c = _as_tensor(x, name)
     if c.ndim == 1:
         c = c.unsqueeze(0)
     if c.ndim != 2 or c.shape[1] < 1:
@@ -46,7 +50,7 @@ def _as_codes(x: Array, name: str) -> torch.Tensor:
     return c
 
 
-def _positive_int(value: object, name: str) -> int:
+def positive_int(value: object, name: str) -> int:
     """Return `value` as an int, raising InputError unless it is a positive integer."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InputError(f"{name} must be a positive integer, got {value!r}")
@@ -86,7 +90,7 @@ def anchor_code(codes: Array, weights: Array | None = None, ties: str = "plus") 
     Returns:
         (K,) anchor, or (B, K) for a batch; same array type and dtype as `codes`.
     """
-    c = _as_tensor(codes)
+    c = _as_tensor(codes, "codes")
     if c.ndim not in (2, 3) or c.shape[-2] < 1 or c.shape[-1] < 1:
         raise InputError(f"codes must have shape (n, K) or (B, n, K) with n, K >= 1, got {tuple(c.shape)}")
     _check_pm1(c, "codes")
@@ -94,7 +98,7 @@ def anchor_code(codes: Array, weights: Array | None = None, ties: str = "plus") 
     if weights is None:
         w = torch.ones(n, dtype=torch.float64, device=c.device)
     else:
-        w = _as_tensor(weights).to(device=c.device, dtype=torch.float64)
+        w = _as_tensor(weights, "weights").to(device=c.device, dtype=torch.float64)
         allowed = [(n,)] + ([(c.shape[0], n)] if c.ndim == 3 else [])
         if tuple(w.shape) not in allowed:
             raise InputError(f"weights must have shape {' or '.join(map(str, allowed))}, got {tuple(w.shape)}")
@@ -139,7 +143,7 @@ def pack_bits(codes: Array) -> np.ndarray:
     Returns:
         numpy uint8 array of shape (n, ceil(K / 8)); the last byte is zero-padded.
     """
-    c = _as_tensor(codes)
+    c = _as_tensor(codes, "codes")
     if c.ndim != 2 or c.shape[1] < 1:
         raise InputError(f"codes must have shape (n, K) with K >= 1, got {tuple(c.shape)}")
     _check_pm1(c, "codes")
@@ -155,8 +159,8 @@ def unpack_bits(packed: Array, n_bits: int) -> np.ndarray:
     Returns:
         numpy int8 array of ±1 codes, shape (n, n_bits).
     """
-    p = _as_tensor(packed).cpu().numpy()
-    n_bits = _positive_int(n_bits, "n_bits")
+    p = _as_tensor(packed, "packed").cpu().numpy()
+    n_bits = positive_int(n_bits, "n_bits")
     n_bytes = -(-n_bits // 8)
     if p.dtype != np.uint8 or p.ndim != 2 or p.shape[1] != n_bytes:
         raise InputError(

@@ -4,7 +4,9 @@ Rankings come from `hashattack.retrieval.ranking.hamming_rank`, so every metric 
 (equal distances keep database order). Labels are either (n, C) 0/1 multi-hot (or one-hot)
 matrices or 1-D integer class indices; a database item is relevant to a query when their
 label vectors share at least one label. The two forms may be mixed: class indices are
-turned into one-hot rows (with the other side's C classes when it is a matrix).
+turned into one-hot rows (with the other side's C classes when it is a matrix; when both sides
+are indices only equality counts, so indices as large as 10**12 cost nothing). Codes and labels
+that are not numbers (None, strings) are a one-line `InputError`, and so is a mean over no query.
 Work is vectorised over chunks of queries; nothing loops over queries in Python.
 """
 
@@ -15,7 +17,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from hashattack.retrieval.codes import Array, _as_codes, _as_tensor, _positive_int, hamming_distance
+from hashattack.retrieval.codes import Array, _as_codes, _as_tensor, positive_int, hamming_distance
 from hashattack.errors import InputError
 from hashattack.retrieval.perceptibility import perceptibility, summarize_perceptibility  # noqa: F401  (re-exported)
 from hashattack.retrieval.ranking import hamming_rank
@@ -48,7 +50,8 @@ def _prepare(
     d = _as_codes(db_codes, "db_codes").to(q.device)
     if d.shape[0] < 1:
         raise InputError("db_codes must have at least one row, got an empty database")
-    ql, dl = _as_tensor(query_labels).to(q.device), _as_tensor(db_labels).to(q.device)
+    ql = _as_tensor(query_labels, "query_labels").to(q.device)
+    dl = _as_tensor(db_labels, "db_labels").to(q.device)
     _check_labels(ql, "query_labels", q.shape[0])
     _check_labels(dl, "db_labels", d.shape[0])
     matrices = [lab for lab in (ql, dl) if lab.ndim == 2]
@@ -56,7 +59,11 @@ def _prepare(
         raise InputError(
             f"query_labels and db_labels must have the same number of classes, got {ql.shape[1]} and {dl.shape[1]}"
         )
-    n_classes = matrices[0].shape[1] if matrices else int(max(ql.max().item(), dl.max().item())) + 1
+    if not matrices:   # class indices on both sides: only equality counts, so number the classes seen 0..C-1
+        classes, index = torch.unique(torch.cat([ql, dl]).to(torch.int64), return_inverse=True)
+        ql, dl, n_classes = index[:len(ql)], index[len(ql):], len(classes)
+    else:
+        n_classes = matrices[0].shape[1]
     out = []
     for lab, name in ((ql, "query_labels"), (dl, "db_labels")):
         if lab.ndim == 1:
@@ -99,14 +106,14 @@ def average_precisions(
     Returns:
         float64 numpy array (nq,); NaN for queries with no relevant item in the top R.
     """
-    chunk_size = _positive_int(chunk_size, "chunk_size")
+    chunk_size = positive_int(chunk_size, "chunk_size")
     q, d, ql, dl = _prepare(query_codes, db_codes, query_labels, db_labels)
     aps = []
     for rel in _ranked_relevance(q, d, ql, dl, topk, chunk_size):
         hits = rel.cumsum(dim=1)
         ranks = torch.arange(1, rel.shape[1] + 1, dtype=torch.float64, device=rel.device)
         aps.append((hits / ranks * rel).sum(dim=1) / hits[:, -1])  # 0 / 0 = NaN: nothing relevant
-    return torch.cat(aps).cpu().numpy()
+    return torch.cat(aps).cpu().numpy() if aps else np.zeros(0)
 
 
 def mean_average_precision(
@@ -135,6 +142,8 @@ def mean_average_precision(
     if zero_relevance not in ZERO_RELEVANCE:
         raise InputError(f"zero_relevance must be 'zero' or 'drop', got {zero_relevance!r}")
     aps = average_precisions(query_codes, db_codes, query_labels, db_labels, topk, chunk_size=chunk_size)
+    if not aps.size:
+        raise InputError("query_codes is empty; a mean average precision needs at least one query")
     return mean_of_average_precisions(aps, zero_relevance)
 
 
@@ -165,11 +174,13 @@ def precision_at_ks(
     Returns:
         float64 numpy array (len(ks),): mean over queries of (#relevant in top k) / k.
     """
-    chunk_size = _positive_int(chunk_size, "chunk_size")
+    chunk_size = positive_int(chunk_size, "chunk_size")
     q, d, ql, dl = _prepare(query_codes, db_codes, query_labels, db_labels)
-    ks = [_positive_int(k, "k") for k in ks]
+    ks = [positive_int(k, "k") for k in ks]
     if not ks:
         raise InputError("ks must contain at least one cut-off, got an empty sequence")
+    if not q.shape[0]:
+        raise InputError("query_codes is empty; a mean precision needs at least one query")
     if max(ks) > d.shape[0]:
         raise InputError(f"k must be at most the database size {d.shape[0]}, got {max(ks)}")
     cut = torch.tensor(ks, device=q.device) - 1
@@ -214,7 +225,7 @@ def precision_recall_curve(
     Returns:
         (precision, recall): float64 numpy arrays of length K + 1, indexed by radius.
     """
-    chunk_size = _positive_int(chunk_size, "chunk_size")
+    chunk_size = positive_int(chunk_size, "chunk_size")
     q, d, ql, dl = _prepare(query_codes, db_codes, query_labels, db_labels)
     n_radii = q.shape[1] + 1
     zeros = torch.zeros(n_radii, dtype=torch.float64, device=q.device)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from hashattack.errors import InputError
-from hashattack.retrieval.codes import Array, _as_codes, _as_tensor, _positive_int
+from hashattack.retrieval.codes import Array, _as_codes, _as_tensor, positive_int
 from hashattack.retrieval.faiss_index import FaissBinaryIndex
 from hashattack.retrieval.popcount import KERNELS, bytes_to_words, rank_words
 
@@ -42,7 +42,7 @@ def reference_hamming_rank_with_distances(
     q = _as_codes(query_codes, "query_codes")
     d = _as_codes(db_codes, "db_codes").to(q.device)
     _check_shapes(q, d)
-    chunk_size = _positive_int(chunk_size, "chunk_size")
+    chunk_size = positive_int(chunk_size, "chunk_size")
 
     n_db, k = d.shape
     r = _top_count(topk, n_db)
@@ -91,8 +91,8 @@ class HammingIndex:
                     nprobe: int = 16, kernel: str = "auto") -> "HammingIndex":
         """An index over byte-packed codes (N, ceil(K/8)) uint8 as `codes.pack_bits` writes them;
         this avoids ever holding the ±1 matrix of a very large database."""
-        p = _as_tensor(packed).cpu().numpy()
-        n_bits = _positive_int(n_bits, "n_bits")
+        p = _as_tensor(packed, "packed codes").cpu().numpy()
+        n_bits = positive_int(n_bits, "n_bits")
         if p.dtype != np.uint8 or p.ndim != 2 or p.shape[1] != -(-n_bits // 8) or p.shape[0] < 1:
             raise InputError(f"packed codes must be a non-empty uint8 array of shape (N, {-(-n_bits // 8)}) "
                              f"for n_bits={n_bits}, got {p.dtype} {p.shape}")
@@ -157,7 +157,7 @@ class HammingIndex:
         if q.shape[1] != self.n_bits:
             raise InputError(
                 f"query_codes and db_codes must have the same code length K, got {q.shape[1]} and {self.n_bits}")
-        chunk_size = _positive_int(chunk_size, "chunk_size")
+        chunk_size = positive_int(chunk_size, "chunk_size")
         r = _top_count(topk, self.size)
         if self.backend == "torch":
             return reference_hamming_rank_with_distances(q, self._codes, r, chunk_size)
@@ -221,4 +221,4 @@ def _check_shapes(q: torch.Tensor, d: torch.Tensor) -> None:
 
 
 def _top_count(topk: int | None, n_db: int) -> int:
-    return n_db if topk is None else min(_positive_int(topk, "topk"), n_db)
+    return n_db if topk is None else min(positive_int(topk, "topk"), n_db)
