@@ -38,6 +38,7 @@ MAX_EPOCHS = 10_000
 MAX_QUERIES = 1_000_000
 MAX_BATCH = 100_000               # queries or images per batch
 MAX_N_T = 100_000                 # objects voted into an anchor code
+MAX_CLIP_FRAMES = 1000            # frames of one generated video clip
 MAX_IMAGE_SIDE = 8192             # --size, --width, --height
 MAX_COUNT = 10_000_000            # any other count given on the command line
 MAX_SWEEP_POINTS = 100_000        # runs of one sweep
@@ -110,27 +111,29 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
-def _parsed(parse, text: str, path: str | Path, what: str) -> Any:
+def parse_text(kind: str, text: str, source: str | Path, what: str) -> Any:
+    """`text` parsed as `kind` ("json" or "toml"), its nesting bounded; a failure (malformed, nested too
+    deep, an integer of too many digits) is one InputError: `source: malformed what (...)`."""
     try:
-        value = parse(text)
+        value = json.loads(text) if kind == "json" else tomllib.loads(text)
     except RecursionError:
-        raise InputError(f"{path}: malformed {what} (nested deeper than {MAX_JSON_DEPTH} levels)") from None
+        raise InputError(f"{source}: malformed {what} (nested deeper than {MAX_JSON_DEPTH} levels)") from None
     except ValueError as exc:   # json.JSONDecodeError, tomllib.TOMLDecodeError, an integer of too many digits
-        raise InputError(f"{path}: malformed {what} ({' '.join(str(exc).split())[:200]})") from None
+        raise InputError(f"{source}: malformed {what} ({' '.join(str(exc).split())[:200]})") from None
     if nesting_depth(value) > MAX_JSON_DEPTH:
-        raise InputError(f"{path}: malformed {what} (nested deeper than {MAX_JSON_DEPTH} levels)")
+        raise InputError(f"{source}: malformed {what} (nested deeper than {MAX_JSON_DEPTH} levels)")
     return value
 
 
 def read_json(path: str | Path, what: str, limit: int = MAX_FILE_BYTES) -> Any:
     """The JSON value in the regular file `path` (`read_text`), its size and nesting bounded; every
     failure is one InputError naming the file: `path: malformed what (...)`."""
-    return _parsed(json.loads, read_text(path, what, limit), path, what)
+    return parse_text("json", read_text(path, what, limit), path, what)
 
 
 def read_toml(path: str | Path, what: str, limit: int = MAX_FILE_BYTES) -> dict:
     """The TOML table in the regular file `path`, bounded and reported as `read_json`."""
-    return _parsed(tomllib.loads, read_text(path, what, limit), path, what)
+    return parse_text("toml", read_text(path, what, limit), path, what)
 
 
 def check_count(value, what: str, limit: int, low: int = 0) -> int:
@@ -256,8 +259,8 @@ def check_manifest(manifest, query_labels: Array, db_labels: Array, n_t: int, so
         check_targets(queries, targets, {n_t: anchors[n_t]} if n_t in anchors else {}, source, manifest.query_ids)
 
 
-__all__ = ["read_bytes", "read_text", "read_json", "read_toml", "nesting_depth", "check_count",
+__all__ = ["read_bytes", "read_text", "read_json", "read_toml", "parse_text", "nesting_depth", "check_count",
            "MAX_FILE_BYTES", "MAX_JSON_DEPTH", "MAX_INT64", "MAX_CLASSES", "MAX_LABEL_CELLS", "MAX_BITS", "MAX_STEPS",
-           "MAX_EPOCHS", "MAX_QUERIES", "MAX_BATCH", "MAX_N_T", "MAX_IMAGE_SIDE", "MAX_COUNT", "MAX_SWEEP_POINTS",
+           "MAX_EPOCHS", "MAX_QUERIES", "MAX_BATCH", "MAX_N_T", "MAX_CLIP_FRAMES", "MAX_IMAGE_SIDE", "MAX_COUNT", "MAX_SWEEP_POINTS",
            "MAX_PIXELS", "MAX_FRAME_PIXELS", "MAX_CHECKPOINT_BYTES", "MAX_CHECKPOINT_TENSORS", "MAX_INFLATION",
            "at", "line_error", "check_seed", "check_device", "MAX_SEED", "pixel_problem", "check_finite", "check_not_empty", "check_targets", "check_manifest"]
