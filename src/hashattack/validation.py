@@ -46,6 +46,7 @@ MAX_PIXELS = 64_000_000           # width x height of the largest image decoded 
 MAX_FRAME_PIXELS = 2048 * 2048    # width x height of a video frame decoded
 MAX_CHECKPOINT_BYTES = 4 << 30    # a weights file, and what its entries hold once decompressed
 MAX_CHECKPOINT_TENSORS = 100_000  # entries of a weights file
+MAX_ARRAY_BYTES = 4 << 30         # a .npy array read (stored database codes and labels)
 MAX_INFLATION = 4                 # what a weights file's entries hold decompressed, over the file's size
 
 
@@ -262,5 +263,5 @@ def check_manifest(manifest, query_labels: Array, db_labels: Array, n_t: int, so
 __all__ = ["read_bytes", "read_text", "read_json", "read_toml", "parse_text", "nesting_depth", "check_count",
            "MAX_FILE_BYTES", "MAX_JSON_DEPTH", "MAX_INT64", "MAX_CLASSES", "MAX_LABEL_CELLS", "MAX_BITS", "MAX_STEPS",
            "MAX_EPOCHS", "MAX_QUERIES", "MAX_BATCH", "MAX_N_T", "MAX_CLIP_FRAMES", "MAX_IMAGE_SIDE", "MAX_COUNT", "MAX_SWEEP_POINTS",
-           "MAX_PIXELS", "MAX_FRAME_PIXELS", "MAX_CHECKPOINT_BYTES", "MAX_CHECKPOINT_TENSORS", "MAX_INFLATION",
+           "MAX_PIXELS", "MAX_FRAME_PIXELS", "MAX_CHECKPOINT_BYTES", "MAX_CHECKPOINT_TENSORS", "MAX_INFLATION", "MAX_ARRAY_BYTES",
            "at", "line_error", "check_seed", "check_device", "MAX_SEED", "pixel_problem", "check_finite", "check_not_empty", "check_targets", "check_manifest"]
