@@ -10,12 +10,13 @@ being the settings that differ between the runs.
 from __future__ import annotations
 
 import itertools
-import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hashattack.errors import InputError
 from hashattack.reporting.tables import summary_values
+from hashattack.validation import MAX_SWEEP_POINTS, read_json
 
 SWEEP_FORMAT = "hashattack-sweep/1"
 SETTING_AXES = ("bits", "eps", "n_t", "steps")   # the axes looked for when there is no sweep.json
@@ -49,10 +50,7 @@ class Runs:
 
 def read_record(path: Path) -> dict:
     """A results.json record, checked for the fields a report needs."""
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: malformed results ({exc})") from None
+    record = read_json(path, "results")
     if not isinstance(record, dict) or "methods" not in record or "settings" not in record:
         raise InputError(f"{path}: not a hashattack results file (no 'methods' or 'settings')")
     why = _record_problem(record)
@@ -119,15 +117,19 @@ def load_runs(run_dir: str | Path) -> Runs:
 
 
 def _sweep(root: Path) -> Runs:
+    sweep = read_json(root / "sweep.json", "sweep")
     try:
-        sweep = json.loads((root / "sweep.json").read_text())
         axes = {str(axis): list(values) for axis, values in sweep["axes"].items()}
         names = [str(name) for name in sweep["runs"]]
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{root / 'sweep.json'}: malformed sweep ({exc!r})") from None
     if sweep.get("format") != SWEEP_FORMAT:
-        raise InputError(f"{root / 'sweep.json'}: format {sweep.get('format')!r}, expected {SWEEP_FORMAT!r}")
-    grid = list(itertools.product(*axes.values()))
+        raise InputError(f"{root / 'sweep.json'}: format {str(sweep.get('format'))[:40]!r}, expected {SWEEP_FORMAT!r}")
+    points = math.prod(len(values) for values in axes.values())
+    if points > MAX_SWEEP_POINTS or len(names) > MAX_SWEEP_POINTS:
+        raise InputError(f"{root / 'sweep.json'}: a sweep of {max(points, len(names)):,} points, more than the limit "
+                         f"of {MAX_SWEEP_POINTS:,}")
+    grid = list(itertools.product(*axes.values())) if points == len(names) else []
     runs, missing = [], []
     for i, name in enumerate(names):
         path = root / name / "results.json"
