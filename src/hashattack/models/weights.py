@@ -23,6 +23,17 @@ from hashattack.validation import MAX_CHECKPOINT_BYTES, MAX_CHECKPOINT_TENSORS, 
 CACHE_LAYOUTS = (".", "hub/checkpoints", "checkpoints")   # torchvision's cache folder and its parents
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+METADATA_FIELDS = {   # optional metadata fields that are read back: key -> (check, what it must be)
+    "train_data": (lambda v: isinstance(v, dict), "an object"),
+    "train_seconds": (lambda v: v is None or _number(v), "a number"),
+    "loss_history": (lambda v: isinstance(v, list) and all(_number(x) for x in v), "a list of numbers"),
+}
+
+
 def torchvision_file_name(weights_enum: str) -> str:
     """torchvision's file name of a model's ImageNet weights, e.g. "VGG11_Weights" -> vgg11-8a719046.pth."""
     import torchvision.models as tvm
@@ -76,6 +87,9 @@ def read_metadata(path: str | Path) -> dict:
     model = meta["model"]
     if not isinstance(model, dict) or not isinstance(model.get("architecture"), str):
         raise InputError(f"{meta_file}: malformed checkpoint metadata ('model' is not an object naming its architecture)")
+    for key, (fits, kind) in METADATA_FIELDS.items():
+        if key in meta and not fits(meta[key]):
+            raise InputError(f"{meta_file}: malformed checkpoint metadata ({key} is {str(meta[key])[:40]!r}, not {kind})")
     return meta
 
 
