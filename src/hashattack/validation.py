@@ -60,10 +60,11 @@ def line_error(source: str | Path, line: int | None, message: str) -> InputError
     return InputError(f"{at(source, line)}: {message}")
 
 
-def read_bytes(path: str | Path, what: str, limit: int = MAX_FILE_BYTES) -> bytes:
+def read_bytes(path: str | Path, what: str, limit: int | None = None) -> bytes:
     """The bytes of the regular file `path` of at most `limit` bytes; a folder, device or FIFO (opened
-    without blocking) is refused, as is a larger file, each on one line naming `what` and the file."""
-    path = Path(path)
+    without blocking) is refused, as is a larger file, each on one line naming `what` and the file.
+    `limit` defaults to MAX_FILE_BYTES."""
+    path, limit = Path(path), MAX_FILE_BYTES if limit is None else limit
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -92,7 +93,7 @@ def read_bytes(path: str | Path, what: str, limit: int = MAX_FILE_BYTES) -> byte
     return data
 
 
-def read_text(path: str | Path, what: str, limit: int = MAX_FILE_BYTES) -> str:
+def read_text(path: str | Path, what: str, limit: int | None = None) -> str:
     """`read_bytes` decoded as UTF-8 (a leading byte-order mark skipped)."""
     try:
         return read_bytes(path, what, limit).decode("utf-8-sig")
@@ -126,13 +127,13 @@ def parse_text(kind: str, text: str, source: str | Path, what: str) -> Any:
     return value
 
 
-def read_json(path: str | Path, what: str, limit: int = MAX_FILE_BYTES) -> Any:
+def read_json(path: str | Path, what: str, limit: int | None = None) -> Any:
     """The JSON value in the regular file `path` (`read_text`), its size and nesting bounded; every
     failure is one InputError naming the file: `path: malformed what (...)`."""
     return parse_text("json", read_text(path, what, limit), path, what)
 
 
-def read_toml(path: str | Path, what: str, limit: int = MAX_FILE_BYTES) -> dict:
+def read_toml(path: str | Path, what: str, limit: int | None = None) -> dict:
     """The TOML table in the regular file `path`, bounded and reported as `read_json`."""
     return parse_text("toml", read_text(path, what, limit), path, what)
 

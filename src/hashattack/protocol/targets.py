@@ -143,7 +143,7 @@ def _ids(values, where: str) -> list[int]:
         raise ValueError(f"{where} is not a list of ids, got {type(values).__name__}")
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT64:
-            raise ValueError(f"{where} holds {str(value)[:40]!r}, not an integer id from 0 to {MAX_INT64}")
+            raise ValueError(f"{where} holds {repr(value)[:40]}, not an integer id from 0 to {MAX_INT64}")
     return list(values)
 
 
@@ -166,7 +166,7 @@ def _label_rows(rows, count: int, n_classes: int, where: str) -> np.ndarray:
             raise ValueError(f"target label of query {row}{where} is empty")
         for c in classes:
             if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < n_classes:
-                raise ValueError(f"target label of query {row}{where} names class {str(c)[:40]!r}, "
+                raise ValueError(f"target label of query {row}{where} names class {repr(c)[:40]}, "
                                  f"not an integer in 0..{n_classes - 1}")
         labels[row, classes] = 1
     return labels

@@ -71,6 +71,8 @@ def _load(path: str | Path, what: str) -> np.ndarray:
                                  f"more than the file holds ({held:,}) or the limit of {MAX_ARRAY_BYTES:,} bytes")
             handle.seek(0)
             return np.load(handle, allow_pickle=False)
+    except InputError:
+        raise
     except (OSError, ValueError, EOFError, MemoryError) as exc:
         raise InputError(f"{path}: not a .npy array of {what} ({' '.join(str(exc).split())[:120]})") from None
 
