@@ -209,17 +209,6 @@ def remove_stale_temporaries(root: str | os.PathLike, folders: tuple[str, ...] =
             os.close(fd)
 
 
-def read_bounded(path: str | os.PathLike, limit: int, what: str) -> bytes:
-    """The bytes of regular file `path`, or InputError when it is larger than `limit` bytes."""
-    with open(path, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise InputError(f"{path}: not a regular file ({what})")
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise InputError(f"{path}: larger than {limit // 2**20} MiB, too large for a {what}")
-    return data
-
-
 def atomic_write_text(path: str | os.PathLike, text: str, inside: str | os.PathLike | None = None) -> None:
     """Write text (UTF-8) atomically."""
     atomic_write_bytes(path, text.encode("utf-8"), inside)

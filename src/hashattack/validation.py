@@ -9,8 +9,12 @@ own reader, `data.list_files`.
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+import tomllib
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +25,30 @@ Array = np.ndarray | torch.Tensor
 MAX_SEED = 2 ** 32 - 1          # every generator used (numpy, torch, random) takes 0 .. 2**32 - 1
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 
+# Bounds on what a file or an option may ask for, so a small hostile input cannot make unbounded work;
+# each is refused on one line that names the file or option and the limit.
+MAX_FILE_BYTES = 64 << 20         # a JSON, TOML or text file read whole (configs, manifests, list files, records)
+MAX_JSON_DEPTH = 64               # nesting of arrays/objects in a JSON or TOML file (hashattack's own: < 8)
+MAX_INT64 = 2 ** 63 - 1           # ids and seeds stored in files
+MAX_CLASSES = 100_000             # classes of a dataset, a manifest, a list file
+MAX_LABEL_CELLS = 1 << 28         # objects x classes of one label matrix (256 MiB of uint8)
+MAX_BITS = 4096                   # code length
+MAX_STEPS = 100_000               # attack / training-attack steps
+MAX_EPOCHS = 10_000
+MAX_QUERIES = 1_000_000
+MAX_BATCH = 100_000               # queries or images per batch
+MAX_N_T = 100_000                 # objects voted into an anchor code
+MAX_CLIP_FRAMES = 1000            # frames of one generated video clip
+MAX_IMAGE_SIDE = 8192             # --size, --width, --height
+MAX_COUNT = 10_000_000            # any other count given on the command line
+MAX_SWEEP_POINTS = 100_000        # runs of one sweep
+MAX_PIXELS = 64_000_000           # width x height of the largest image decoded (8000x8000)
+MAX_FRAME_PIXELS = 2048 * 2048    # width x height of a video frame decoded
+MAX_CHECKPOINT_BYTES = 4 << 30    # a weights file, and what its entries hold once decompressed
+MAX_CHECKPOINT_TENSORS = 100_000  # entries of a weights file
+MAX_ARRAY_BYTES = 4 << 30         # a .npy array read (stored database codes and labels)
+MAX_INFLATION = 4                 # what a weights file's entries hold decompressed, over the file's size
+
 
 def at(source: str | Path, line: int | None = None) -> str:
     """`file` or `file, line N` (1-based), the prefix of every message about a file."""
@@ -30,6 +58,92 @@ def at(source: str | Path, line: int | None = None) -> str:
 def line_error(source: str | Path, line: int | None, message: str) -> InputError:
     """An InputError about one line of a text file: `file, line N: message`."""
     return InputError(f"{at(source, line)}: {message}")
+
+
+def read_bytes(path: str | Path, what: str, limit: int | None = None) -> bytes:
+    """The bytes of the regular file `path` of at most `limit` bytes; a folder, device or FIFO (opened
+    without blocking) is refused, as is a larger file, each on one line naming `what` and the file.
+    `limit` defaults to MAX_FILE_BYTES."""
+    path, limit = Path(path), MAX_FILE_BYTES if limit is None else limit
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    try:
+        mode, size = os.fstat(fd).st_mode, os.fstat(fd).st_size
+        if stat.S_ISDIR(mode):
+            raise InputError(f"{what} {path} is a folder, not a file")
+        if not stat.S_ISREG(mode):
+            raise InputError(f"{what} {path} is not a regular file (a device, FIFO or socket); give a file")
+        if size > limit:
+            raise InputError(f"{path}: {what} of {size:,} bytes is larger than the limit of {limit:,} bytes")
+        chunks, total = [], 0
+        while total <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - total))):
+            chunks.append(chunk)
+            total += len(chunk)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise InputError(f"{path}: {what} is larger than the limit of {limit:,} bytes")
+    return data
+
+
+def read_text(path: str | Path, what: str, limit: int | None = None) -> str:
+    """`read_bytes` decoded as UTF-8 (a leading byte-order mark skipped)."""
+    try:
+        return read_bytes(path, what, limit).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot read {what} (not UTF-8 text: {exc.reason} at byte {exc.start})") from None
+
+
+def nesting_depth(value: Any) -> int:
+    """How deep lists and dicts nest in `value` (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def parse_text(kind: str, text: str, source: str | Path, what: str) -> Any:
+    """`text` parsed as `kind` ("json" or "toml"), its nesting bounded; a failure (malformed, nested too
+    deep, an integer of too many digits) is one InputError: `source: malformed what (...)`."""
+    try:
+        value = json.loads(text) if kind == "json" else tomllib.loads(text)
+    except RecursionError:
+        raise InputError(f"{source}: malformed {what} (nested deeper than {MAX_JSON_DEPTH} levels)") from None
+    except ValueError as exc:   # json.JSONDecodeError, tomllib.TOMLDecodeError, an integer of too many digits
+        raise InputError(f"{source}: malformed {what} ({' '.join(str(exc).split())[:200]})") from None
+    if nesting_depth(value) > MAX_JSON_DEPTH:
+        raise InputError(f"{source}: malformed {what} (nested deeper than {MAX_JSON_DEPTH} levels)")
+    return value
+
+
+def read_json(path: str | Path, what: str, limit: int | None = None) -> Any:
+    """The JSON value in the regular file `path` (`read_text`), its size and nesting bounded; every
+    failure is one InputError naming the file: `path: malformed what (...)`."""
+    return parse_text("json", read_text(path, what, limit), path, what)
+
+
+def read_toml(path: str | Path, what: str, limit: int | None = None) -> dict:
+    """The TOML table in the regular file `path`, bounded and reported as `read_json`."""
+    return parse_text("toml", read_text(path, what, limit), path, what)
+
+
+def check_count(value, what: str, limit: int, low: int = 0) -> int:
+    """An integer from `low` to `limit` read from a file (not a bool, not 1.5, not "7")."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= limit:
+        shown = repr(value) if isinstance(value, str) else str(value)
+        raise InputError(f"{what} must be an integer from {low} to {limit:,}, got {shown[:40]}")
+    return int(value)
 
 
 def _numpy(values: Array) -> np.ndarray:
@@ -147,4 +261,8 @@ def check_manifest(manifest, query_labels: Array, db_labels: Array, n_t: int, so
         check_targets(queries, targets, {n_t: anchors[n_t]} if n_t in anchors else {}, source, manifest.query_ids)
 
 
-__all__ = ["at", "line_error", "check_seed", "check_device", "MAX_SEED", "pixel_problem", "check_finite", "check_not_empty", "check_targets", "check_manifest"]
+__all__ = ["read_bytes", "read_text", "read_json", "read_toml", "parse_text", "nesting_depth", "check_count",
+           "MAX_FILE_BYTES", "MAX_JSON_DEPTH", "MAX_INT64", "MAX_CLASSES", "MAX_LABEL_CELLS", "MAX_BITS", "MAX_STEPS",
+           "MAX_EPOCHS", "MAX_QUERIES", "MAX_BATCH", "MAX_N_T", "MAX_CLIP_FRAMES", "MAX_IMAGE_SIDE", "MAX_COUNT", "MAX_SWEEP_POINTS",
+           "MAX_PIXELS", "MAX_FRAME_PIXELS", "MAX_CHECKPOINT_BYTES", "MAX_CHECKPOINT_TENSORS", "MAX_INFLATION", "MAX_ARRAY_BYTES",
+           "at", "line_error", "check_seed", "check_device", "MAX_SEED", "pixel_problem", "check_finite", "check_not_empty", "check_targets", "check_manifest"]

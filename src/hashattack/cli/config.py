@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from hashattack.cli.parsing import subcommand_parser
 from hashattack.errors import InputError
 from hashattack.files import atomic_write_text
 from hashattack.protocol.spec import SWEEP_AXES
+from hashattack.validation import read_toml
 
 RESOLVED_NAME = "config.resolved.toml"
 SKIPPED_ACTIONS = (argparse._HelpAction, argparse._VersionAction)
@@ -65,12 +65,7 @@ def load_config(path: str | Path, overrides: list[str] = (), unset: list[str] = 
     A file naming code (`CODE_KEYS`) is refused unless `allow_code` (the command line's --allow-code);
     the overrides come from the command line and may name it."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))   # a leading byte-order mark is skipped
-    except (FileNotFoundError, IsADirectoryError):
-        raise InputError(f"config {path} does not exist or is not a file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: malformed TOML ({exc})") from None
+    raw = read_toml(path, "TOML config")   # a regular file, size and nesting bounded, a byte-order mark skipped
     command = raw.pop("command", None)
     sweep = raw.pop("sweep", {})
     if not isinstance(sweep, dict):

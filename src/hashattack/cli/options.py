@@ -8,12 +8,11 @@ Every option defaults to None on the parser, so the spec fills in what depends o
 from __future__ import annotations
 
 import argparse
-import tomllib
 from dataclasses import replace
 from pathlib import Path
 
 from hashattack.attacks.registry import METHOD_ORDER, PAPER_METHODS
-from hashattack.cli.values import device_name, path_value, positive_float, positive_int, seed_value
+from hashattack.cli.values import at_most, device_name, path_value, positive_float, positive_int, seed_value
 from hashattack.data.mosaic import DATABASE as MOSAICS
 from hashattack.errors import InputError
 from hashattack.models import available_models
@@ -25,6 +24,8 @@ from hashattack.protocol.spec import DATASETS, DataSpec, ModelSpec, RunSpec
 from hashattack.protocol.targets import TARGET_PROTOCOLS
 from hashattack.training.adversarial import ADVERSARIAL_METHODS, AdversarialTraining
 from hashattack.training.losses import LOSSES
+from hashattack.validation import (MAX_BATCH, MAX_BITS, MAX_CLIP_FRAMES, MAX_EPOCHS, MAX_IMAGE_SIDE, MAX_JSON_DEPTH,
+                                   MAX_N_T, MAX_QUERIES, MAX_STEPS, parse_text)
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -40,15 +41,15 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--database-list", type=Path, help="imagenet100 / nus-wide: database list (default ROOT/database.txt)")
     group.add_argument("--query-list", type=Path, help="imagenet100 / nus-wide: query list (default ROOT/test.txt)")
     group.add_argument("--lists", type=Path, help="jhmdb / ucf101: folder of train/database/query.txt (default ROOT/lists)")
-    group.add_argument("--train-per-class", type=positive_int, help="fashion-mnist: training images per class (default 2000)")
-    group.add_argument("--frames", type=positive_int, help="moving-fashion: frames per clip (default 16)")
+    group.add_argument("--train-per-class", type=at_most(MAX_QUERIES), help="fashion-mnist: training images per class (default 2000)")
+    group.add_argument("--frames", type=at_most(MAX_CLIP_FRAMES), help="moving-fashion: frames per clip (default 16)")
     group.add_argument("--mosaics", type=positive_int,
                        help="mosaic-fashion: database mosaics (default 60000; R and the training sample follow in "
                             "NUS-WIDE's proportion)")
     group.add_argument("--query-data", type=Path, help="images: folder or list file of the queries "
                                                        "(default: --query-split objects drawn from --data)")
     group.add_argument("--query-split", type=positive_int, help="images: objects set aside as queries (default 10%%)")
-    group.add_argument("--size", type=positive_int, help="images: resize to SIZE x SIZE (default: as stored)")
+    group.add_argument("--size", type=at_most(MAX_IMAGE_SIDE), help="images: resize to SIZE x SIZE (default: as stored)")
     group.add_argument("--channels", type=int, choices=(1, 3), help="images: 1 = grey, 3 = RGB (default 3)")
     group.add_argument("--seen-classes", type=int, nargs="+",
                        help="open set: the model trains on these classes only and every target is another class")
@@ -61,7 +62,7 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
 
 def add_model_options(parser: argparse.ArgumentParser, sweep: bool = True) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--bits", type=positive_int, nargs="+" if sweep else None,
+    group.add_argument("--bits", type=at_most(MAX_BITS), nargs="+" if sweep else None,
                        help="code length K (default 32)" + ("; several values: one sub-run each" if sweep else ""))
     group.add_argument("--arch", choices=available_models(),
                        help="hashing model trained here (default: small-cnn on fashion-mnist and images, vgg11 on "
@@ -87,10 +88,10 @@ def add_model_options(parser: argparse.ArgumentParser, sweep: bool = True) -> No
                        help="train a torchvision backbone from random weights instead of ImageNet's")
     group.add_argument("--loss", choices=sorted(LOSSES),
                        help="training loss (default pairwise; hashnet on mosaic-fashion; dvh on videos)")
-    group.add_argument("--epochs", type=positive_int,
+    group.add_argument("--epochs", type=at_most(MAX_EPOCHS),
                        help="training epochs (default: 10 small-cnn, 30 small-cnn on mosaic-fashion, 24 vgg, 200 video)")
     group.add_argument("--lr", type=positive_float, help="learning rate (default: 0.05 small-cnn and video, 0.01 vgg)")
-    group.add_argument("--train-batch-size", type=positive_int, help="training batch (default: 64 small-cnn, 24 vgg, 100 video)")
+    group.add_argument("--train-batch-size", type=at_most(MAX_BATCH), help="training batch (default: 64 small-cnn, 24 vgg, 100 video)")
     group.add_argument("--train-seed", type=seed_value, help="seed of the training run (default 0)")
     group.add_argument("--cache-dir", type=Path, help="trained-model cache (default $HASHATTACK_CACHE or ~/.cache/hashattack)")
     adversarial = parser.add_argument_group("adversarial training (a model trained here; see docs/robustness.md)")
@@ -100,7 +101,7 @@ def add_model_options(parser: argparse.ArgumentParser, sweep: bool = True) -> No
                                   "away from the class center code)")
     adversarial.add_argument("--adv-eps", type=positive_float, help="eps of the training attack (default 0.2)")
     adversarial.add_argument("--adv-eps-space", choices=("pixel", "normalized"), help="its space (default pixel)")
-    adversarial.add_argument("--adv-steps", type=positive_int, help="steps of the training attack (default 5)")
+    adversarial.add_argument("--adv-steps", type=at_most(MAX_STEPS), help="steps of the training attack (default 5)")
     adversarial.add_argument("--adv-step-size", type=positive_float,
                              help="step factor of the training attack (default 2000/steps: the paper's path length)")
     adversarial.add_argument("--adv-mix", type=positive_float,
@@ -122,13 +123,13 @@ def add_attack_options(parser: argparse.ArgumentParser) -> None:
                             "on your images (--eps given replaces it)")
     group.add_argument("--eps-space", choices=("pixel", "normalized"),
                        help="pixel: |x'-x| <= eps on [0,1] pixels; normalized: after the model's mean/std (official code)")
-    group.add_argument("--steps", type=positive_int, nargs="+",
+    group.add_argument("--steps", type=at_most(MAX_STEPS), nargs="+",
                        help="attack iterations (default 2000 as the paper; 200 on the embedded clips)")
     group.add_argument("--step-size", type=positive_float,
                        help="l2 length of a step before the input-size scaling sqrt(D/150528) (default 1.0, official; "
                             "2000/steps on the embedded clips: the paper's path length)")
-    group.add_argument("--n-t", type=positive_int, nargs="+", help="objects voted into DHTA's anchor (default 9)")
-    group.add_argument("--batch-size", type=positive_int, help="queries attacked per forward/backward (default 100)")
+    group.add_argument("--n-t", type=at_most(MAX_N_T), nargs="+", help="objects voted into DHTA's anchor (default 9)")
+    group.add_argument("--batch-size", type=at_most(MAX_BATCH), help="queries attacked per forward/backward (default 100)")
     group.add_argument("--topk", type=positive_int,
                        help="R of MAP@R / t-MAP@R (default 5000 on nus-wide, 1549 on mosaic-fashion, 1000 otherwise)")
     group.add_argument("--zero-relevance", choices=("zero", "drop"),
@@ -152,7 +153,7 @@ def add_attack_options(parser: argparse.ArgumentParser) -> None:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("run")
-    group.add_argument("--queries", type=positive_int, help="queries drawn from the query set (default 100)")
+    group.add_argument("--queries", type=at_most(MAX_QUERIES), help="queries drawn from the query set (default 100)")
     group.add_argument("--seed", type=seed_value,
                        help="seed of queries, targets, anchors, noise and splits, 0 .. 2**32-1 (default 0)")
     group.add_argument("--manifest", type=Path, help="re-run exactly the queries/targets/anchors of a manifest.json")
@@ -179,8 +180,10 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
 def parse_value(text: str):
     """A KEY=VALUE value: TOML (2, 0.1, true, "x", [1, 3]) or else a plain string."""
     try:
-        return tomllib.loads(f"v = {text.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
+        return parse_text("toml", f"v = {text.strip()}", "the command line", "value")["v"]
+    except InputError as exc:
+        if "nested deeper" in str(exc):   # not a plain string either: refused
+            raise InputError(f"override value {text.strip()[:40]!r}…: nested deeper than {MAX_JSON_DEPTH} levels") from None
         return text.strip()
 
 

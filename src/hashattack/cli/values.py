@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 from hashattack.errors import InputError
-from hashattack.validation import MAX_SEED, check_device, check_seed
+from hashattack.validation import MAX_COUNT, MAX_SEED, check_device, check_seed
 
 
 def path_value(text: str) -> Path:
@@ -19,14 +19,24 @@ def path_value(text: str) -> Path:
     return Path(text)
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+def at_most(limit: int):
+    """The type of an option taking a positive integer up to `limit` (a named bound in `validation`)."""
+    def count(text: str) -> int:
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive integer, got {shown!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive integer, got {shown}")
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"expected a positive integer of at most {limit:,}, got {shown}")
+        return value
+    count.__name__ = "positive_int"   # argparse names the type in its messages
+    return count
+
+
+positive_int = at_most(MAX_COUNT)
 
 
 def positive_float(text: str) -> float:
@@ -59,4 +69,4 @@ def device_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-__all__ = ["positive_int", "positive_float", "seed_value", "device_name"]
+__all__ = ["at_most", "positive_int", "positive_float", "seed_value", "device_name"]

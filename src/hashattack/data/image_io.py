@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from hashattack.errors import InputError
+from hashattack.validation import MAX_PIXELS
 
-MAX_PIXELS = 64_000_000   # width × height of the largest image decoded (8000×8000)
 
 
 def _eight_bit(image: Image.Image, path: Path) -> Image.Image:
@@ -33,17 +33,18 @@ def _eight_bit(image: Image.Image, path: Path) -> Image.Image:
     return image
 
 
-def open_image(path: str | Path, mode: str = "RGB") -> Image.Image:
-    """The image at `path`, decoded and converted to `mode` ("L" grey or "RGB"); see the module docstring."""
+def open_image(path: str | Path, mode: str = "RGB", max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """The image at `path`, decoded and converted to `mode` ("L" grey or "RGB"), at most `max_pixels` pixels
+    (MAX_PIXELS; a video frame: MAX_FRAME_PIXELS); see the module docstring."""
     path = Path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 width, height = image.size
-                if width * height > MAX_PIXELS:
+                if width * height > max_pixels:
                     raise InputError(f"{path}: the header gives {width}x{height} pixels, more than "
-                                     f"{MAX_PIXELS:,} (a decompression bomb?); refused before decoding")
+                                     f"{max_pixels:,} (a decompression bomb?); refused before decoding")
                 return _eight_bit(image, path).convert(mode)
     except InputError:
         raise

@@ -27,10 +27,7 @@ import torch
 
 from hashattack.errors import InputError
 from hashattack.files import atomic_write_text
-from hashattack.validation import line_error
-
-
-MAX_CLASSES = 100_000   # the largest class count read from class indices when none is given
+from hashattack.validation import MAX_CLASSES, MAX_LABEL_CELLS, check_count, line_error, read_text
 
 
 def quote(name: str) -> str:
@@ -109,15 +106,9 @@ def _class_index(value: str, source: Path, line: int, num_classes: int | None) -
 
 
 def read_text_lines(path: Path, what: str = "list file") -> list[str]:
-    """The lines of a UTF-8 text file (a leading byte-order mark skipped); one-line errors naming it."""
-    try:
-        return path.read_text(encoding="utf-8-sig").split("\n")
-    except FileNotFoundError:
-        raise InputError(f"{what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise InputError(f"{what} {path} is a folder, not a file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read {what} ({exc})") from None
+    """The lines of a UTF-8 text file (a regular file, size bounded, a leading byte-order mark skipped);
+    one-line errors naming it."""
+    return read_text(path, what).split("\n")
 
 
 def _read_lines(path: Path) -> list[tuple[int, str]]:
@@ -135,6 +126,8 @@ def read_list_file(path: str | Path, root: str | Path | None = None, num_classes
     has one label (and C != 1) as class indices. `check_files` refuses a path that does not exist.
     """
     path = Path(path)
+    if num_classes is not None:
+        check_count(num_classes, f"{path}: the number of classes", MAX_CLASSES, low=1)
     root = Path(root) if root is not None else path.parent
     paths, rows, width, index_form = [], [], num_classes, False
     for number, text in _read_lines(path):
@@ -156,7 +149,11 @@ def read_list_file(path: str | Path, root: str | Path | None = None, num_classes
         raise InputError(f"list file {path} holds no {kind}s")
     if index_form:
         classes = torch.tensor(rows)
-        labels = torch.zeros(len(rows), num_classes or int(classes.max()) + 1, dtype=torch.uint8)
+        width = num_classes or int(classes.max()) + 1
+        if len(rows) * width > MAX_LABEL_CELLS:
+            raise InputError(f"{path}: {len(rows):,} {kind}s x {width:,} classes is more than {MAX_LABEL_CELLS:,} "
+                             "labels; give fewer classes")
+        labels = torch.zeros(len(rows), width, dtype=torch.uint8)
         labels[torch.arange(len(rows)), classes] = 1
         return paths, labels
     return paths, torch.tensor(rows, dtype=torch.uint8)

@@ -28,6 +28,7 @@ from PIL import Image
 
 from hashattack.data.image_io import open_image
 from hashattack.errors import InputError
+from hashattack.validation import MAX_FRAME_PIXELS
 
 MAX_FRAMES = 40
 UCF101_STRIDE = 3
@@ -79,7 +80,8 @@ def read_frame_folder(folder: Path, rule: str = "first", max_frames: int = MAX_F
     files = frame_files(folder)
     frames = []
     for index in sample_frame_indices(len(files), rule, max_frames):
-        frames.append(_to_array(open_image(files[index], "L" if channels == 1 else "RGB"), size, channels))
+        frames.append(_to_array(open_image(files[index], "L" if channels == 1 else "RGB", MAX_FRAME_PIXELS),
+                                size, channels))
     return _stack(frames, folder)
 
 
@@ -91,14 +93,20 @@ def read_video_file(path: Path, rule: str = "first", max_frames: int = MAX_FRAME
     except ImportError:
         raise InputError(f"{path}: reading video files needs PyAV (`pip install av`)") from None
     last = last_needed_frame(rule, max_frames)
-    decoded = []
+    wanted = set(sample_frame_indices(last + 1, rule, max_frames))   # those of a shorter video are a prefix
+    decoded, seen = [], 0
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise InputError(f"{path}: no video stream in this file")
+            stream = container.streams.video[0]
+            _check_frame_size(path, stream.codec_context.width or 0, stream.codec_context.height or 0)
             for frame in container.decode(video=0):
-                decoded.append(frame.to_image())
-                if len(decoded) > last:
+                _check_frame_size(path, frame.width, frame.height)
+                if seen in wanted:
+                    decoded.append(frame.to_image())
+                seen += 1
+                if seen > last:
                     break
     except InputError:
         raise
@@ -106,8 +114,14 @@ def read_video_file(path: Path, rule: str = "first", max_frames: int = MAX_FRAME
         raise InputError(f"{path}: unreadable video file ({type(exc).__name__}: {exc})") from None
     if not decoded:
         raise InputError(f"{path}: the video file holds no frames")
-    keep = sample_frame_indices(len(decoded), rule, max_frames)
-    return _stack([_to_array(decoded[i], size, channels) for i in keep], path)
+    return _stack([_to_array(image, size, channels) for image in decoded], path)
+
+
+def _check_frame_size(path: Path, width: int, height: int) -> None:
+    """Refuse frames of more than MAX_FRAME_PIXELS pixels before they are converted to images."""
+    if width * height > MAX_FRAME_PIXELS:
+        raise InputError(f"{path}: frames of {width}x{height} pixels, more than the limit of {MAX_FRAME_PIXELS:,} "
+                         "pixels per frame; scale the video down first")
 
 
 def _stack(frames: list[np.ndarray], source: Path) -> np.ndarray:

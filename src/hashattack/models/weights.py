@@ -10,15 +10,28 @@ holding the file's SHA-256 and the model's config (written by `training.checkpoi
 from __future__ import annotations
 
 import hashlib
-import json
+import re
+import zipfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from hashattack.errors import InputError
+from hashattack.validation import MAX_CHECKPOINT_BYTES, MAX_CHECKPOINT_TENSORS, MAX_INFLATION, read_json
 
 CACHE_LAYOUTS = (".", "hub/checkpoints", "checkpoints")   # torchvision's cache folder and its parents
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+METADATA_FIELDS = {   # optional metadata fields that are read back: key -> (check, what it must be)
+    "train_data": (lambda v: isinstance(v, dict), "an object"),
+    "train_seconds": (lambda v: v is None or _number(v), "a number"),
+    "loss_history": (lambda v: isinstance(v, list) and all(_number(x) for x in v), "a list of numbers"),
+}
 
 
 def torchvision_file_name(weights_enum: str) -> str:
@@ -66,13 +79,40 @@ def read_metadata(path: str | Path) -> dict:
         raise InputError(f"checkpoint {path} does not exist")
     if not meta_file.is_file():
         raise InputError(f"checkpoint {path} has no metadata file {meta_file.name} beside it")
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{meta_file}: malformed checkpoint metadata ({exc})") from None
+    meta = read_json(meta_file, "checkpoint metadata")
     if not isinstance(meta, dict) or "model" not in meta or "sha256" not in meta:
         raise InputError(f"{meta_file}: checkpoint metadata lacks 'model' or 'sha256'")
+    if not isinstance(meta["sha256"], str) or not re.fullmatch(r"[0-9a-f]{64}", meta["sha256"]):
+        raise InputError(f"{meta_file}: malformed checkpoint metadata (sha256 is not 64 hex digits)")
+    model = meta["model"]
+    if not isinstance(model, dict) or not isinstance(model.get("architecture"), str):
+        raise InputError(f"{meta_file}: malformed checkpoint metadata ('model' is not an object naming its architecture)")
+    for key, (fits, kind) in METADATA_FIELDS.items():
+        if key in meta and not fits(meta[key]):
+            raise InputError(f"{meta_file}: malformed checkpoint metadata ({key} is {str(meta[key])[:40]!r}, not {kind})")
     return meta
+
+
+def check_weights_file(path: Path) -> None:
+    """Refuse a weights file larger than MAX_CHECKPOINT_BYTES, or a zip (torch.save's format) of more than
+    MAX_CHECKPOINT_TENSORS entries or whose entries inflate to more than MAX_INFLATION times its size."""
+    size = path.stat().st_size
+    if size > MAX_CHECKPOINT_BYTES:
+        raise InputError(f"{path}: weights file of {size:,} bytes is larger than the limit of {MAX_CHECKPOINT_BYTES:,}")
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise InputError(f"{path} is not a plain state_dict ({type(exc).__name__}); refusing to load it") from None
+    if len(entries) > MAX_CHECKPOINT_TENSORS:
+        raise InputError(f"{path}: weights file of {len(entries):,} entries, more than the limit of "
+                         f"{MAX_CHECKPOINT_TENSORS:,}; refusing to load it")
+    inflated = sum(entry.file_size for entry in entries)
+    if inflated > min(MAX_INFLATION * size + (1 << 20), MAX_CHECKPOINT_BYTES):
+        raise InputError(f"{path}: weights file of {size:,} bytes inflates to {inflated:,} (at most "
+                         f"{MAX_INFLATION} times its size); refusing to load it")
 
 
 def load_state_dict(path: str | Path, sha256: str | None = None,
@@ -85,6 +125,7 @@ def load_state_dict(path: str | Path, sha256: str | None = None,
         actual = sha256_of(path)
         if actual != sha256:
             raise InputError(f"{path}: SHA-256 {actual[:12]}… does not match its metadata ({sha256[:12]}…)")
+    check_weights_file(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # weights_only refuses anything but tensors and plain containers
@@ -110,5 +151,5 @@ def load_into(module: nn.Module, state: dict, path: str | Path, what: str, assig
         raise InputError(f"{path} does not fit {what}: {detail}") from None
 
 
-__all__ = ["torchvision_file_name", "find_weights", "sha256_of", "metadata_path", "read_metadata",
+__all__ = ["torchvision_file_name", "find_weights", "sha256_of", "metadata_path", "read_metadata", "check_weights_file",
            "load_state_dict", "load_into"]

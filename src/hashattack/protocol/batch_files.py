@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 import shutil
 import sys
@@ -25,7 +24,7 @@ import torch
 from hashattack.errors import InputError
 from hashattack.protocol.fingerprint import digest
 from hashattack.retrieval.codes import codes_from_hex
-from hashattack.validation import pixel_problem
+from hashattack.validation import pixel_problem, read_json
 
 BATCH_FORMAT = "hashattack-batch/2"
 
@@ -54,9 +53,9 @@ def read_record(path: Path) -> dict | str:
     if path.is_symlink() or not path.is_file():
         return "not a regular file"
     try:
-        record = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return f"unreadable or truncated ({type(exc).__name__}: {str(exc)[:60]})"
+        record = read_json(path, "batch file")
+    except InputError as exc:
+        return f"unreadable or truncated ({str(exc).removeprefix(f'{path}: ')[:80]})"
     return record if isinstance(record, dict) else "not a JSON object"
 
 
@@ -120,8 +119,14 @@ def read_examples(path: Path, shape: tuple[int, ...], sha256: str | None = None)
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
         return f"its examples file {path.name} does not match the batch (examples_sha256)"
     try:
+        buffer = io.BytesIO(data)
+        version = np.lib.format.read_magic(buffer)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        stored_shape = read_header(buffer)[0]
+        if tuple(stored_shape) != tuple(shape):   # checked before numpy allocates what the header claims
+            return f"its examples file {path.name}: not float32 pixels of shape {tuple(shape)}"
         pixels = torch.from_numpy(np.array(np.load(io.BytesIO(data), allow_pickle=False)))
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, MemoryError) as exc:
         return f"its examples file {path.name} is malformed ({str(exc)[:60]})"
     why = check_pixels(pixels, shape)
     return pixels if why is None else f"its examples file {path.name}: {why}"

@@ -100,7 +100,7 @@ def plan(spec: RunSpec, source: Source) -> Manifest:
     dataset = source.dataset
     needed = spec.needed_n_ts()
     if spec.manifest is not None:
-        manifest = load_manifest(spec.manifest, len(dataset.query), len(dataset.database))
+        manifest = load_manifest(spec.manifest, len(dataset.query), len(dataset.database), dataset.name)
         for n_t in needed:
             check_manifest(manifest, dataset.query.labels, dataset.database.labels, n_t, str(spec.manifest))
         targets = [manifest.target_labels, *manifest.target_labels_by_n_t.values()]

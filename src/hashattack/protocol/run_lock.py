@@ -22,6 +22,7 @@ from pathlib import Path
 
 from hashattack.errors import InputError
 from hashattack.files import release_root, write_root
+from hashattack.validation import parse_text
 
 LOCK_FILE = "run.lock"
 
@@ -29,9 +30,9 @@ LOCK_FILE = "run.lock"
 def _holder(fd: int) -> str:
     """Who holds the lock file open as `fd`, as it tells (the holder may not have written it yet)."""
     try:
-        info = json.loads(os.pread(fd, 4096, 0))
+        info = parse_text("json", os.pread(fd, 4096, 0).decode("utf-8", "replace"), LOCK_FILE, "lock")
         return f"pid {int(info['pid'])} on host {info['host']} since {info['started']}"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, InputError, ValueError, KeyError, TypeError):
         return "another process"
 
 

@@ -31,13 +31,14 @@ from pathlib import Path
 import torch
 
 from hashattack.errors import InputError
-from hashattack.files import atomic_write_bytes, atomic_write_json, read_bounded, remove_stale_temporaries, strict_json
+from hashattack.files import atomic_write_bytes, atomic_write_json, remove_stale_temporaries, strict_json
 from hashattack.protocol import batch_files
 from hashattack.protocol.batch_files import BATCH_FORMAT, examples_bytes, notice, read_examples
 from hashattack.protocol.batch_store import FORCE_HINT, MemoryBatches, checked_examples
 from hashattack.protocol.export import EXPORT_DIR
 from hashattack.protocol.fingerprint import canonical, dataset_fingerprint, differences, digest, run_fingerprint
 from hashattack.protocol.run_lock import LOCK_FILE, RunLock
+from hashattack.validation import read_json
 
 RUN_FORMAT = "hashattack-run/1"
 RUN_FILE = "run.json"
@@ -81,9 +82,9 @@ MAX_JSON_BYTES = 64 * 2**20
 
 def _read_json(path: Path, what: str) -> dict:
     try:
-        value = json.loads(read_bounded(path, MAX_JSON_BYTES, what))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: malformed {what} ({exc}); {FORCE_HINT}") from None
+        value = read_json(path, what, MAX_JSON_BYTES)
+    except InputError as exc:
+        raise InputError(f"{exc}; {FORCE_HINT}") from None
     if not isinstance(value, dict):
         raise InputError(f"{path}: malformed {what} (not a JSON object); {FORCE_HINT}")
     return value

@@ -25,7 +25,6 @@ ids, the protocol and the seed, and a run given a manifest re-runs exactly.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +33,7 @@ import numpy as np
 from hashattack.errors import InputError
 from hashattack.files import atomic_write_json
 from hashattack.retrieval.stored import label_vectors  # noqa: F401  (re-exported for the protocol)
+from hashattack.validation import MAX_CLASSES, MAX_INT64, MAX_LABEL_CELLS, MAX_N_T, check_count, read_json
 
 MANIFEST_FORMAT = "hashattack-manifest/1"
 TARGET_PROTOCOLS = ("paired", "official")
@@ -80,53 +80,95 @@ class Manifest:
         atomic_write_json(path, self.to_json())
 
 
-def load_manifest(path: str | Path, num_queries: int | None = None, num_database: int | None = None) -> Manifest:
-    """Read and validate a manifest; ids are checked against the set sizes when given."""
+def load_manifest(path: str | Path, num_queries: int | None = None, num_database: int | None = None,
+                  dataset: str | None = None) -> Manifest:
+    """Read and validate a manifest; ids are checked against the set sizes, and its dataset against
+    `dataset` (the kind before a `:`, e.g. `images`), when given."""
     path = Path(path)
-    if path.exists() and not path.is_file():
-        raise InputError(f"manifest {path} is a folder or another non-file; give a manifest.json file")
+    raw = read_json(path, "manifest")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8-sig"))   # a byte-order mark is skipped
-    except FileNotFoundError:
-        raise InputError(f"manifest {path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: malformed manifest ({exc})") from None
-    try:
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
         if raw.get("format") != MANIFEST_FORMAT:
-            raise ValueError(f"format is {raw.get('format')!r}, expected {MANIFEST_FORMAT!r}")
-        n_classes = int(raw["num_classes"])
-        query_ids = [int(i) for i in raw["query_ids"]]
+            raise ValueError(f"format is {str(raw.get('format'))[:40]!r}, expected {MANIFEST_FORMAT!r}")
+        n_classes = check_count(raw["num_classes"], "num_classes", MAX_CLASSES, low=1)
+        query_ids = _ids(raw["query_ids"], "query_ids")
         if not query_ids:
             raise ValueError("query_ids is empty; a manifest needs at least one query")
+        if len(set(query_ids)) != len(query_ids):
+            first = next(i for n, i in enumerate(query_ids) if i in query_ids[:n])
+            raise ValueError(f"query id {first} is listed twice in query_ids")
+        if len(query_ids) * n_classes > MAX_LABEL_CELLS:
+            raise ValueError(f"{len(query_ids)} queries x {n_classes} classes is more than {MAX_LABEL_CELLS:,} labels")
         labels = _label_rows(raw["target_labels"], len(query_ids), n_classes, "")
-        by_n_t = {int(k): _label_rows(v, len(query_ids), n_classes, f" in target_labels_by_n_t[{k}]")
-                  for k, v in raw.get("target_labels_by_n_t", {}).items()}
+        extra_targets = raw.get("target_labels_by_n_t", {})
+        if not isinstance(extra_targets, dict):
+            raise ValueError("target_labels_by_n_t is not an object")
+        by_n_t = {_n_t(k): _label_rows(v, len(query_ids), n_classes, f" in target_labels_by_n_t[{k}]")
+                  for k, v in extra_targets.items()}
         protocol = raw.get("target_protocol", "paired")   # manifests older than the option: the nested draw
         if protocol not in TARGET_PROTOCOLS:
-            raise ValueError(f"target_protocol is {protocol!r}, expected one of {', '.join(TARGET_PROTOCOLS)}")
-        anchors = {int(k): [[int(i) for i in ids] for ids in v] for k, v in raw["anchor_ids"].items()}
-        for n_t, rows in anchors.items():
-            if len(rows) != len(query_ids) or any(len(r) != n_t for r in rows):
+            raise ValueError(f"target_protocol is {str(protocol)[:40]!r}, expected one of {', '.join(TARGET_PROTOCOLS)}")
+        if not isinstance(raw["anchor_ids"], dict):
+            raise ValueError("anchor_ids is not an object")
+        anchors = {}
+        for k, v in raw["anchor_ids"].items():
+            n_t = _n_t(k)
+            if not isinstance(v, list) or len(v) != len(query_ids) or \
+                    any(not isinstance(r, list) or len(r) != n_t for r in v):
                 raise ValueError(f"anchor_ids[{n_t}] must hold {n_t} ids for each of {len(query_ids)} queries")
-        seed = int(raw["seed"])
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            anchors[n_t] = [_ids(r, f"anchor_ids[{n_t}]") for r in v]
+        seed = check_count(raw["seed"], "seed", MAX_INT64)
+        kind = raw.get("dataset", "")
+        if not isinstance(kind, str):
+            raise ValueError("dataset is not a string")
+        extra = raw.get("extra", {})
+        if not isinstance(extra, dict):
+            raise ValueError("extra is not an object")
+    except (InputError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise InputError(f"{path}: malformed manifest ({exc})") from None
     if num_queries is not None and any(not 0 <= i < num_queries for i in query_ids):
         raise InputError(f"{path}: a query id is outside the query set of {num_queries}")
     if num_database is not None and any(not 0 <= i < num_database for rows in anchors.values() for r in rows for i in r):
         raise InputError(f"{path}: an anchor id is outside the database of {num_database}")
-    return Manifest(seed, query_ids, labels, anchors, raw.get("dataset", ""), raw.get("extra", {}), protocol, by_n_t)
+    if dataset is not None and kind and kind.partition(":")[0] != dataset.partition(":")[0]:
+        raise InputError(f"{path}: a manifest of dataset {kind[:60]!r}, not of {dataset!r}; give this dataset's "
+                         "manifest or none")
+    return Manifest(seed, query_ids, labels, anchors, kind, extra, protocol, by_n_t)
+
+
+def _ids(values, where: str) -> list[int]:
+    """A JSON list of ids: non-negative integers within int64 (not bools, not "7", not a string of digits)."""
+    if not isinstance(values, list):
+        raise ValueError(f"{where} is not a list of ids, got {type(values).__name__}")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT64:
+            raise ValueError(f"{where} holds {repr(value)[:40]}, not an integer id from 0 to {MAX_INT64}")
+    return list(values)
+
+
+def _n_t(key: str) -> int:
+    """An n_t key of the manifest ("9"): a positive integer in plain digits."""
+    if not (isinstance(key, str) and key.isascii() and key.isdigit() and len(key) < 8) or not 0 < int(key) <= MAX_N_T:
+        raise ValueError(f"n_t key {str(key)[:20]!r} is not an integer from 1 to {MAX_N_T:,}")
+    return int(key)
 
 
 def _label_rows(rows, count: int, n_classes: int, where: str) -> np.ndarray:
     """(count, n_classes) uint8 multi-hot from a manifest's lists of class indices (`where`: which list)."""
-    labels = np.zeros((count, n_classes), dtype=np.uint8)
+    if not isinstance(rows, list):
+        raise ValueError(f"target_labels{where} is not a list")
     if len(rows) != count:
         raise ValueError(f"target_labels{where} and query_ids differ in length")
+    labels = np.zeros((count, n_classes), dtype=np.uint8)
     for row, classes in enumerate(rows):
-        if not classes:
+        if not isinstance(classes, list) or not classes:
             raise ValueError(f"target label of query {row}{where} is empty")
-        labels[row, [int(c) for c in classes]] = 1
+        for c in classes:
+            if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < n_classes:
+                raise ValueError(f"target label of query {row}{where} names class {repr(c)[:40]}, "
+                                 f"not an integer in 0..{n_classes - 1}")
+        labels[row, classes] = 1
     return labels
 
 

@@ -19,11 +19,12 @@ import json
 from pathlib import Path
 
 from hashattack.errors import InputError
-from hashattack.files import read_bounded, remove_stale_temporaries
+from hashattack.files import remove_stale_temporaries
 from hashattack.reporting.export_tables import export_scores_table, export_sources_table
 from hashattack.reporting.page import Page, inside_regular_file
 from hashattack.reporting.plots import plot_tmap_sweep
 from hashattack.reporting.run_records import Run, Runs, load_runs, method_order, summary_row
+from hashattack.validation import read_json, read_text
 from hashattack.reporting.tables import (OTHER_CONVENTION, by_convention, column_label, convention_caption,
                                          parse_markdown, percent, results_table)
 
@@ -74,8 +75,8 @@ def results_columns(runs: Runs) -> tuple[str, list[str], list[list[str]]]:
 def _main_table(runs: Runs) -> tuple[str, list[str], list[list[str]]]:
     """The sweep's own table file when it has one, else the table built from the runs."""
     try:
-        text = read_bounded(runs.table, MAX_TABLE_BYTES, "sweep table").decode() if runs.table is not None else None
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text(runs.table, "sweep table", MAX_TABLE_BYTES) if runs.table is not None else None
+    except OSError as exc:
         raise InputError(f"{runs.table}: unreadable sweep table ({exc})") from None
     parsed = parse_markdown(text) if text is not None else None
     if parsed is not None:
@@ -87,10 +88,9 @@ def _main_table(runs: Runs) -> tuple[str, list[str], list[list[str]]]:
 def _attack_seconds(folder: Path) -> dict[str, float]:
     """Attack time of each method from the run's timing.json (kept apart from results.json), if any."""
     try:
-        timing = json.loads(read_bounded(folder / "timing.json", MAX_SIDE_FILE_BYTES, "timing file"))
+        timing = read_json(folder / "timing.json", "timing file", MAX_SIDE_FILE_BYTES)
         return {m: float(t["seconds"]) for m, t in timing.get("methods", {}).items()}
-    except (OSError, InputError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError,
-            AttributeError):
+    except (OSError, InputError, KeyError, TypeError, ValueError, AttributeError):
         return {}
 
 
@@ -129,15 +129,15 @@ def _manifest_summary(folder: Path, record: dict) -> dict:
     if path is None:
         return {}
     try:
-        raw = json.loads(read_bounded(path, MAX_SIDE_FILE_BYTES, "manifest"))
+        raw = read_json(path, "manifest", MAX_SIDE_FILE_BYTES)
         targets = [tuple(t) for t in raw["target_labels"]]
         return {"file": path.relative_to(folder).as_posix() if path.parent == folder else str(record["manifest"]),
                 "dataset": raw.get("dataset", ""), "seed": raw["seed"],
                 "queries": len(raw["query_ids"]), "first query ids": raw["query_ids"][:8],
                 "n_t values with anchors": sorted(int(k) for k in raw["anchor_ids"]),
                 "distinct target labels": len(set(targets))}
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{path}: malformed manifest ({exc})") from None
+    except (OSError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"{path}: malformed manifest ({exc!r})") from None
 
 
 def _settings_rows(run: Run) -> list[list[str]]:

@@ -15,7 +15,6 @@ attack) gives its MAP row, the others their t-MAP row. `write_robustness` writes
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from hashattack.errors import InputError
 from hashattack.files import atomic_write_json, atomic_write_text
 from hashattack.reporting.plots import blank_figure, plain, save_figure
 from hashattack.reporting.run_records import Runs, load_runs, method_order
+from hashattack.validation import read_json
 from hashattack.reporting.tables import (CONVENTION_MEANING, OTHER_CONVENTION, by_convention, column_label, csv_text,
                                          markdown, percent)
 
@@ -82,8 +82,8 @@ def model_summary(label: str, runs: Runs) -> dict:
 
 def _train_seconds(folder: Path) -> float | None:
     try:
-        return json.loads((Path(folder) / "timing.json").read_text()).get("train_seconds")
-    except (OSError, json.JSONDecodeError, AttributeError):
+        return read_json(Path(folder) / "timing.json", "timing file").get("train_seconds")
+    except (InputError, AttributeError):
         return None
 
 

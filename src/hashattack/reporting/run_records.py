@@ -14,13 +14,14 @@ refused; results.json and sweep.json are read up to `MAX_RECORD_BYTES`.
 from __future__ import annotations
 
 import itertools
-import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hashattack.errors import InputError
-from hashattack.files import confined_name, read_bounded
+from hashattack.files import confined_name
 from hashattack.reporting.tables import summary_values
+from hashattack.validation import MAX_SWEEP_POINTS, read_json
 
 SWEEP_FORMAT = "hashattack-sweep/1"
 SETTING_AXES = ("bits", "eps", "n_t", "steps")   # the axes looked for when there is no sweep.json
@@ -55,10 +56,7 @@ class Runs:
 
 def read_record(path: Path) -> dict:
     """A results.json record, checked for the fields a report needs."""
-    try:
-        record = json.loads(read_bounded(path, MAX_RECORD_BYTES, "results file"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: malformed results ({exc})") from None
+    record = read_json(path, "results", MAX_RECORD_BYTES)
     if not isinstance(record, dict) or "methods" not in record or "settings" not in record:
         raise InputError(f"{path}: not a hashattack results file (no 'methods' or 'settings')")
     why = _record_problem(record)
@@ -136,17 +134,21 @@ def _inside(folder: Path, root: Path) -> bool:
 
 def _sweep(root: Path) -> Runs:
     where = root / "sweep.json"
+    sweep = read_json(where, "sweep", MAX_RECORD_BYTES)
     try:
-        sweep = json.loads(read_bounded(where, MAX_RECORD_BYTES, "sweep file"))
         axes = {str(axis): list(values) for axis, values in sweep["axes"].items()}
         names = [str(name) for name in sweep["runs"]]
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{where}: malformed sweep ({exc!r})") from None
     for name in [*names, str(sweep.get("table", "table.md"))]:
         confined_name(name, f"{where}: a run or table name")
     if sweep.get("format") != SWEEP_FORMAT:
-        raise InputError(f"{root / 'sweep.json'}: format {sweep.get('format')!r}, expected {SWEEP_FORMAT!r}")
-    grid = list(itertools.product(*axes.values()))
+        raise InputError(f"{root / 'sweep.json'}: format {str(sweep.get('format'))[:40]!r}, expected {SWEEP_FORMAT!r}")
+    points = math.prod(len(values) for values in axes.values())
+    if points > MAX_SWEEP_POINTS or len(names) > MAX_SWEEP_POINTS:
+        raise InputError(f"{root / 'sweep.json'}: a sweep of {max(points, len(names)):,} points, more than the limit "
+                         f"of {MAX_SWEEP_POINTS:,}")
+    grid = list(itertools.product(*axes.values())) if points == len(names) else []
     runs, missing = [], []
     for i, name in enumerate(names):
         path = root / name / "results.json"

@@ -44,10 +44,30 @@ def load_checkpoint(path: str | Path, architecture: str | None = None, bits: int
     if bits is not None and config.get("bits") != bits:
         raise InputError(f"checkpoint {path} has {config.get('bits')} bits, not {bits}")
     state = load_state_dict(path, meta["sha256"], map_location)
+    check_fits(name, config, state, path)
     model = create_model(name, **config)
     load_into(model, state, path, f"a {name!r} model")
     return model.eval(), meta
 
 
+def check_fits(name: str, config: dict, state: dict, path: str | Path) -> None:
+    """Build the model of `config` on the meta device (no memory) and refuse, before the real one is
+    allocated, a config whose model needs more values than the weights file holds (a size or width
+    that its metadata inflates) or that cannot be built at all."""
+    try:
+        with torch.device("meta"):
+            skeleton = create_model(name, **config)
+    except InputError as exc:
+        raise InputError(f"{metadata_path(path)}: {exc}") from None
+    except (TypeError, ValueError, RuntimeError, OverflowError, MemoryError) as exc:
+        raise InputError(f"{metadata_path(path)}: its model config cannot be built "
+                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})") from None
+    needed = sum(t.numel() for t in skeleton.state_dict().values())
+    held = sum(t.numel() for t in state.values() if isinstance(t, torch.Tensor))
+    if needed > held:
+        raise InputError(f"{metadata_path(path)}: its model config describes {needed:,} weights, the weights file "
+                         f"{Path(path).name} holds {held:,}; the metadata does not fit the file")
+
+
 # sha256_of, metadata_path and read_metadata live in models.weights; imported from here by older callers.
-__all__ = ["save_checkpoint", "load_checkpoint", "sha256_of", "metadata_path", "read_metadata"]
+__all__ = ["save_checkpoint", "load_checkpoint", "check_fits", "sha256_of", "metadata_path", "read_metadata"]
