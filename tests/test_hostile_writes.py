@@ -493,7 +493,7 @@ def test_a_huge_sweep_table_is_one_line(sweep, capsys):
     (sweep / "table.md").write_text("caption\n\n| a | b |\n|---|---|\n" + f"| {cell} | {cell} |\n" * 20)
     before = (sweep / "report.md").read_bytes()
     code, _, err = cli(["report", sweep, "--quiet"], capsys)
-    assert code == 2 and "table.md: larger than 1 MiB, too large for a sweep table" in one_line(err)
+    assert code == 2 and "table.md: sweep table of 4,000,189 bytes is larger than the limit of 1,048,576 bytes" in one_line(err)
     assert (sweep / "report.md").read_bytes() == before
 
 
