@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import hashattack.files as files
+import hashattack.reporting.run_records as run_records
 from hashattack.cli.main import main
 from hashattack.errors import InputError
 from hashattack.files import atomic_write_text, confined_name, remove_stale_temporaries
@@ -498,13 +500,12 @@ def test_a_huge_sweep_table_is_one_line(sweep, capsys):
 
 
 def test_a_huge_results_file_is_one_line(finished, capsys, monkeypatch):
-    import hashattack.reporting.run_records as run_records
     monkeypatch.setattr(run_records, "MAX_RECORD_BYTES", 2**20)
     record = json.loads((finished / "results.json").read_text())
     record["settings"]["note"] = "z" * (2**20)
     (finished / "results.json").write_text(json.dumps(record))
     code, _, err = cli(["report", finished, "--quiet"], capsys)
-    assert code == 2 and "results.json: larger than 1 MiB" in one_line(err)
+    assert code == 2 and "results.json: results of" in one_line(err) and "larger than the limit of 1,048,576 bytes" in err
 
 
 def test_the_temporaries_of_a_killed_report_are_removed_on_the_next_one(finished, sentinel, capsys):
@@ -520,7 +521,6 @@ def test_the_temporaries_of_a_killed_report_are_removed_on_the_next_one(finished
 
 
 def test_a_report_interrupted_while_writing_leaves_no_temporary(finished, capsys, monkeypatch):
-    import hashattack.files as files
     real = files.os.replace
 
     def killed(src, dst, *args, **kwargs):
