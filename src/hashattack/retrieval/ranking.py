@@ -29,7 +29,7 @@ import torch
 
 from hashattack.errors import InputError
 from hashattack.retrieval.codes import Array, _as_codes, _as_tensor, _positive_int
-from hashattack.retrieval.engines import open_engine, parse_index
+from hashattack.retrieval.engines import kinds, open_engine, parse_index
 from hashattack.retrieval.engines.base import package_version
 from hashattack.retrieval.faiss_index import FaissBinaryIndex
 from hashattack.retrieval.popcount import KERNELS, bytes_to_words, rank_words
@@ -134,11 +134,12 @@ class HammingIndex:
 
     def _setup(self, backend: str, n: int, n_bits: int, device: torch.device, kernel: str) -> None:
         self.engine = None
-        if backend not in BACKENDS and isinstance(backend, str) and backend.strip():
+        if backend not in BACKENDS and isinstance(backend, str) and backend.partition(":")[0].strip() in kinds():
             self.choice = parse_index(backend)     # an engine's index string (one-line error if not)
             backend = "engine"
         elif backend not in BACKENDS:
-            raise InputError(f"unknown ranking backend {backend!r}: choose from {', '.join(BACKENDS)}")
+            raise InputError(f"unknown ranking backend {backend!r}: choose from {', '.join(BACKENDS)} or an engine "
+                             f"KIND[:name=value,...] of {', '.join(kinds())}")
         if kernel not in KERNELS:
             raise InputError(f"unknown popcount kernel {kernel!r}: choose from {', '.join(KERNELS)}")
         self.kernel = kernel
