@@ -62,7 +62,8 @@ def package_version(distribution: str) -> str | None:
 def ordered_results(idx: np.ndarray, dist: np.ndarray, r: int, n_bits: int) -> tuple[np.ndarray, np.ndarray]:
     """(nq, <= r) raw results (index < 0 for none) as int64 (nq, r), sorted by (distance, index), padded
     with -1 / K + 1."""
-    idx, dist = np.asarray(idx, dtype=np.int64), np.rint(np.asarray(dist, dtype=np.float64)).astype(np.int64)
+    idx, dist = np.asarray(idx, dtype=np.int64), np.asarray(dist, dtype=np.float64)
+    dist = np.rint(np.where(np.isfinite(dist), dist, n_bits + 1)).astype(np.int64)   # NaN: no item
     if idx.shape[1] < r:
         pad = r - idx.shape[1]
         idx = np.pad(idx, ((0, 0), (0, pad)), constant_values=-1)

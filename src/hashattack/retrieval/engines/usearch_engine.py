@@ -32,7 +32,8 @@ class USearch(Engine):
         found = self.index.search(q, r, exact=bool(self.options["exact"]))
         keys, dist = np.asarray(found.keys).reshape(len(q), -1), np.asarray(found.distances).reshape(len(q), -1)
         counts = np.asarray(getattr(found, "counts", [keys.shape[1]])).reshape(len(q))   # one query: a Matches
-        keys = np.where(np.arange(keys.shape[1]) < counts[:, None], keys.astype(np.int64), -1)
+        valid = np.arange(keys.shape[1]) < counts[:, None]
+        keys = np.where(valid, np.where(valid, keys, 0).astype(np.int64), -1)
         return ordered_results(keys, dist, r, self.n_bits)
 
 
