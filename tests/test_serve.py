@@ -177,3 +177,11 @@ def test_a_port_in_use_is_one_line(capsys, service, fake_fmnist):
                  "--quiet"]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Address already in use" in err, err
+
+
+def test_serve_without_its_packages_names_the_extra(capsys, monkeypatch, fake_fmnist, tmp_path):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    capsys.readouterr()
+    assert main(["serve", "--data", str(fake_fmnist), *TINY, "--cache-dir", str(tmp_path / "c"), "--port",
+                 str(free_port()), "--quiet"]) == 2
+    assert "pip install 'hashattack[serve]'" in capsys.readouterr().err

@@ -13,6 +13,7 @@ queries as 8-bit PNGs, and scores t-MAP (and the benign MAP) from the labels the
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import json
 import socket
@@ -109,9 +110,9 @@ def open_service(data: DataSpec, model: ModelSpec, index: str, topk: int, max_by
 
 def create_app(service: SearchService):
     """The ASGI app: POST /search, nothing else."""
-    from starlette.applications import Starlette
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
+    applications, responses, routing = (_optional(f"starlette.{name}") for name in ("applications", "responses",
+                                                                                      "routing"))
+    Starlette, JSONResponse, Route = applications.Starlette, responses.JSONResponse, routing.Route
 
     def refuse(status: int, text: str) -> JSONResponse:
         return JSONResponse({"error": " ".join(text.split())}, status_code=status)
@@ -138,7 +139,7 @@ def create_app(service: SearchService):
 
 def serve(service: SearchService, host: str, port: int) -> None:
     """Run the app under uvicorn on `host` (a loopback address) until interrupted."""
-    import uvicorn
+    uvicorn = _optional("uvicorn")
     host = check_loopback(host)
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -146,6 +147,20 @@ def serve(service: SearchService, host: str, port: int) -> None:
     config = uvicorn.Config(create_app(service), log_level="warning", access_log=False, limit_concurrency=64,
                             timeout_keep_alive=5)
     uvicorn.Server(config).run(sockets=[listener])
+
+
+def check_packages() -> None:
+    """A one-line InputError naming the extra where starlette or uvicorn is not installed."""
+    for module in ("starlette.applications", "uvicorn"):
+        _optional(module)
+
+
+def _optional(module: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise InputError(f"hashattack serve needs the optional package {module.split('.')[0]}: "
+                         "pip install 'hashattack[serve]'") from None
 
 
 def ask(base: str, png: bytes, timeout: float = 60.0) -> dict:
@@ -208,5 +223,5 @@ def black_box_scores(base: str, benign: torch.Tensor, adversarial: torch.Tensor,
             "ap": [None if np.isnan(v) else round(float(v), 6) for v in ap]}
 
 
-__all__ = ["SearchService", "open_service", "create_app", "serve", "ask", "black_box_scores", "check_loopback", "service_url",
+__all__ = ["check_packages", "SearchService", "open_service", "create_app", "serve", "ask", "black_box_scores", "check_loopback", "service_url",
            "MAX_UPLOAD"]

@@ -6,7 +6,7 @@ import argparse
 
 from hashattack.cli.options import add_data_options, add_model_options, data_spec, model_spec
 from hashattack.cli.values import device_name, positive_int
-from hashattack.protocol.service import MAX_UPLOAD, check_loopback, open_service, serve
+from hashattack.protocol.service import MAX_UPLOAD, check_loopback, check_packages, open_service, serve
 from hashattack.protocol.sources import defaults_for
 from hashattack.retrieval.engines import parse_index
 
@@ -40,6 +40,7 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     host = check_loopback(args.host)
+    check_packages()
     index = parse_index(args.index).text
     data = data_spec(args)
     given = getattr(args, "checkpoint", None) is not None or getattr(args, "model", None) is not None
