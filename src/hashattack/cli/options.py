@@ -140,6 +140,10 @@ def add_attack_options(parser: argparse.ArgumentParser) -> None:
                        help="paired (default): one target per query for every n_t, drawn among label vectors with "
                             "more than the largest n_t items, so methods compare on identical targets; official: "
                             "each n_t draws among label vectors with more than its own n_t items (docs/conventions.md)")
+    group.add_argument("--index", metavar="KIND[:OPTIONS]",
+                       help="score t-MAP / MAP on what this search engine returns instead of exact ranking: exact, "
+                            "faiss, faiss-ivf:nlist=256,nprobe=8, hnsw:M=32,ef=64, faiss-mih, usearch, sqlite-vec, "
+                            "lancedb, pgvector (docs/engines.md)")
     group.add_argument("--quantize", action="store_true", default=None,
                        help="end every attack on the 8-bit pixel grid inside the eps ball (what a PNG stores)")
     speed = parser.add_argument_group("speed (same method, faster; see docs/speed.md)")
@@ -267,7 +271,8 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
                    figures=not args.no_figures, export=bool(getattr(args, "export", None)),
                    database_codes=_text(getattr(args, "database_codes", None)),
                    database_labels=_text(getattr(args, "database_labels", None)),
-                   target_protocol=getattr(args, "target_protocol", None) or "paired")
+                   target_protocol=getattr(args, "target_protocol", None) or "paired",
+                   index=getattr(args, "index", None))
 
 
 def _text(value) -> str | None:

@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import re
 import warnings
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +38,22 @@ def _eight_bit(image: Image.Image, path: Path) -> Image.Image:
 def open_image(path: str | Path, mode: str = "RGB", max_pixels: int = MAX_PIXELS) -> Image.Image:
     """The image at `path`, decoded and converted to `mode` ("L" grey or "RGB"), at most `max_pixels` pixels
     (MAX_PIXELS; a video frame: MAX_FRAME_PIXELS); see the module docstring."""
-    path = Path(path)
+    return _decode(Path(path), Path(path), mode, max_pixels)
+
+
+def decode_image(data: bytes, name: str, mode: str = "RGB") -> Image.Image:
+    """An image file's bytes (an upload), decoded as `open_image` decodes a file; errors name `name`."""
+    try:
+        return _decode(BytesIO(data), name, mode, MAX_PIXELS)
+    except InputError as error:   # PIL names the buffer object: leave it out
+        raise InputError(re.sub(r" <_io\.BytesIO object at 0x[0-9a-f]+>", "", str(error))) from None
+
+
+def _decode(source, path, mode: str, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 width, height = image.size
                 if width * height > max_pixels:
                     raise InputError(f"{path}: the header gives {width}x{height} pixels, more than "

@@ -40,6 +40,7 @@ from hashattack.protocol.targets import Manifest, choose_targets, load_manifest
 from hashattack.reporting.report import write_report
 from hashattack.reporting.run_figures import write_run_figures
 from hashattack.reporting.tables import column_label, convention_caption, results_table, write_table
+from hashattack.retrieval.ranking import HammingIndex
 from hashattack.validation import check_manifest, check_not_empty
 
 SWEEP_FORMAT = "hashattack-sweep/1"
@@ -163,7 +164,8 @@ def run_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: dict,
         identity["database_codes_sha256"] = meta["database_codes_sha256"]
     for name in spec.methods:   # settings this model refuses (a normalized eps beyond [0, 1]) fail before the folder
         build_attack(name, model, **settings.attack_options(manifest.seed))
-    folder = RunFolder(out, run_fingerprint(dataset, manifest, identity, asdict(settings), spec.methods, device,
+    scored = asdict(settings) | ({"index": spec.index} if spec.index else {})   # an engine's results are another run
+    folder = RunFolder(out, run_fingerprint(dataset, manifest, identity, scored, spec.methods, device,
                                             spec.export), force=spec.force and writes, lock=writes)
     with folder:   # the folder is locked until the run is written (protocol.run_lock)
         return _write_point(spec, source, model, meta, db_codes, manifest, out, device, progress, label, folder,
@@ -184,8 +186,10 @@ def _write_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: di
         if writes:
             folder.start(meta.get("sha256"))
             manifest.save(out / "manifest.json")
-    results, codes, examples = run_methods(model, dataset, db_codes, manifest, settings, spec.methods, device,
-                                           progress, store=folder)
+    with open_index(spec.index, db_codes) as index:
+        results, codes, examples = run_methods(model, dataset, db_codes, manifest, settings, spec.methods, device,
+                                               progress, store=folder, index=index)
+        described = index.describe() if spec.index else None
     architecture = (architecture_of(spec.model, spec.data) if spec.model.source == "train" else
                     identity["architecture"] if spec.model.source == "checkpoint" else meta["source"])
     record = {
@@ -201,7 +205,7 @@ def _write_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: di
         "spec": recorded_spec(spec),
         "methods": results,
         "summary": summary_row(bits, results, settings.zero_relevance),
-    }
+    } | ({"index": described} if described else {})
     if spec.export and writes:
         record["export"] = finish_export(out, model, dataset, db_codes, manifest, codes, settings, device)
     if writes:
@@ -220,6 +224,16 @@ def _write_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: di
     return record
 
 
+@contextmanager
+def open_index(index: str | None, db_codes: torch.Tensor):
+    """The search engine `index` over the database codes (None: exact ranking, nothing built), closed after."""
+    if index is None:
+        yield None
+        return
+    with HammingIndex(db_codes.cpu(), index) as built:
+        yield built
+
+
 def caption(spec: RunSpec, source: Source, num_queries: int, swept: tuple[str, ...] = (),
             protocol: str = "paired") -> str:
     """The caption of a run's or a sweep's table: data, queries and every setting the numbers depend on."""
@@ -230,6 +244,8 @@ def caption(spec: RunSpec, source: Source, num_queries: int, swept: tuple[str, .
             f"({settings.eps_space} space){unless('eps')}, {settings.steps} steps{unless('steps')}, "
             f"n_t = {settings.n_t}{unless('n_t')}, {conventions(settings)['map']}, {protocol} target "
             f"protocol. {convention_caption(settings.zero_relevance)}")
+    if spec.index:
+        text += f" Ranked by the search engine {spec.index} (exact ranking's figures in results.json)."
     return f"{text} {source.note[0].upper()}{source.note[1:]}." if source.note else text
 
 

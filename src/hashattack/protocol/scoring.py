@@ -17,7 +17,8 @@ from hashattack.protocol.targets import Manifest
 from hashattack.reporting.tables import summary_values
 from hashattack.retrieval.codes import anchor_code, hamming_distance
 from hashattack.retrieval.metrics import (ZERO_RELEVANCE, average_precisions, mean_of_average_precisions,
-                                         summarize_perceptibility)
+                                         ranked_average_precisions, summarize_perceptibility)
+from hashattack.retrieval.ranking import HammingIndex
 
 
 def targets_for(name: str, manifest: Manifest, dataset: RetrievalDataset, db_codes: torch.Tensor,
@@ -39,12 +40,19 @@ def targets_for(name: str, manifest: Manifest, dataset: RetrievalDataset, db_cod
 
 def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: torch.Tensor, manifest: Manifest,
                 settings: AttackSettings, methods, device: str = "cpu", progress: bool = True,
-                store=None) -> tuple[dict, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+                store=None, index: HammingIndex | None = None) -> tuple[dict, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Attack the manifest's queries with each method and score them.
 
     Returns (JSON-able results per method, adversarial codes per method, adversarial pixels of the first
     queries per method). `store` (a `RunFolder`) keeps each finished batch and skips those already there.
+    `index` (a search engine over `db_codes`): t-MAP and MAP are scored on what it returns, and the exact
+    ranking's figures are kept beside them under "exact".
     """
+    def score(codes: torch.Tensor, labels) -> np.ndarray:
+        if index is None:
+            return average_precisions(codes, db_codes, labels, db_labels, topk=settings.topk)
+        return engine_average_precisions(index, codes, labels, db_labels, settings.topk)
+
     query_ids = torch.tensor(manifest.query_ids)
     images = dataset.query.pixels(query_ids)
     inputs = model_inputs(dataset.query, query_ids)   # e.g. the frame counts of padded videos
@@ -60,7 +68,7 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
         records, examples[name] = attacked_batches(name, attack, model, images, targets, manifest.query_ids,
                                                    settings.batch_size, store, device, progress, inputs=inputs)
         codes = all_codes[name] = codes_from_records(records)
-        t_ap = average_precisions(codes, db_codes, target_labels, db_labels, topk=settings.topk)
+        t_ap = score(codes, target_labels)
         entry = {
             "t_map": mean_of_average_precisions(t_ap, settings.zero_relevance),
             "t_map_by_convention": both_conventions(t_ap),
@@ -73,13 +81,23 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
             entry["anchor_hamming"] = hamming_distance(codes, anchors).diagonal().tolist()
         elif name != "Original" and "Original" in all_codes:
             entry["benign_hamming"] = hamming_distance(codes, all_codes["Original"]).diagonal().tolist()
-        ap = average_precisions(codes, db_codes, true_labels, db_labels, topk=settings.topk)
+        ap = score(codes, true_labels)
         entry["map"] = mean_of_average_precisions(ap, settings.zero_relevance)
+        if index is not None:
+            entry["exact"] = {name: mean_of_average_precisions(average_precisions(
+                codes, db_codes, labels, db_labels, topk=settings.topk), settings.zero_relevance)
+                for name, labels in (("t_map", target_labels), ("map", true_labels))}
         entry["map_by_convention"] = both_conventions(ap)
         entry["ap"] = json_floats(ap)
         entry["scored_by"] = method(name).scored_by
         results[name] = entry
     return results, all_codes, examples
+
+
+def engine_average_precisions(index: HammingIndex, codes: torch.Tensor, labels, db_labels, topk: int) -> np.ndarray:
+    """Per-query APs over the top `topk` items a search engine `index` returns for `codes`."""
+    indices, _ = index.search(codes.cpu(), topk)
+    return ranked_average_precisions(indices, labels, db_labels)
 
 
 def both_conventions(aps: np.ndarray) -> dict[str, float]:
@@ -98,4 +116,4 @@ def summary_row(bits: int, results: dict, zero_relevance: str = "zero") -> dict:
     return {"bits": bits, **summary_values(results, list(results), zero_relevance)}
 
 
-__all__ = ["run_methods", "targets_for", "summary_row", "json_floats", "both_conventions"]
+__all__ = ["run_methods", "engine_average_precisions", "targets_for", "summary_row", "json_floats", "both_conventions"]

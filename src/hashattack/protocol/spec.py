@@ -22,6 +22,7 @@ from hashattack.data.mosaic import DATABASE as MOSAICS
 from hashattack.errors import InputError
 from hashattack.protocol.settings import AttackSettings
 from hashattack.protocol.targets import TARGET_PROTOCOLS
+from hashattack.retrieval.engines import parse_index
 from hashattack.training.adversarial import AdversarialTraining
 from hashattack.training.loop import TrainConfig
 from hashattack.validation import check_seed
@@ -136,9 +137,12 @@ class RunSpec:
     database_codes: str | None = None   # search a stored database: codes (.npy, ±1 or 0/1) ...
     database_labels: str | None = None  # ... and their labels (.npy) instead of encoding the dataset's database
     target_protocol: str = "paired"     # protocol.targets: "paired" (one draw for every n_t) or "official"
+    index: str | None = None            # score on this search engine's results (retrieval.engines), e.g. "hnsw:M=32"
 
     def __post_init__(self):
         object.__setattr__(self, "methods", ordered(self.methods))
+        if self.index is not None:
+            object.__setattr__(self, "index", parse_index(self.index).text)
         if self.target_protocol not in TARGET_PROTOCOLS:
             raise InputError(f"unknown target protocol {self.target_protocol!r}: choose from "
                              f"{', '.join(TARGET_PROTOCOLS)}")

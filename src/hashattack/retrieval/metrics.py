@@ -50,10 +50,16 @@ def _prepare(
     d = _as_codes(db_codes, "db_codes").to(q.device)
     if d.shape[0] < 1:
         raise InputError("db_codes must have at least one row, got an empty database")
-    ql = _as_tensor(query_labels, "query_labels").to(q.device)
-    dl = _as_tensor(db_labels, "db_labels").to(q.device)
-    _check_labels(ql, "query_labels", q.shape[0])
-    _check_labels(dl, "db_labels", d.shape[0])
+    ql, dl = _label_matrices(query_labels, db_labels, q.shape[0], d.shape[0], q.device)
+    return q, d, ql, dl
+
+
+def _label_matrices(query_labels: Array, db_labels: Array, nq: int, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Checked query and database labels as float32 (n, C) matrices on `device`."""
+    ql = _as_tensor(query_labels, "query_labels").to(device)
+    dl = _as_tensor(db_labels, "db_labels").to(device)
+    _check_labels(ql, "query_labels", nq)
+    _check_labels(dl, "db_labels", n)
     matrices = [lab for lab in (ql, dl) if lab.ndim == 2]
     if len(matrices) == 2 and ql.shape[1] != dl.shape[1]:
         raise InputError(
@@ -71,7 +77,7 @@ def _prepare(
                 raise InputError(f"class index {lab.max().item()} in {name} is out of range for {n_classes} classes")
             lab = torch.nn.functional.one_hot(lab.to(torch.int64), n_classes)
         out.append(lab.to(torch.float32))
-    return q, d, out[0], out[1]
+    return out[0], out[1]
 
 
 def _ranked_relevance(
@@ -108,12 +114,28 @@ def average_precisions(
     """
     chunk_size = positive_int(chunk_size, "chunk_size")
     q, d, ql, dl = _prepare(query_codes, db_codes, query_labels, db_labels)
-    aps = []
-    for rel in _ranked_relevance(q, d, ql, dl, topk, chunk_size):
-        hits = rel.cumsum(dim=1)
-        ranks = torch.arange(1, rel.shape[1] + 1, dtype=torch.float64, device=rel.device)
-        aps.append((hits / ranks * rel).sum(dim=1) / hits[:, -1])  # 0 / 0 = NaN: nothing relevant
+    aps = [_relevance_aps(rel) for rel in _ranked_relevance(q, d, ql, dl, topk, chunk_size)]
     return torch.cat(aps).cpu().numpy() if aps else np.zeros(0)
+
+
+def _relevance_aps(rel: torch.Tensor) -> torch.Tensor:
+    """AP of each row of a float64 (nq, R) relevance matrix; NaN where nothing is relevant."""
+    hits = rel.cumsum(dim=1)
+    ranks = torch.arange(1, rel.shape[1] + 1, dtype=torch.float64, device=rel.device)
+    return (hits / ranks * rel).sum(dim=1) / hits[:, -1]  # 0 / 0 = NaN: nothing relevant
+
+
+def ranked_average_precisions(indices: Array, query_labels: Array, db_labels: Array) -> np.ndarray:
+    """Average precision of each query over the items a search engine returned: `indices` (nq, R) database
+    indices in the engine's order, -1 where it returned fewer than R (not relevant). The same AP as
+    `average_precisions` when `indices` is the exact ranking."""
+    idx = _as_tensor(indices, "indices").to(torch.int64)
+    n = _as_tensor(db_labels, "db_labels").shape[0]
+    if idx.ndim != 2 or idx.shape[1] < 1 or bool(((idx < -1) | (idx >= n)).any()):
+        raise InputError(f"ranked indices must be an (nq, R >= 1) array of database indices (< {n}) or -1")
+    ql, dl = _label_matrices(query_labels, db_labels, idx.shape[0], n, idx.device)
+    rel = ((dl[idx.clamp(min=0)] * ql[:, None, :]).sum(dim=2) > 0) & (idx >= 0)   # labels of returned items only
+    return _relevance_aps(rel.to(torch.float64)).cpu().numpy()
 
 
 def mean_average_precision(

@@ -13,7 +13,10 @@ One API, several backends (`backend=`):
   `reference_hamming_rank_with_distances` is this backend, kept as the reference of the others;
 - "faiss" (exact, IndexBinaryFlat) and "faiss-ivf" (approximate, IndexBinaryIVF) for large
   databases, with the optional package faiss-cpu (`pip install hashattack[faiss]`);
-  `HammingIndex.from_faiss(index)` wraps a faiss binary index the user already has.
+  `HammingIndex.from_faiss(index)` wraps a faiss binary index the user already has;
+- any engine of `hashattack.retrieval.engines` by its index string `KIND[:name=value,...]`
+  ("faiss-hnsw:M=32,ef=64", "usearch", "sqlite-vec", "lancedb", "pgvector", ...): results padded with
+  index -1 where an approximate engine finds fewer than R; `close()` (or `with`) frees the engine.
 
 "packed", "torch" and "faiss" give identical rankings. To rank many query sets against one
 database, build a `HammingIndex` once and call its `search`.
@@ -26,6 +29,8 @@ import torch
 
 from hashattack.errors import InputError
 from hashattack.retrieval.codes import Array, _as_codes, _as_tensor, positive_int
+from hashattack.retrieval.engines import kinds, open_engine, parse_index
+from hashattack.retrieval.engines.base import package_version
 from hashattack.retrieval.faiss_index import FaissBinaryIndex
 from hashattack.retrieval.popcount import KERNELS, bytes_to_words, rank_words
 
@@ -128,8 +133,13 @@ class HammingIndex:
         return self
 
     def _setup(self, backend: str, n: int, n_bits: int, device: torch.device, kernel: str) -> None:
-        if backend not in BACKENDS:
-            raise InputError(f"unknown ranking backend {backend!r}: choose from {', '.join(BACKENDS)}")
+        self.engine = None
+        if backend not in BACKENDS and isinstance(backend, str) and backend.partition(":")[0].strip() in kinds():
+            self.choice = parse_index(backend)     # an engine's index string (one-line error if not)
+            backend = "engine"
+        elif backend not in BACKENDS:
+            raise InputError(f"unknown ranking backend {backend!r}: choose from {', '.join(BACKENDS)} or an engine "
+                             f"KIND[:name=value,...] of {', '.join(kinds())}")
         if kernel not in KERNELS:
             raise InputError(f"unknown popcount kernel {kernel!r}: choose from {', '.join(KERNELS)}")
         self.kernel = kernel
@@ -138,7 +148,9 @@ class HammingIndex:
         self.backend, self.size, self.n_bits = backend, n, n_bits
 
     def _init_packed(self, packed: np.ndarray, nlist: int | None, nprobe: int) -> None:
-        if self.backend == "packed":
+        if self.backend == "engine":
+            self.engine = open_engine(self.choice, packed, self.n_bits)
+        elif self.backend == "packed":
             self._words = bytes_to_words(packed)
         else:
             self._faiss = FaissBinaryIndex(packed, self.n_bits, self.backend, nlist=nlist, nprobe=nprobe)
@@ -165,9 +177,30 @@ class HammingIndex:
         if self.backend == "packed":
             idx, dist = rank_words(bytes_to_words(packed), self._words, self.n_bits, r, chunk_size,
                                    kernel=self.kernel)
+        elif self.engine is not None:
+            idx, dist = self.engine.search(packed, r)
         else:
             idx, dist = self._faiss.search(packed, r)
         return torch.from_numpy(idx).to(q.device), torch.from_numpy(dist).to(q.device)
+
+    def describe(self) -> dict:
+        """The engine, its package version and options, exact or not (results.json records this)."""
+        if self.engine is not None:
+            return self.engine.describe()
+        package = "faiss-cpu" if self.backend.startswith("faiss") else "hashattack"
+        return {"engine": self.backend, "package": package, "version": package_version(package), "options": {},
+                "exact": self.backend != "faiss-ivf"}
+
+    def close(self) -> None:
+        """Free an engine's server, folder or index (nothing for the built-in backends)."""
+        if self.engine is not None:
+            self.engine.close()
+
+    def __enter__(self) -> "HammingIndex":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def hamming_rank_with_distances(

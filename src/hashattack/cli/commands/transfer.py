@@ -56,6 +56,9 @@ def transfer_spec(args: argparse.Namespace) -> TransferSpec:
         if len(getattr(args, name) or ()) > 1:
             raise InputError(f"transfer takes one --{name.replace('_', '-')} value (a sweep is not a transfer matrix)")
     base = spec_from_args(args)
+    if base.index is not None:
+        raise InputError("transfer scores every victim by exact ranking: --index is for run, audit, experiment, "
+                         "video and robustness")
     if base.database_codes is not None:
         raise InputError("transfer scores every victim with its own database codes and crafts with each surrogate's: "
                          "it encodes the dataset's database for each model (--database-codes is for one model)")
