@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hashattack.cli.main import main
+
 
 def tiny_demo_args(data: Path, cache: Path, out: Path, steps: int = 5, queries: int = 8, batch_size: int = 2) -> list[str]:
     """`hashattack demo` arguments for a run of a few seconds on the tiny Fashion-MNIST folder of conftest."""
@@ -15,3 +17,21 @@ def tiny_demo_args(data: Path, cache: Path, out: Path, steps: int = 5, queries: 
 def folder_snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` (relative path -> bytes), to check that nothing was written over."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def hostile_demo_args(data: Path, cache: Path, out: Path, *extra, steps: int = 2) -> list[str]:
+    """A 4-query run (2 batches of 2 per method, both keeping example pixels) without figures."""
+    return tiny_demo_args(data, cache, out, steps=steps, queries=4) + ["--no-figures", *extra]
+
+
+def cli(args, capsys) -> tuple[int, str, str]:
+    """The CLI's exit code, stdout and stderr for `args`."""
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line(err: str) -> str:
+    """`err`, asserted to be one line and no traceback."""
+    assert err.count("\n") == 1 and err.endswith("\n") and "Traceback" not in err, err
+    return err

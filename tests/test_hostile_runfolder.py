@@ -21,25 +21,12 @@ import hashattack.files as files
 from hashattack.cli.main import IO_ERROR, main
 from hashattack.protocol.batch_files import seal
 from hashattack.protocol.run_lock import LOCK_FILE, RunLock
-from run_helpers import folder_snapshot, tiny_demo_args
+from run_helpers import cli, folder_snapshot, hostile_demo_args, one_line, tiny_demo_args
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-def demo_args(data: Path, cache: Path, out: Path, *extra, steps: int = 2) -> list[str]:
-    """A 4-query run (2 batches of 2 per method, both keeping example pixels) without figures."""
-    return tiny_demo_args(data, cache, out, steps=steps, queries=4) + ["--no-figures", *extra]
-
-
-def cli(args, capsys) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_line(err: str) -> str:
-    assert err.count("\n") == 1 and err.endswith("\n") and "Traceback" not in err, err
-    return err
+demo_args = hostile_demo_args
 
 
 def strict_json(path: Path):

@@ -24,22 +24,10 @@ from hashattack.errors import InputError
 from hashattack.files import atomic_write_text, confined_name, remove_stale_temporaries
 from hashattack.protocol.export import export_name
 from hashattack.protocol.run_lock import LOCK_FILE, RunLock
-from run_helpers import folder_snapshot, tiny_demo_args
+from run_helpers import cli, folder_snapshot, hostile_demo_args, one_line, tiny_demo_args
 
 
-def demo_args(data: Path, cache: Path, out: Path, *extra, steps: int = 2) -> list[str]:
-    return tiny_demo_args(data, cache, out, steps=steps, queries=4) + ["--no-figures", *extra]
-
-
-def cli(args, capsys) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_line(err: str) -> str:
-    assert err.count("\n") == 1 and err.endswith("\n") and "Traceback" not in err, err
-    return err
+demo_args = hostile_demo_args
 
 
 def tree_hash(root: Path) -> dict[str, str]:
