@@ -14,7 +14,7 @@ def test_blocks_pad_with_zero_rows_and_keep_every_row():
     x = torch.randn(BLOCK + 3, 4)
     calls = []
     out = in_blocks(lambda part: calls.append(part.shape) or part * 2, x)
-    assert calls == [(BLOCK, 4), (BLOCK, 4)] and out.shape == (2 * BLOCK, 4)
+    assert calls == [(2 * BLOCK, 4)] and out.shape == (2 * BLOCK, 4)       # one call on whole blocks
     assert torch.equal(out[:len(x)], x * 2) and not out[len(x):].any()
     assert padded_rows(x[:BLOCK]).shape == (BLOCK, 4)                        # a whole block is not padded
     assert in_blocks(lambda part: part, x[:0]).shape == (0, 4)

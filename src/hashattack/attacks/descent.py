@@ -17,8 +17,8 @@ other processes on the cores it slows down far less. On a CPU the first call als
 allocation thresholds (`models.acceleration.keep_freed_memory`), so a step's tensors reuse pages
 instead of faulting in fresh ones.
 
-The batch promise on a CPU: the attacks run image models on fixed blocks of 16 rows and take each
-query's gradient norm in such a block (`models.batch_invariance`), and shard edges fall on whole
+The batch promise on a CPU: the attacks run image models on batches padded to a multiple of 16 rows and take each
+query's gradient norm on such a padded batch (`models.batch_invariance`), and shard edges fall on whole
 blocks, so a query's adversarial pixels are the same bits at any batch size, in any shard and at
 any thread count (the tests check batch sizes 1, 7 and 36, shards, 1 and 2 threads, fp32 and
 fp64). Not promised: on GPUs, for video models (their frame encoder sees a batch's real frames at

@@ -143,7 +143,7 @@ class DHTA(Attack):
         bits = anchors.shape[1]
 
         def loss_of(adversarial: torch.Tensor, t: int, active: torch.Tensor):
-            with autocast:   # blocks of fixed shape: a query's bits do not depend on the batch
+            with autocast:   # padded to whole blocks: a query's bits do not depend on the batch
                 padded = model_rows(self.checked(net) if t == 0 else net, adversarial).to(dtype)
             rows = len(adversarial)
             outputs, goal = padded[:rows], anchors[active]
