@@ -1,6 +1,6 @@
 """The package's shape: layers that only look down, no import cycles, imports at module top, small modules.
 
-Layers, lowest first (docs/architecture.md): the base modules (errors, files, validation);
+Layers, lowest first (docs/architecture.md): the base modules (errors, files, validation, run_format);
 retrieval; data and models (never each other); training, attacks and reporting (never each
 other); protocol; cli. `hashattack/__init__.py` is the public face and may import anything.
 The checker runs on any source tree, so a planted back-edge shows that it fails.
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "hashattack"
-LAYERS = {"errors": 0, "files": 0, "validation": 0,
+LAYERS = {"errors": 0, "files": 0, "validation": 0, "run_format": 0,
           "retrieval": 1,
           "data": 2, "models": 2,
           "training": 3, "attacks": 3, "reporting": 3,

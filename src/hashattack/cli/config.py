@@ -36,9 +36,9 @@ from hashattack.cli.parsing import subcommand_parser
 from hashattack.errors import InputError
 from hashattack.files import atomic_write_text
 from hashattack.protocol.spec import SWEEP_AXES
+from hashattack.run_format import CONFIG_FILE
 from hashattack.validation import read_toml
 
-RESOLVED_NAME = "config.resolved.toml"
 SKIPPED_ACTIONS = (argparse._HelpAction, argparse._VersionAction)
 CODE_KEYS = ("model", "model_path", "model_arg")   # a factory imported and called, where from, its arguments
 COMMAND_LINE_ONLY = ("allow_code",)                # a permission only the person running the command gives
@@ -210,7 +210,7 @@ def keep_resolved_config(args: argparse.Namespace, parser: argparse.ArgumentPars
     command, out = getattr(args, "command", None), getattr(args, "out", None)
     if command is None or out is None or not Path(out).is_dir():
         return None
-    path = Path(out) / RESOLVED_NAME
+    path = Path(out) / CONFIG_FILE
     atomic_write_text(path, to_toml(command, resolved_options(args, subcommand_parser(parser, command))))
     return path
 
@@ -242,4 +242,4 @@ def _toml_value(value) -> str:
 
 
 __all__ = ["Config", "load_config", "refuse_code", "CODE_KEYS", "parse_override", "config_keys", "to_argv", "parse_config_run",
-           "resolved_options", "to_toml", "keep_resolved_config", "RESOLVED_NAME"]
+           "resolved_options", "to_toml", "keep_resolved_config"]

@@ -24,9 +24,8 @@ import torch
 from hashattack.errors import InputError
 from hashattack.protocol.fingerprint import digest
 from hashattack.retrieval.codes import codes_from_hex
+from hashattack.run_format import BATCH_FORMAT
 from hashattack.validation import pixel_problem, read_json
-
-BATCH_FORMAT = "hashattack-batch/2"
 
 
 def seal(record: dict, run_sha256: str) -> dict:

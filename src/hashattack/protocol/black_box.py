@@ -25,8 +25,7 @@ from hashattack.protocol.service import black_box_scores, service_url
 from hashattack.protocol.sources import obtain_model, open_data
 from hashattack.protocol.spec import ModelSpec, RunSpec
 from hashattack.retrieval.metrics import average_precisions, mean_of_average_precisions
-
-RESULT = "service_audit.json"
+from hashattack.run_format import AUDIT_FILE, MANIFEST_FILE, TABLE_FILE
 
 
 def black_box_audit(spec: RunSpec, surrogate: ModelSpec, url: str) -> dict:
@@ -34,8 +33,8 @@ def black_box_audit(spec: RunSpec, surrogate: ModelSpec, url: str) -> dict:
     `<out>/service_audit.json`, `<out>/manifest.json` and `<out>/table.md`; return the record."""
     base = service_url(url)
     out = Path(spec.out)
-    if (out / RESULT).exists() and not spec.force:
-        raise InputError(f"{out / RESULT} exists: give --force to measure again, or another --out")
+    if (out / AUDIT_FILE).exists() and not spec.force:
+        raise InputError(f"{out / AUDIT_FILE} exists: give --force to measure again, or another --out")
     source = open_data(spec.data, spec.seed)
     dataset, settings, device = source.dataset, spec.attack, spec.device
     if dataset.query.pixels(slice(0, 1)).dim() != 4:
@@ -64,9 +63,9 @@ def black_box_audit(spec: RunSpec, surrogate: ModelSpec, url: str) -> dict:
               "method": "DHTA", "settings": asdict(settings),
               "t_map_surrogate": mean_of_average_precisions(surrogate_t_ap, settings.zero_relevance), **scores}
     out.mkdir(parents=True, exist_ok=True)
-    manifest.save(out / "manifest.json")
-    atomic_write_json(out / RESULT, record)
-    atomic_write_text(out / "table.md", table(record))
+    manifest.save(out / MANIFEST_FILE)
+    atomic_write_json(out / AUDIT_FILE, record)
+    atomic_write_text(out / TABLE_FILE, table(record))
     return record
 
 
@@ -88,4 +87,4 @@ def table(record: dict) -> str:
             f"| benign MAP through the service | {pct(record['map'])} |\n")
 
 
-__all__ = ["black_box_audit", "table", "RESULT"]
+__all__ = ["black_box_audit", "table"]

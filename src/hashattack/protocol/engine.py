@@ -41,9 +41,9 @@ from hashattack.reporting.report import write_report
 from hashattack.reporting.run_figures import write_run_figures
 from hashattack.reporting.tables import column_label, convention_caption, results_table, write_table
 from hashattack.retrieval.ranking import HammingIndex
+from hashattack.run_format import MANIFEST_FILE, RESULTS_FILE, SWEEP_FILE, SWEEP_FORMAT, TABLE_FILE, TIMING_FILE
 from hashattack.validation import check_manifest, check_not_empty
 
-SWEEP_FORMAT = "hashattack-sweep/1"
 RUN_CONTROLS = ("out", "axes", "device", "progress", "force", "figures", "export")   # not part of what a result is
 
 
@@ -89,7 +89,7 @@ def _sweep_lock(spec: RunSpec):
     lock.acquire()
     try:
         check_folder_kind(out, "sweep")
-        check_same_settings(out / "sweep.json", {"spec": recorded_spec(spec), "axes": dict(spec.axes)}, "sweep",
+        check_same_settings(out / SWEEP_FILE, {"spec": recorded_spec(spec), "axes": dict(spec.axes)}, "sweep",
                             spec.force, names_only=("axes",))
         yield
     finally:
@@ -185,7 +185,7 @@ def _write_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: di
         folder.check()
         if writes:
             folder.start(meta.get("sha256"))
-            manifest.save(out / "manifest.json")
+            manifest.save(out / MANIFEST_FILE)
     with open_index(spec.index, db_codes) as index:
         results, codes, examples = run_methods(model, dataset, db_codes, manifest, settings, spec.methods, device,
                                                progress, store=folder, index=index)
@@ -209,14 +209,14 @@ def _write_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: di
     if spec.export and writes:
         record["export"] = finish_export(out, model, dataset, db_codes, manifest, codes, settings, device)
     if writes:
-        atomic_write_json(out / "results.json", record)
+        atomic_write_json(out / RESULTS_FILE, record)
     header, body = results_table([(label, record["summary"])])
     text = caption(spec, source, len(manifest), protocol=manifest.protocol)
     record["table"] = f"{text}\n\n{write_table(out, header, body, caption=text)}" if writes else None
     record["timing"] = folder.timing(meta.get("train_seconds"))   # under torchrun: this rank's batches
     record["folder"] = str(out)
     if writes:
-        atomic_write_json(out / "timing.json", record["timing"])
+        atomic_write_json(out / TIMING_FILE, record["timing"])
         if spec.figures and spec.database_codes is None:   # a stored database has no pixels to show
             with distributed.solo():      # rank 0 alone draws the figures
                 write_run_figures(out, dataset, db_codes, manifest, codes, examples)
@@ -268,13 +268,13 @@ def finish_sweep(spec: RunSpec, source: Source, manifest: Manifest, points: list
         "spec": recorded_spec(spec),
         "rows": [{"run": p.name, **p.values, **r["summary"]} for p, r in zip(points, records)],
         "caption": text,
-        "table": "table.md",
+        "table": TABLE_FILE,
     }
     if distributed.is_main():
-        manifest.save(out / "manifest.json")
-        atomic_write_json(out / "sweep.json", summary)
+        manifest.save(out / MANIFEST_FILE)
+        atomic_write_json(out / SWEEP_FILE, summary)
         summary["table_text"] = f"{text}\n\n{write_table(out, header, body, caption=text)}"
-        atomic_write_json(out / "timing.json", {"seconds": round(seconds, 1),
+        atomic_write_json(out / TIMING_FILE, {"seconds": round(seconds, 1),
                                                 "runs": {p.name: r["timing"] for p, r in zip(points, records)}})
         write_report(out, run_reports=False)   # each run wrote its own report as it finished
     return {**summary, "records": records}

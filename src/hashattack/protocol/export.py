@@ -33,8 +33,8 @@ from hashattack.data.image_files import load_image
 from hashattack.files import atomic_write_bytes, atomic_write_text, confined_name
 from hashattack.models.encode import encode_set
 from hashattack.retrieval.metrics import average_precisions, mean_of_average_precisions
+from hashattack.run_format import EXPORT_DIR
 
-EXPORT_DIR = "export"
 PERTURBATION_DIR = "perturbation"
 
 

@@ -22,9 +22,8 @@ from pathlib import Path
 
 from hashattack.errors import InputError
 from hashattack.files import release_root, write_root
+from hashattack.run_format import LOCK_FILE
 from hashattack.validation import parse_text
-
-LOCK_FILE = "run.lock"
 
 
 def _holder(fd: int) -> str:

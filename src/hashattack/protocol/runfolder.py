@@ -1,6 +1,6 @@
 """A run folder that survives being killed: finished batches on disk, resumed on the next run.
 
-Layout of a run folder::
+Layout of a run folder (its names are `hashattack.run_format`'s)::
 
     run.json            the run's settings fingerprint (and the model's SHA-256), written first
     run.lock            while a process writes the folder (`protocol.run_lock`): no second one may
@@ -33,20 +33,12 @@ import torch
 from hashattack.errors import InputError
 from hashattack.files import atomic_write_bytes, atomic_write_json, remove_stale_temporaries, strict_json
 from hashattack.protocol import batch_files
-from hashattack.protocol.batch_files import BATCH_FORMAT, examples_bytes, notice, read_examples
+from hashattack.protocol.batch_files import examples_bytes, notice, read_examples
 from hashattack.protocol.batch_store import FORCE_HINT, MemoryBatches, checked_examples
-from hashattack.protocol.export import EXPORT_DIR
 from hashattack.protocol.fingerprint import canonical, dataset_fingerprint, differences, digest, run_fingerprint
-from hashattack.protocol.run_lock import LOCK_FILE, RunLock
+from hashattack.protocol.run_lock import RunLock
+from hashattack.run_format import BATCH_DIR, BATCH_FORMAT, EXPORT_DIR, KINDS, LOCK_FILE, RESULT_FILES, RUN_FILE, RUN_FORMAT
 from hashattack.validation import read_json
-
-RUN_FORMAT = "hashattack-run/1"
-RUN_FILE = "run.json"
-BATCH_DIR = "batches"
-RESULT_FILES = ("manifest.json", "results.json", "table.md", "table.csv", "timing.json")
-KINDS = {"run": (RUN_FILE, "results.json"), "sweep": ("sweep.json",), "transfer": ("transfer.json",),
-         "robustness": ("robustness.json",)}   # the file that tells what a folder holds
-
 
 def check_folder_kind(path: str | Path, kind: str) -> None:
     """Refuse a folder that holds another kind of output than `kind` (a run, a sweep, a transfer matrix,

@@ -20,20 +20,20 @@ from dataclasses import asdict, dataclass, field, replace
 from hashattack.attacks.registry import PAPER_METHODS, ordered
 from hashattack.data.mosaic import DATABASE as MOSAICS
 from hashattack.errors import InputError
+from hashattack.models.user import OUTPUTS
 from hashattack.protocol.settings import AttackSettings
 from hashattack.protocol.targets import TARGET_PROTOCOLS
 from hashattack.retrieval.engines import parse_index
+from hashattack.run_format import SWEEP_AXES
 from hashattack.training.adversarial import AdversarialTraining
 from hashattack.training.loop import TrainConfig
 from hashattack.validation import check_seed
 
-SWEEP_AXES = ("bits", "eps", "n_t", "steps")
 MAX_SWEEP_POINTS = 1000      # a sweep runs every combination of its axes' values: at most this many
 SAFE_POINT_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
 IMAGE_DATASETS = ("fashion-mnist", "mosaic-fashion", "imagenet100", "nus-wide", "images")
 VIDEO_DATASETS = ("moving-fashion", "jhmdb", "ucf101")
 DATASETS = IMAGE_DATASETS + VIDEO_DATASETS
-OUTPUTS = ("raw", "tanh")
 
 
 @dataclass(frozen=True)

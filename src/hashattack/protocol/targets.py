@@ -33,9 +33,9 @@ import numpy as np
 from hashattack.errors import InputError
 from hashattack.files import atomic_write_json
 from hashattack.retrieval.stored import label_vectors  # noqa: F401  (re-exported for the protocol)
+from hashattack.run_format import MANIFEST_FORMAT
 from hashattack.validation import MAX_CLASSES, MAX_INT64, MAX_LABEL_CELLS, MAX_N_T, check_count, read_json
 
-MANIFEST_FORMAT = "hashattack-manifest/1"
 TARGET_PROTOCOLS = ("paired", "official")
 
 

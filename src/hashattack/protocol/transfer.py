@@ -41,8 +41,8 @@ from hashattack.protocol.transfer_spec import TransferSpec, model_label, row_lab
 from hashattack.reporting.transfer import write_transfer_report
 from hashattack.retrieval.codes import anchor_code
 from hashattack.retrieval.metrics import average_precisions, mean_of_average_precisions
+from hashattack.run_format import MANIFEST_FILE, TRANSFER_FILE, TRANSFER_FORMAT
 
-TRANSFER_FORMAT = "hashattack-transfer/1"
 BENIGN_ROW = "benign queries (no attack)"
 
 
@@ -92,11 +92,11 @@ def _run_transfer(spec: TransferSpec, out: Path) -> dict:
 
     victims = [model_label(v, spec.data) for v in spec.victims]
     rows = spec.rows()
-    check_same_settings(out / "transfer.json", {
+    check_same_settings(out / TRANSFER_FILE, {
         "dataset": dataset.name, "method": spec.method, "num_queries": len(manifest), "seed": manifest.seed,
         "settings": asdict(settings), "victims": victims, "surrogates": [row_label(r, spec.data) for r in rows]},
         "transfer matrix", spec.force)
-    manifest.save(out / "manifest.json")
+    manifest.save(out / MANIFEST_FILE)
     matrix: dict[str, dict] = {BENIGN_ROW: {"members": [], "victims": {}}}
     for victim, name in zip(spec.victims, victims):
         model, _, db_codes = model_of(victim)
@@ -133,7 +133,7 @@ def _run_transfer(spec: TransferSpec, out: Path) -> dict:
                    for m in [*spec.victims, *(m for row in rows for m in row)]},
         "seconds": round(time.perf_counter() - started, 1),
     }
-    atomic_write_json(out / "transfer.json", result)
+    atomic_write_json(out / TRANSFER_FILE, result)
     write_transfer_report(out, result)
     return result
 
@@ -146,7 +146,7 @@ def _surrogate_folder(spec: TransferSpec, path: Path, dataset, manifest, row, pa
     try:
         folder.check()
         folder.start()
-        manifest.save(path / "manifest.json")
+        manifest.save(path / MANIFEST_FILE)
     except BaseException:
         folder.release()
         raise

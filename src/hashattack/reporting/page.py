@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from hashattack.files import atomic_write_text, confined_name
 from hashattack.reporting.tables import markdown
+from hashattack.run_format import REPORT_HTML, REPORT_MD
 
 CSS = """body{font-family:system-ui,-apple-system,'DejaVu Sans',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.6em 0 1.2em}th,td{border:1px solid #bbb;padding:3px 9px;text-align:left;font-size:14px}
@@ -123,7 +124,7 @@ class Page:
 
     def write(self) -> tuple[Path, Path]:
         """Write report.md and report.html; returns their paths."""
-        md_path, html_path = self.root / "report.md", self.root / "report.html"
+        md_path, html_path = self.root / REPORT_MD, self.root / REPORT_HTML
         atomic_write_text(md_path, "\n".join(self.md), inside=self.root)
         atomic_write_text(html_path, f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
                                      f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head>\n<body>\n"

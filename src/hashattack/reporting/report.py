@@ -24,6 +24,7 @@ from hashattack.reporting.export_tables import export_scores_table, export_sourc
 from hashattack.reporting.page import Page, inside_regular_file
 from hashattack.reporting.plots import plot_tmap_sweep
 from hashattack.reporting.run_records import Run, Runs, load_runs, method_order, summary_row
+from hashattack.run_format import FIGURE_DIR, MANIFEST_FILE, REPORT_HTML, TIMING_FILE
 from hashattack.validation import read_json, read_text
 from hashattack.reporting.tables import (OTHER_CONVENTION, by_convention, column_label, convention_caption,
                                          parse_markdown, percent, results_table)
@@ -54,7 +55,7 @@ def write_sweep_figures(runs: Runs) -> list[Path]:
     """figures/tmap_vs_<axis>.png (t-MAP of each method against the axis) for every swept axis."""
     points = [(run.coordinates, run.record) for run in runs.runs]
     methods = method_order([run.record for run in runs.runs])
-    return [plot_tmap_sweep(points, axis, runs.root / "figures" / f"tmap_vs_{axis.replace('_', '')}.png", methods)
+    return [plot_tmap_sweep(points, axis, runs.root / FIGURE_DIR / f"tmap_vs_{axis.replace('_', '')}.png", methods)
             for axis in swept_axes(runs)]
 
 
@@ -88,7 +89,7 @@ def _main_table(runs: Runs) -> tuple[str, list[str], list[list[str]]]:
 def _attack_seconds(folder: Path) -> dict[str, float]:
     """Attack time of each method from the run's timing.json (kept apart from results.json), if any."""
     try:
-        timing = read_json(folder / "timing.json", "timing file", MAX_SIDE_FILE_BYTES)
+        timing = read_json(folder / TIMING_FILE, "timing file", MAX_SIDE_FILE_BYTES)
         return {m: float(t["seconds"]) for m, t in timing.get("methods", {}).items()}
     except (OSError, InputError, KeyError, TypeError, ValueError, AttributeError):
         return {}
@@ -122,7 +123,7 @@ def _perceptibility_table(run: Run) -> tuple[list[str], list[list[str]]]:
 def _manifest_summary(folder: Path, record: dict) -> dict:
     """Counts of the run's manifest: its own manifest.json, or the one its record points to (a shared one,
     read only when it is a regular file inside the run's folder or the sweep's folder above it)."""
-    candidates = [folder / "manifest.json"]
+    candidates = [folder / MANIFEST_FILE]
     if isinstance(record.get("manifest"), str):
         candidates.append(folder / record["manifest"])
     path = next((c for c in candidates if inside_regular_file(c, folder.parent)), None)
@@ -164,8 +165,8 @@ def _run_section(page: Page, runs: Runs, run: Run) -> None:
         name = run.folder.relative_to(runs.root).as_posix()
         where = ", ".join(column_label(a, v) for a, v in run.coordinates.items())
         page.heading(f"Run {name}" + (f": {where}" if where else ""))
-        if (run.folder / "report.html").is_file():
-            page.link(f"the report of run {name}", run.folder / "report.html")
+        if (run.folder / REPORT_HTML).is_file():
+            page.link(f"the report of run {name}", run.folder / REPORT_HTML)
     page.heading("Methods: success and perceptibility", 3)
     main = run.record["settings"].get("zero_relevance", "zero")
     page.table(*_perceptibility_table(run), "results")
@@ -173,8 +174,8 @@ def _run_section(page: Page, runs: Runs, run: Run) -> None:
                    f"({OTHER_CONVENTION[main]}); perceptibility in pixel space (SSIM: 11x11 Gaussian window, "
                    f"σ 1.5, per channel).")
     for file, text in FIGURE_CAPTIONS.items():
-        if (run.folder / "figures" / file).is_file():
-            page.figure(run.folder / "figures" / file, text)
+        if (run.folder / FIGURE_DIR / file).is_file():
+            page.figure(run.folder / FIGURE_DIR / file, text)
     if "export" in run.record:   # the run wrote its adversarial queries as PNG files
         export = run.record["export"]
         page.heading("Exported adversarial queries (8-bit PNG)", 3)
@@ -197,7 +198,7 @@ def write_report(run_dir: str | Path, run_reports: bool = True) -> dict:
     Returns {"html": path, "markdown": path, "figures": [sweep figure paths], "runs": [run report paths]}.
     """
     runs = load_runs(run_dir)
-    remove_stale_temporaries(runs.root, (".", "figures"))   # what a killed report left
+    remove_stale_temporaries(runs.root, (".", FIGURE_DIR))   # what a killed report left
     run_reports = [write_report(run.folder)["html"] for run in runs.runs] if runs.is_sweep and run_reports else []
     sweep_figures = write_sweep_figures(runs) if runs.is_sweep else []
     first = runs.runs[0].record

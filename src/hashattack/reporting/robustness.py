@@ -23,6 +23,7 @@ from hashattack.errors import InputError
 from hashattack.files import atomic_write_json, atomic_write_text
 from hashattack.reporting.plots import blank_figure, plain, save_figure
 from hashattack.reporting.run_records import Runs, load_runs, method_order
+from hashattack.run_format import FIGURE_DIR, ROBUSTNESS_FILE, TIMING_FILE
 from hashattack.validation import read_json
 from hashattack.reporting.tables import (CONVENTION_MEANING, OTHER_CONVENTION, by_convention, column_label, csv_text,
                                          markdown, percent)
@@ -82,7 +83,7 @@ def model_summary(label: str, runs: Runs) -> dict:
 
 def _train_seconds(folder: Path) -> float | None:
     try:
-        return read_json(Path(folder) / "timing.json", "timing file").get("train_seconds")
+        return read_json(Path(folder) / TIMING_FILE, "timing file").get("train_seconds")
     except (InputError, AttributeError):
         return None
 
@@ -153,8 +154,8 @@ def write_robustness(out: str | Path, folders: dict[str, str | Path]) -> dict:
     atomic_write_text(out / "robustness.md", f"{caption}\n\n{table}\nModels:\n\n{markdown(model_header, model_body)}")
     atomic_write_text(out / "robustness.csv", csv_text(header, body))
     points = {label: {f"{eps:g}": row for eps, row in pts.items()} for label, pts in models.items()}
-    atomic_write_json(out / "robustness.json", {"caption": caption, "models": summaries, "points": points})
-    save_figure(robustness_figure(models), out / "figures" / "robustness.png")
+    atomic_write_json(out / ROBUSTNESS_FILE, {"caption": caption, "models": summaries, "points": points})
+    save_figure(robustness_figure(models), out / FIGURE_DIR / "robustness.png")
     return {"table": table, "caption": caption, "models": summaries, "points": points}
 
 

@@ -29,6 +29,7 @@ from hashattack.reporting.plots import (plot_adversarial_examples, plot_precisio
 from hashattack.reporting.video_plots import frame_comparison
 from hashattack.retrieval.metrics import perceptibility, precision_at_ks, precision_recall_curve
 from hashattack.retrieval.ranking import hamming_rank
+from hashattack.run_format import CURVES_FILE, EXAMPLES_FILE, FIGURE_DIR
 
 NUM_EXAMPLES = 4          # queries in examples.npz and adversarial_examples.png
 NUM_STRIP_QUERIES = 3     # queries in retrieval.png (one benign and one adversarial strip each)
@@ -74,13 +75,13 @@ def write_run_figures(out_dir: str | Path, dataset: RetrievalDataset, db_codes: 
     of the manifest's queries, in the run's method order. examples: method -> adversarial pixels
     of the manifest's first `NUM_EXAMPLES` queries (fewer when the run has fewer).
     """
-    out_dir, fig_dir = Path(out_dir), Path(out_dir) / "figures"
+    out_dir, fig_dir = Path(out_dir), Path(out_dir) / FIGURE_DIR
     query_ids = torch.as_tensor(manifest.query_ids)
     true_labels = dataset.query.labels[query_ids]
     target_labels = np.asarray(manifest.target_labels)
     curves = retrieval_curves(method_codes, db_codes, true_labels, torch.as_tensor(target_labels),
                               dataset.database.labels)
-    atomic_write_json(out_dir / "curves.json", curves)
+    atomic_write_json(out_dir / CURVES_FILE, curves)
 
     n = min(NUM_EXAMPLES, len(manifest))
     first = query_ids[:n]
@@ -95,7 +96,7 @@ def write_run_figures(out_dir: str | Path, dataset: RetrievalDataset, db_codes: 
         arrays |= {"shown_attack": np.array(shown), "adversarial": adversarial.numpy().astype(np.float16)}
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
-    atomic_write_bytes(out_dir / "examples.npz", buffer.getvalue())
+    atomic_write_bytes(out_dir / EXAMPLES_FILE, buffer.getvalue())
 
     video = benign.dim() == 5
     names = source_names(dataset.query, first) if getattr(dataset.query, "paths", ()) else \

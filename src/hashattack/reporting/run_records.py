@@ -21,10 +21,9 @@ from pathlib import Path
 from hashattack.errors import InputError
 from hashattack.files import confined_name
 from hashattack.reporting.tables import summary_values
+from hashattack.run_format import RESULTS_FILE, SWEEP_AXES, SWEEP_FILE, SWEEP_FORMAT, TABLE_FILE
 from hashattack.validation import MAX_SWEEP_POINTS, read_json
 
-SWEEP_FORMAT = "hashattack-sweep/1"
-SETTING_AXES = ("bits", "eps", "n_t", "steps")   # the axes looked for when there is no sweep.json
 MAX_DEPTH = 3
 MAX_RECORD_BYTES = 256 * 2**20   # a results.json or sweep.json larger than this is refused
 
@@ -106,16 +105,16 @@ def load_runs(run_dir: str | Path) -> Runs:
     root = Path(run_dir)
     if not root.is_dir():
         raise InputError(f"run folder {root} does not exist")
-    if (root / "sweep.json").is_file():
+    if (root / SWEEP_FILE).is_file():
         return _sweep(root)
-    if (root / "results.json").is_file():
-        return Runs(root, [Run(root, read_record(root / "results.json"))], {})
+    if (root / RESULTS_FILE).is_file():
+        return Runs(root, [Run(root, read_record(root / RESULTS_FILE))], {})
     found = [Run(path.parent, read_record(path)) for depth in range(1, MAX_DEPTH + 1)
-             for path in sorted(root.glob("/".join(["*"] * depth + ["results.json"])))
+             for path in sorted(root.glob("/".join(["*"] * depth + [RESULTS_FILE])))
              if _inside(path.parent, root)]
     if not found:
         raise InputError(f"no results.json in {root} or its sub-folders: run an experiment into it first")
-    axes = {axis: values for axis in SETTING_AXES
+    axes = {axis: values for axis in SWEEP_AXES
             if len(values := list(dict.fromkeys(setting(run.record, axis) for run in found))) > 1}
     for run in found:
         run.coordinates = {axis: setting(run.record, axis) for axis in axes}
@@ -133,25 +132,25 @@ def _inside(folder: Path, root: Path) -> bool:
 
 
 def _sweep(root: Path) -> Runs:
-    where = root / "sweep.json"
+    where = root / SWEEP_FILE
     sweep = read_json(where, "sweep", MAX_RECORD_BYTES)
     try:
         axes = {str(axis): list(values) for axis, values in sweep["axes"].items()}
         names = [str(name) for name in sweep["runs"]]
     except (KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{where}: malformed sweep ({exc!r})") from None
-    for name in [*names, str(sweep.get("table", "table.md"))]:
+    for name in [*names, str(sweep.get("table", TABLE_FILE))]:
         confined_name(name, f"{where}: a run or table name")
     if sweep.get("format") != SWEEP_FORMAT:
-        raise InputError(f"{root / 'sweep.json'}: format {str(sweep.get('format'))[:40]!r}, expected {SWEEP_FORMAT!r}")
+        raise InputError(f"{where}: format {str(sweep.get('format'))[:40]!r}, expected {SWEEP_FORMAT!r}")
     points = math.prod(len(values) for values in axes.values())
     if points > MAX_SWEEP_POINTS or len(names) > MAX_SWEEP_POINTS:
-        raise InputError(f"{root / 'sweep.json'}: a sweep of {max(points, len(names)):,} points, more than the limit "
+        raise InputError(f"{where}: a sweep of {max(points, len(names)):,} points, more than the limit "
                          f"of {MAX_SWEEP_POINTS:,}")
     grid = list(itertools.product(*axes.values())) if points == len(names) else []
     runs, missing = [], []
     for i, name in enumerate(names):
-        path = root / name / "results.json"
+        path = root / name / RESULTS_FILE
         if (root / name).exists() and not _inside(root / name, root):
             raise InputError(f"{where}: run {name[:80]!r} is a symbolic link or not a folder; a sweep's runs are "
                              f"folders inside it")
@@ -164,7 +163,7 @@ def _sweep(root: Path) -> Runs:
         runs.append(Run(root / name, record, {a: point.get(a) if v is None else v for a, v in coordinates.items()}))
     if not runs:
         raise InputError(f"none of the {len(names)} runs of the sweep in {root} has a results.json yet")
-    table = root / str(sweep.get("table", "table.md"))
+    table = root / str(sweep.get("table", TABLE_FILE))
     shown = table.is_file() and not table.is_symlink() and _inside(table.parent, root)
     return Runs(root, runs, axes, table if shown else None, missing)
 

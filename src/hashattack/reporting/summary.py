@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hashattack.run_format import (BATCH_DIR, CONFIG_FILE, CURVES_FILE, EXAMPLES_FILE, FIGURE_DIR, MANIFEST_FILE, REPORT_HTML,
+                                    REPORT_MD, RESULTS_FILE, RUN_FILE, SWEEP_FILE, TABLE_CSV, TABLE_FILE, TIMING_FILE)
+
 FILE_ROLES = {
-    "sweep.json": "the sweep: its axes and its runs, one sub-folder each",
-    "results.json": "every number of the run (per-query APs, codes, settings, conventions)",
-    "table.md": "the table in Markdown (table.csv: the same as CSV)",
-    "manifest.json": "queries, targets and anchor objects: rerun exactly with --manifest",
-    "curves.json": "precision-recall and precision@k curves",
-    "examples.npz": "pixels and top-10 ids of the first queries",
-    "figures": "PNG figures (frames.png for a video run)",
-    "run.json": "the run's fingerprint: rerunning the same command resumes (batches/ holds finished batches)",
-    "timing.json": "wall-clock times of training and of each method",
-    "report.html": "the report, one self-contained page (open it in a browser)",
-    "report.md": "the report in Markdown",
-    "config.resolved.toml": "every option of the run: rerun with `hashattack run`",
+    SWEEP_FILE: "the sweep: its axes and its runs, one sub-folder each",
+    RESULTS_FILE: "every number of the run (per-query APs, codes, settings, conventions)",
+    TABLE_FILE: f"the table in Markdown ({TABLE_CSV}: the same as CSV)",
+    MANIFEST_FILE: "queries, targets and anchor objects: rerun exactly with --manifest",
+    CURVES_FILE: "precision-recall and precision@k curves",
+    EXAMPLES_FILE: "pixels and top-10 ids of the first queries",
+    FIGURE_DIR: "PNG figures (frames.png for a video run)",
+    RUN_FILE: f"the run's fingerprint: rerunning the same command resumes ({BATCH_DIR}/ holds finished batches)",
+    TIMING_FILE: "wall-clock times of training and of each method",
+    REPORT_HTML: "the report, one self-contained page (open it in a browser)",
+    REPORT_MD: "the report in Markdown",
+    CONFIG_FILE: "every option of the run: rerun with `hashattack run`",
 }
 
 
@@ -36,7 +39,7 @@ def run_summary(folder: str | Path, table: str = "", seconds: float | None = Non
         path = folder / name
         if path.exists():
             lines.append(f"  {name + ('/' if path.is_dir() else ''):<22} {role} [{_size(path)}]")
-    subruns = sorted(p.parent.name for p in folder.glob("*/results.json"))
+    subruns = sorted(p.parent.name for p in folder.glob(f"*/{RESULTS_FILE}"))
     if subruns:
         lines.append(f"  {len(subruns)} runs in sub-folders: {', '.join(subruns)}")
     return "\n".join(lines) + "\n"

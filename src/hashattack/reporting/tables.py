@@ -18,6 +18,7 @@ import numpy as np
 
 from hashattack.files import atomic_write_text
 from hashattack.retrieval.metrics import mean_of_average_precisions
+from hashattack.run_format import TABLE_NAME
 
 AXIS_LABELS = {"eps": "ε", "n_t": "n_t", "steps": "steps"}
 OTHER_CONVENTION = {"zero": "drop", "drop": "zero"}
@@ -134,7 +135,7 @@ def csv_text(header: list[str], body: list[list[str]]) -> str:
     return buffer.getvalue()
 
 
-def write_table(run_dir: Path, header: list[str], body: list[list[str]], name: str = "table",
+def write_table(run_dir: Path, header: list[str], body: list[list[str]], name: str = TABLE_NAME,
                 caption: str = "") -> str:
     """Write `<name>.md` (with an optional caption line) and `<name>.csv`; return the Markdown."""
     text = markdown(header, body)

@@ -9,6 +9,7 @@ import numpy as np
 from hashattack.reporting.page import Page
 from hashattack.reporting.plots import blank_figure, plain, save_figure
 from hashattack.reporting.tables import CONVENTION_MEANING, OTHER_CONVENTION, by_convention, percent, write_table
+from hashattack.run_format import FIGURE_DIR
 
 
 def row_order(result: dict) -> list[str]:
@@ -96,7 +97,7 @@ def write_transfer_report(out: str | Path, result: dict) -> dict:
                + (f"; columns marked ({other}): {CONVENTION_MEANING[other]}." if len(header) > 1 + len(result["victims"])
                   else "."))
     write_table(out, header, body, caption=caption)
-    figure = plot_transfer(result, out / "figures" / "transfer.png")
+    figure = plot_transfer(result, out / FIGURE_DIR / "transfer.png")
     page = Page(out, f"hashattack transfer: {out.resolve().name}")
     page.paragraph(caption)
     page.table(header, body, "results")

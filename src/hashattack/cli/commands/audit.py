@@ -10,6 +10,7 @@ from hashattack.cli.options import add_spec_options, spec_from_args
 from hashattack.errors import InputError
 from hashattack.protocol.black_box import black_box_audit
 from hashattack.protocol.transfer_spec import model_from_text
+from hashattack.run_format import AUDIT_FILE, MANIFEST_FILE, TABLE_FILE
 
 DEFAULT_AUDIT_EPS = [2 / 255, 4 / 255, 8 / 255, 16 / 255]
 
@@ -67,6 +68,6 @@ def run_black_box(args: argparse.Namespace) -> int:
         args.out = Path("runs/audit-service")
     spec = spec_from_args(args)
     record = black_box_audit(spec, model_from_text(args.surrogate, spec.model, spec.data), args.service)
-    print(f"{(Path(spec.out) / 'table.md').read_text()}\n{record['queries_sent']} HTTP queries in "
-          f"{record['seconds']:.0f} s; run folder: {spec.out}: service_audit.json, manifest.json, table.md")
+    print(f"{(Path(spec.out) / TABLE_FILE).read_text()}\n{record['queries_sent']} HTTP queries in "
+          f"{record['seconds']:.0f} s; run folder: {spec.out}: {AUDIT_FILE}, {MANIFEST_FILE}, {TABLE_FILE}")
     return 0

@@ -13,6 +13,7 @@ from hashattack.errors import InputError
 from hashattack.protocol.transfer import run_transfer
 from hashattack.protocol.transfer_spec import TransferSpec, model_from_text, models_from_text
 from hashattack.reporting.transfer import transfer_summary
+from hashattack.run_format import FIGURE_DIR, REPORT_HTML, TABLE_FILE, TRANSFER_FILE
 
 
 def add_parser(commands) -> None:
@@ -76,11 +77,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     spec = transfer_spec(args)
     result = run_transfer(spec)
     keep_resolved_config(args, parser)
-    text = (Path(spec.out) / "table.md").read_text()
+    text = (Path(spec.out) / TABLE_FILE).read_text()
     summary = "\n".join(f"  {name}: {value} % ({count} cells)" for name, value, count in transfer_summary(result)
                         if value)
     print(f"{text}\nmean t-MAP:\n{summary}\n({time.perf_counter() - started:.0f} s) run folder: {spec.out}: "
-          f"table.md, transfer.json, figures/transfer.png, report.html")
+          f"{TABLE_FILE}, {TRANSFER_FILE}, {FIGURE_DIR}/transfer.png, {REPORT_HTML}")
     return 0
 
 
