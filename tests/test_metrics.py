@@ -177,7 +177,7 @@ def test_precision_recall_curve_nan_where_nothing_retrieved():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda a: mean_average_precision(*a, zero_relevance="none"), "'zero' or 'drop', got 'none'"),
+        (lambda a: mean_average_precision(*a, zero_relevance="none"), "unknown zero-relevance convention 'none': choose 'zero' or 'drop'"),
         (lambda a: mean_average_precision(a[0], a[1], a[2][:2], a[3]), "query_labels"),
         (lambda a: mean_average_precision(a[0], a[1], a[2], np.full((4, 2), 2)), "0 and 1"),
         (lambda a: mean_average_precision(a[0], a[1], a[2].astype(float), a[3]), "integer"),

@@ -24,6 +24,7 @@ from hashattack.errors import InputError
 Array = np.ndarray | torch.Tensor
 MAX_SEED = 2 ** 32 - 1          # every generator used (numpy, torch, random) takes 0 .. 2**32 - 1
 DEVICE_TYPES = ("cpu", "cuda", "mps")
+EPS_SPACES = ("pixel", "normalized")   # ε in [0, 1] pixel units, or after the model's (x - mean) / std (attacks.base)
 
 # Bounds on what a file or an option may ask for, so a small hostile input cannot make unbounded work;
 # each is refused on one line that names the file or option and the limit.
@@ -150,6 +151,19 @@ def _numpy(values: Array) -> np.ndarray:
     return values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
 
 
+def choices_text(choices: Sequence) -> str:
+    """The choices of an option as a message says them: 'a' or 'b'; 'a', 'b' or 'c'."""
+    quoted = [repr(choice) for choice in choices]
+    return " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
+
+
+def check_choice(value, choices: Sequence, what: str):
+    """`value` when it is one of `choices`; else one line naming it and the choices (built from the list)."""
+    if value not in choices:
+        raise InputError(f"unknown {what} {value!r}: choose {choices_text(choices)}")
+    return value
+
+
 def check_seed(value, what: str = "seed") -> int:
     """A seed: an integer from 0 to MAX_SEED (not a bool, not 1.7, which would silently become 1)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -265,4 +279,4 @@ __all__ = ["read_bytes", "read_text", "read_json", "read_toml", "parse_text", "n
            "MAX_FILE_BYTES", "MAX_JSON_DEPTH", "MAX_INT64", "MAX_CLASSES", "MAX_LABEL_CELLS", "MAX_BITS", "MAX_STEPS",
            "MAX_EPOCHS", "MAX_QUERIES", "MAX_BATCH", "MAX_N_T", "MAX_CLIP_FRAMES", "MAX_IMAGE_SIDE", "MAX_COUNT", "MAX_SWEEP_POINTS",
            "MAX_PIXELS", "MAX_FRAME_PIXELS", "MAX_CHECKPOINT_BYTES", "MAX_CHECKPOINT_TENSORS", "MAX_INFLATION", "MAX_ARRAY_BYTES",
-           "at", "line_error", "check_seed", "check_device", "MAX_SEED", "pixel_problem", "check_finite", "check_not_empty", "check_targets", "check_manifest"]
+           "at", "line_error", "check_choice", "choices_text", "EPS_SPACES", "check_seed", "check_device", "MAX_SEED", "pixel_problem", "check_finite", "check_not_empty", "check_targets", "check_manifest"]

@@ -35,9 +35,7 @@ from torch import nn
 
 from hashattack.errors import InputError
 from hashattack.models.calls import call_model, check_model, checked_outputs, frozen, working_dtype
-from hashattack.validation import pixel_problem
-
-EPS_SPACES = ("pixel", "normalized")
+from hashattack.validation import EPS_SPACES, check_choice, pixel_problem
 
 
 def normalization(model: nn.Module, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,8 +78,7 @@ class Attack:
     bounded = True    # False: the attack ignores ε (the benign query), so its space needs no normalisation
 
     def __init__(self, model: nn.Module, eps: float | torch.Tensor = 0.1, eps_space: str = "pixel"):
-        if eps_space not in EPS_SPACES:
-            raise InputError(f"unknown eps space {eps_space!r}: choose 'pixel' or 'normalized'")
+        check_choice(eps_space, EPS_SPACES, "eps space")
         eps_t = eps_tensor(eps)
         if not torch.isfinite(eps_t).all() or (eps_t <= 0).any():
             raise InputError(f"eps must be positive and finite, got {eps}")

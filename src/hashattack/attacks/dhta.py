@@ -61,8 +61,9 @@ import torch
 from hashattack.attacks.base import Attack, check_flags, check_step_size
 from hashattack.attacks.descent import normalized_descent, step_length
 from hashattack.models.batch_invariance import model_rows
-from hashattack.retrieval.codes import anchor_code, binarize, positive_int
+from hashattack.retrieval.codes import TIES, anchor_code, binarize, positive_int
 from hashattack.errors import InputError
+from hashattack.validation import check_choice
 
 ALPHA_BOUNDARIES = tuple(Fraction(n, 10) for n in (5, 6, 7, 8, 9))
 ALPHA_VALUES = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
@@ -97,11 +98,10 @@ class DHTA(Attack):
                  precision: str = "fp32", channels_last: bool = False, compile: bool | str = False,
                  anchor_ties: str = "plus"):
         super().__init__(model, eps, eps_space)
-        if anchor_ties not in ("plus", "zero"):
+        if anchor_ties not in TIES:
             raise InputError(f"anchor_ties must be 'plus' (Algorithm 1) or 'zero' (the official np.sign), got {anchor_ties!r}")
         self.anchor_ties = anchor_ties
-        if precision not in PRECISIONS:
-            raise InputError(f"unknown precision {precision!r}: choose from {', '.join(PRECISIONS)}")
+        check_choice(precision, PRECISIONS, "precision")
         if not isinstance(compile, (bool, str)):
             raise InputError(f"compile must be True, False or a torch.compile backend name, got {compile!r}")
         check_flags(early_stop=early_stop, channels_last=channels_last, scale_step=scale_step)

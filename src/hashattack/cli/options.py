@@ -11,20 +11,24 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
+from hashattack.attacks.dhta import PRECISIONS
 from hashattack.attacks.registry import METHOD_ORDER, PAPER_METHODS
 from hashattack.cli.values import at_most, device_name, path_value, positive_float, positive_int, seed_value
+from hashattack.data.image_files import CHANNELS
 from hashattack.data.mosaic import DATABASE as MOSAICS
 from hashattack.errors import InputError
 from hashattack.models import available_models
 from hashattack.models.acceleration import enable_tf32
+from hashattack.models.user import OUTPUTS
 from hashattack.protocol.settings import AttackSettings
 from hashattack.protocol.sources import (EMBEDDED_EPS, PAPER_EPS, PAPER_EPS_SWEEP, default_architecture,
                                          default_train_config, defaults_for, eps_sweep_for, path_length_step_size)
 from hashattack.protocol.spec import DATASETS, DataSpec, ModelSpec, RunSpec
 from hashattack.protocol.targets import TARGET_PROTOCOLS
+from hashattack.retrieval.metrics import ZERO_RELEVANCE
 from hashattack.training.adversarial import ADVERSARIAL_METHODS, AdversarialTraining
 from hashattack.training.losses import LOSSES
-from hashattack.validation import (MAX_BATCH, MAX_BITS, MAX_CLIP_FRAMES, MAX_EPOCHS, MAX_IMAGE_SIDE, MAX_JSON_DEPTH,
+from hashattack.validation import (EPS_SPACES, MAX_BATCH, MAX_BITS, MAX_CLIP_FRAMES, MAX_EPOCHS, MAX_IMAGE_SIDE, MAX_JSON_DEPTH,
                                    MAX_N_T, MAX_QUERIES, MAX_STEPS, parse_text)
 
 
@@ -50,7 +54,7 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
                                                        "(default: --query-split objects drawn from --data)")
     group.add_argument("--query-split", type=positive_int, help="images: objects set aside as queries (default 10%%)")
     group.add_argument("--size", type=at_most(MAX_IMAGE_SIDE), help="images: resize to SIZE x SIZE (default: as stored)")
-    group.add_argument("--channels", type=int, choices=(1, 3), help="images: 1 = grey, 3 = RGB (default 3)")
+    group.add_argument("--channels", type=int, choices=CHANNELS, help="images: 1 = grey, 3 = RGB (default 3)")
     group.add_argument("--seen-classes", type=int, nargs="+",
                        help="open set: the model trains on these classes only and every target is another class")
     group.add_argument("--database-codes", type=Path, metavar="CODES.npy",
@@ -79,7 +83,7 @@ def add_model_options(parser: argparse.ArgumentParser, sweep: bool = True) -> No
                            help="keyword argument of --model's factory (repeatable); VALUE read as TOML")
         group.add_argument("--mean", type=float, nargs="+", help="--model: per-channel mean of its input normalisation")
         group.add_argument("--std", type=float, nargs="+", help="--model: per-channel std of its input normalisation")
-        group.add_argument("--output", choices=("raw", "tanh"),
+        group.add_argument("--output", choices=OUTPUTS,
                            help="--model: raw (attack its outputs as they are, default) or tanh (it ends with tanh)")
     group.add_argument("--weights", type=Path,
                        help="ImageNet weights of a torchvision backbone or AlexNet (a file or torchvision's cache "
@@ -100,7 +104,7 @@ def add_model_options(parser: argparse.ArgumentParser, sweep: bool = True) -> No
                                   "code), targeted (DHTA towards random other classes' centers), center (CgAT-style, "
                                   "away from the class center code)")
     adversarial.add_argument("--adv-eps", type=positive_float, help="eps of the training attack (default 0.2)")
-    adversarial.add_argument("--adv-eps-space", choices=("pixel", "normalized"), help="its space (default pixel)")
+    adversarial.add_argument("--adv-eps-space", choices=EPS_SPACES, help="its space (default pixel)")
     adversarial.add_argument("--adv-steps", type=at_most(MAX_STEPS), help="steps of the training attack (default 5)")
     adversarial.add_argument("--adv-step-size", type=positive_float,
                              help="step factor of the training attack (default 2000/steps: the paper's path length)")
@@ -121,7 +125,7 @@ def add_attack_options(parser: argparse.ArgumentParser) -> None:
                             f"{' '.join(f'{e:g}' for e in PAPER_EPS_SWEEP)} normalized on paper datasets, "
                             "0.02 0.05 0.1 0.15 0.2 pixel on the embedded images and clips, 1 2 4 8 16 /255 pixel "
                             "on your images (--eps given replaces it)")
-    group.add_argument("--eps-space", choices=("pixel", "normalized"),
+    group.add_argument("--eps-space", choices=EPS_SPACES,
                        help="pixel: |x'-x| <= eps on [0,1] pixels; normalized: after the model's mean/std (official code)")
     group.add_argument("--steps", type=at_most(MAX_STEPS), nargs="+",
                        help="attack iterations (default 2000 as the paper; 200 on the embedded clips)")
@@ -132,7 +136,7 @@ def add_attack_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch-size", type=at_most(MAX_BATCH), help="queries attacked per forward/backward (default 100)")
     group.add_argument("--topk", type=positive_int,
                        help="R of MAP@R / t-MAP@R (default 5000 on nus-wide, 1549 on mosaic-fashion, 1000 otherwise)")
-    group.add_argument("--zero-relevance", choices=("zero", "drop"),
+    group.add_argument("--zero-relevance", choices=ZERO_RELEVANCE,
                        help="main convention of the tables (the other is shown beside it): queries with no relevant "
                             "item in the top R count as 0 (default on the embedded data) or are dropped (the "
                             "official code's; default on paper datasets)")
@@ -149,7 +153,7 @@ def add_attack_options(parser: argparse.ArgumentParser) -> None:
     speed = parser.add_argument_group("speed (same method, faster; see docs/speed.md)")
     speed.add_argument("--early-stop", action="store_true", default=None,
                        help="stop attacking a query once its code equals its anchor")
-    speed.add_argument("--precision", choices=("fp32", "bf16"), help="bf16: forward/backward under bfloat16 autocast")
+    speed.add_argument("--precision", choices=PRECISIONS, help="bf16: forward/backward under bfloat16 autocast")
     speed.add_argument("--channels-last", action="store_true", default=None, help="channels-last memory format")
     speed.add_argument("--compile", action="store_true", default=None, help="run the model through torch.compile")
     speed.add_argument("--tf32", action="store_true", default=None, help="TF32 matmuls and convolutions (Ampere+ GPUs)")

@@ -23,12 +23,13 @@ from hashattack.data.image_io import open_image
 from hashattack.data.list_files import read_list_file
 from hashattack.errors import InputError
 
+CHANNELS = (1, 3)   # grey or RGB
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
 def load_image(path: Path, size: int | None = None, channels: int = 3) -> np.ndarray:
     """One image as uint8 (channels, H, W), resized to size×size when `size` is given."""
-    if channels not in (1, 3):
+    if channels not in CHANNELS:
         raise InputError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
     image = open_image(path, "L" if channels == 1 else "RGB")
     if size is not None:

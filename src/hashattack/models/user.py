@@ -31,6 +31,7 @@ from torch import nn
 
 from hashattack.errors import InputError
 from hashattack.models.weights import load_into, load_state_dict
+from hashattack.validation import check_choice
 
 OUTPUTS = ("raw", "tanh")
 
@@ -41,8 +42,7 @@ class AuditedModel(nn.Module):
     def __init__(self, net: nn.Module, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                  output: str = "raw"):
         super().__init__()
-        if output not in OUTPUTS:
-            raise InputError(f"unknown model output {output!r}: choose 'raw' or 'tanh'")
+        check_choice(output, OUTPUTS, "model output")
         if (mean is None) != (std is None):
             raise InputError("give both mean and std (the model's input normalisation), or neither")
         self.net, self.output = net, output

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hashattack.attacks.dhta import PRECISIONS
 from hashattack.errors import InputError
+from hashattack.retrieval.metrics import OTHER_CONVENTION, ZERO_RELEVANCE
+from hashattack.validation import EPS_SPACES, check_choice
 
 TIE_ORDER = "ascending Hamming distance; equal distances keep database order"
 ZERO_RELEVANCE_MEANING = {
@@ -40,8 +43,7 @@ class AttackSettings:
     def __post_init__(self):
         if not (isinstance(self.eps, (int, float)) and np.isfinite(self.eps) and self.eps > 0):
             raise InputError(f"eps must be a positive number, got {self.eps}")
-        if self.eps_space not in ("pixel", "normalized"):
-            raise InputError(f"unknown eps space {self.eps_space!r}: choose 'pixel' or 'normalized'")
+        check_choice(self.eps_space, EPS_SPACES, "eps space")
         if self.eps_space == "pixel" and self.eps > 1:
             raise InputError(f"pixel-space eps must be at most 1 (pixels lie in [0, 1]), got {self.eps}")
         for name in ("steps", "n_t", "batch_size"):
@@ -52,10 +54,8 @@ class AttackSettings:
             raise InputError(f"step_size must be a positive number, got {self.step_size!r}")
         if self.topk is not None and (not isinstance(self.topk, int) or self.topk <= 0):
             raise InputError(f"topk must be a positive integer, got {self.topk!r}")
-        if self.zero_relevance not in ("zero", "drop"):
-            raise InputError(f"unknown zero-relevance convention {self.zero_relevance!r}: choose 'zero' or 'drop'")
-        if self.precision not in ("fp32", "bf16"):
-            raise InputError(f"unknown precision {self.precision!r}: choose 'fp32' or 'bf16'")
+        check_choice(self.zero_relevance, ZERO_RELEVANCE, "zero-relevance convention")
+        check_choice(self.precision, PRECISIONS, "precision")
 
     def attack_options(self, seed: int = 0) -> dict:
         """Keyword settings for `attacks.registry.build_attack` (each attack takes the ones it knows)."""
@@ -67,7 +67,7 @@ class AttackSettings:
 def conventions(settings: AttackSettings, target_protocol: str = "paired") -> dict:
     """The conventions a result used, written next to it: its main zero-relevance convention and the other
     one that every table shows beside it, the target protocol, the tie order, the relevance rule."""
-    other = "drop" if settings.zero_relevance == "zero" else "zero"
+    other = OTHER_CONVENTION[settings.zero_relevance]
     return {
         "eps_space": settings.eps_space,
         "map": f"MAP@{settings.topk}" if settings.topk else "MAP@all",

@@ -18,6 +18,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 
 from hashattack.attacks.registry import PAPER_METHODS, ordered
+from hashattack.data.image_files import CHANNELS
 from hashattack.data.mosaic import DATABASE as MOSAICS
 from hashattack.errors import InputError
 from hashattack.models.user import OUTPUTS
@@ -27,7 +28,7 @@ from hashattack.retrieval.engines import parse_index
 from hashattack.run_format import SWEEP_AXES
 from hashattack.training.adversarial import AdversarialTraining
 from hashattack.training.loop import TrainConfig
-from hashattack.validation import check_seed
+from hashattack.validation import check_choice, check_seed
 
 MAX_SWEEP_POINTS = 1000      # a sweep runs every combination of its axes' values: at most this many
 SAFE_POINT_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
@@ -69,7 +70,7 @@ class DataSpec:
             raise InputError("dataset images needs a folder or list file of images (--data)")
         if not isinstance(self.mosaics, int) or self.mosaics <= 0:
             raise InputError(f"mosaics must be a positive integer, got {self.mosaics!r}")
-        if self.channels not in (1, 3):
+        if self.channels not in CHANNELS:
             raise InputError(f"channels must be 1 or 3, got {self.channels}")
 
     @property
@@ -107,8 +108,7 @@ class ModelSpec:
             raise InputError(f"bits must be a positive integer, got {self.bits!r}")
         if self.checkpoint is not None and self.factory is not None:
             raise InputError("give either a checkpoint or a model factory, not both")
-        if self.output not in OUTPUTS:
-            raise InputError(f"unknown model output {self.output!r}: choose 'raw' or 'tanh'")
+        check_choice(self.output, OUTPUTS, "model output")
 
     @property
     def source(self) -> str:

@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from hashattack.files import atomic_write_text
-from hashattack.retrieval.metrics import mean_of_average_precisions
+from hashattack.retrieval.metrics import OTHER_CONVENTION, mean_of_average_precisions
 from hashattack.run_format import TABLE_NAME
 
 AXIS_LABELS = {"eps": "ε", "n_t": "n_t", "steps": "steps"}
-OTHER_CONVENTION = {"zero": "drop", "drop": "zero"}
 CONVENTION_MEANING = {"zero": "queries with no relevant item in the top R count as AP 0",
                       "drop": "queries with no relevant item in the top R are left out of the mean, as the official code"}
 

@@ -14,6 +14,7 @@ import torch
 from hashattack.errors import InputError
 
 Array = np.ndarray | torch.Tensor
+TIES = ("plus", "zero")   # anchor_code's rule for a tied bit: +1 (Algorithm 1) or 0 (the official code's np.sign)
 
 
 def _as_tensor(x: Array, name: str = "the values") -> torch.Tensor:

@@ -21,8 +21,10 @@ from hashattack.retrieval.codes import Array, _as_codes, _as_tensor, positive_in
 from hashattack.errors import InputError
 from hashattack.retrieval.perceptibility import perceptibility, summarize_perceptibility  # noqa: F401  (re-exported)
 from hashattack.retrieval.ranking import hamming_rank
+from hashattack.validation import check_choice
 
 ZERO_RELEVANCE = ("zero", "drop")
+OTHER_CONVENTION = dict(zip(ZERO_RELEVANCE, reversed(ZERO_RELEVANCE)))   # the one a table shows beside the main
 
 
 def _check_labels(labels: torch.Tensor, name: str, n: int) -> None:
@@ -161,8 +163,7 @@ def mean_average_precision(
     Returns:
         the MAP as a Python float.
     """
-    if zero_relevance not in ZERO_RELEVANCE:
-        raise InputError(f"zero_relevance must be 'zero' or 'drop', got {zero_relevance!r}")
+    check_choice(zero_relevance, ZERO_RELEVANCE, "zero-relevance convention")
     aps = average_precisions(query_codes, db_codes, query_labels, db_labels, topk, chunk_size=chunk_size)
     if not aps.size:
         raise InputError("query_codes is empty; a mean average precision needs at least one query")
@@ -171,8 +172,7 @@ def mean_average_precision(
 
 def mean_of_average_precisions(aps: np.ndarray, zero_relevance: str = "zero") -> float:
     """Reduce per-query APs (NaN = nothing relevant in the top R) to a MAP under a convention."""
-    if zero_relevance not in ZERO_RELEVANCE:
-        raise InputError(f"zero_relevance must be 'zero' or 'drop', got {zero_relevance!r}")
+    check_choice(zero_relevance, ZERO_RELEVANCE, "zero-relevance convention")
     if zero_relevance == "zero":
         return float(np.nan_to_num(aps, nan=0.0).mean()) if aps.size else 0.0
     kept = aps[~np.isnan(aps)]

@@ -40,6 +40,7 @@ from hashattack.models.inputs import model_inputs
 from hashattack.retrieval.codes import anchor_code, binarize
 from hashattack.training.loop import TrainConfig, train_model
 from hashattack.training.losses import similarity_matrix
+from hashattack.validation import EPS_SPACES, check_choice
 
 ADVERSARIAL_METHODS = ("untargeted", "targeted", "center")
 INNER_ATTACK = {"untargeted": "Untargeted", "center": "Untargeted", "targeted": "DHTA"}   # registry names
@@ -61,8 +62,7 @@ class AdversarialTraining:
     def __post_init__(self):
         if self.method not in ADVERSARIAL_METHODS:
             raise InputError(f"unknown adversarial training {self.method!r}: choose from {', '.join(ADVERSARIAL_METHODS)}")
-        if self.eps_space not in ("pixel", "normalized"):
-            raise InputError(f"unknown eps space {self.eps_space!r}: choose 'pixel' or 'normalized'")
+        check_choice(self.eps_space, EPS_SPACES, "eps space")
         if not (isinstance(self.eps, (int, float)) and np.isfinite(self.eps) and self.eps > 0):
             raise InputError(f"adversarial training eps must be a positive number, got {self.eps!r}")
         if not isinstance(self.steps, int) or self.steps <= 0:

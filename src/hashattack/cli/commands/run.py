@@ -9,6 +9,7 @@ from hashattack.cli.config import config_keys, load_config, parse_config_run, to
 from hashattack.cli.options import spec_from_args
 from hashattack.cli.parsing import subcommand_parser
 from hashattack.errors import InputError
+from hashattack.retrieval.metrics import OTHER_CONVENTION
 
 
 def add_parser(commands) -> None:
@@ -73,7 +74,7 @@ def resolved_settings(spec) -> str:
     attack, axes = spec.attack, dict(spec.axes)
     eps = " ".join(f"{e:g}" for e in axes.get("eps", (attack.eps,)))
     steps = " ".join(str(n) for n in axes.get("steps", (attack.steps,)))
-    other = "drop" if attack.zero_relevance == "zero" else "zero"
+    other = OTHER_CONVENTION[attack.zero_relevance]
     return (f"{spec.data.dataset}: eps {eps} ({attack.eps_space} space), {steps} steps of {attack.step_size:g}, "
             f"n_t {attack.n_t}, MAP@{attack.topk or 'all'}, main convention {attack.zero_relevance} "
             f"({other} beside it), {spec.target_protocol} targets")
