@@ -26,7 +26,7 @@ from hashattack.reporting.plots import plot_tmap_sweep
 from hashattack.reporting.run_records import Run, Runs, load_runs, method_order, summary_row
 from hashattack.run_format import FIGURE_DIR, MANIFEST_FILE, REPORT_HTML, TIMING_FILE
 from hashattack.validation import read_json, read_text
-from hashattack.reporting.tables import (OTHER_CONVENTION, by_convention, column_label, convention_caption,
+from hashattack.reporting.tables import (OTHER_CONVENTION, by_convention, column_label, convention_caption, main_convention,
                                          parse_markdown, percent, results_table)
 
 FIGURE_CAPTIONS = {
@@ -69,7 +69,7 @@ def results_columns(runs: Runs) -> tuple[str, list[str], list[list[str]]]:
     else:
         labels = [run.folder.relative_to(runs.root).as_posix() for run in runs.runs]
     caption = "t-MAP / MAP (%) of each method" + (f" against {', '.join(axes)}" if axes else "")
-    caption += ". " + convention_caption(runs.runs[0].record["settings"].get("zero_relevance", "zero"))
+    caption += ". " + convention_caption(main_convention(runs.runs[0].record))
     return caption, *results_table([(label, summary_row(run.record)) for label, run in zip(labels, runs.runs)])
 
 
@@ -101,7 +101,7 @@ def psnr(value: float | None) -> str:
 
 
 def _perceptibility_table(run: Run) -> tuple[list[str], list[list[str]]]:
-    main = run.record["settings"].get("zero_relevance", "zero")
+    main = main_convention(run.record)
     other = OTHER_CONVENTION[main]
     header = ["Method", "t-MAP (%)", f"t-MAP ({other}) (%)", "ℓ∞ mean (/255)", "ℓ2 mean", "PSNR median (dB)",
               "SSIM median", "attack time (s)"]
@@ -168,7 +168,7 @@ def _run_section(page: Page, runs: Runs, run: Run) -> None:
         if (run.folder / REPORT_HTML).is_file():
             page.link(f"the report of run {name}", run.folder / REPORT_HTML)
     page.heading("Methods: success and perceptibility", 3)
-    main = run.record["settings"].get("zero_relevance", "zero")
+    main = main_convention(run.record)
     page.table(*_perceptibility_table(run), "results")
     page.paragraph(f"t-MAP under the run's main zero-relevance convention ({main}) and beside it the other "
                    f"({OTHER_CONVENTION[main]}); perceptibility in pixel space (SSIM: 11x11 Gaussian window, "

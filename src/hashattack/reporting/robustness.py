@@ -26,7 +26,7 @@ from hashattack.reporting.run_records import Runs, load_runs, method_order
 from hashattack.run_format import FIGURE_DIR, ROBUSTNESS_FILE, TIMING_FILE
 from hashattack.validation import read_json
 from hashattack.reporting.tables import (CONVENTION_MEANING, OTHER_CONVENTION, by_convention, column_label, csv_text,
-                                         markdown, percent)
+                                         main_convention, markdown, percent)
 
 MODEL_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
@@ -38,7 +38,7 @@ def robustness_metrics(record: dict) -> dict[str, float | None]:
     methods = record["methods"]
     order = method_order([record])
     by_map = [m for m in order if methods[m].get("scored_by", "map" if m == "Original" else "t_map") == "map"]
-    other = OTHER_CONVENTION[record["settings"].get("zero_relevance", "zero")]
+    other = OTHER_CONVENTION[main_convention(record)]
     metrics: dict[str, float | None] = {}
     for method, metric, key in ([(m, "map", "MAP") for m in by_map] + [(m, "t_map", "t-MAP") for m in order if m not in by_map]):
         metrics[f"{method} {key}"] = methods[method].get(metric)
@@ -78,7 +78,7 @@ def model_summary(label: str, runs: Runs) -> dict:
             "train_seconds": seconds, "adversarial": adversarial, "bits": record.get("bits"),
             "steps": sorted({r.record["settings"]["steps"] for r in runs.runs}), "num_queries": record.get("num_queries"),
             "eps_space": record["settings"].get("eps_space"),
-            "zero_relevance": record["settings"].get("zero_relevance", "zero")}
+            "zero_relevance": main_convention(record)}
 
 
 def _train_seconds(folder: Path) -> float | None:

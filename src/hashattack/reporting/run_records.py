@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hashattack.errors import InputError
 from hashattack.files import confined_name
-from hashattack.reporting.tables import summary_values
+from hashattack.reporting.tables import main_convention, summary_values
 from hashattack.run_format import RESULTS_FILE, SWEEP_AXES, SWEEP_FILE, SWEEP_FORMAT, TABLE_FILE
 from hashattack.validation import MAX_SWEEP_POINTS, read_json
 
@@ -181,7 +181,7 @@ def method_order(records: list[dict]) -> list[str]:
 def summary_row(record: dict) -> dict:
     """A run's t-MAP of each method, its benign MAP and its MAP under the untargeted attack
     ({"DHTA t-MAP": …, "Original MAP": …, "Untargeted MAP": …}), fractions."""
-    return summary_values(record["methods"], method_order([record]), record["settings"].get("zero_relevance", "zero"))
+    return summary_values(record["methods"], method_order([record]), main_convention(record))
 
 
 __all__ = ["Run", "Runs", "load_runs", "read_record", "setting", "method_order", "summary_row", "SWEEP_FORMAT"]

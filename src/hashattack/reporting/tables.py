@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hashattack.files import atomic_write_text
-from hashattack.retrieval.metrics import OTHER_CONVENTION, mean_of_average_precisions
+from hashattack.retrieval.metrics import OTHER_CONVENTION, ZERO_RELEVANCE, mean_of_average_precisions
 from hashattack.run_format import TABLE_NAME
 
 AXIS_LABELS = {"eps": "ε", "n_t": "n_t", "steps": "steps"}
@@ -41,6 +41,11 @@ def column_label(axis: str | Sequence[str], value) -> str:
     if axis == "bits":
         return f"{shown} bits"
     return f"{AXIS_LABELS.get(axis, axis)} = {shown}"
+
+
+def main_convention(record: dict) -> str:
+    """The main zero-relevance convention of a run's or a transfer's record ("zero" in records older than the field)."""
+    return record["settings"].get("zero_relevance", ZERO_RELEVANCE[0])
 
 
 def convention_caption(zero_relevance: str) -> str:
@@ -163,4 +168,4 @@ def nt_table(n_ts: list[int], t_maps: list[float], label: str = "DHTA t-MAP") ->
     return ["n_t", *(str(n) for n in n_ts)], [[label, *(percent(v) for v in t_maps)]]
 
 
-__all__ = ["results_table", "summary_values", "by_convention", "convention_caption", "OTHER_CONVENTION", "column_label", "percent", "markdown", "parse_markdown", "csv_text", "write_table"]
+__all__ = ["results_table", "summary_values", "by_convention", "convention_caption", "main_convention", "OTHER_CONVENTION", "column_label", "percent", "markdown", "parse_markdown", "csv_text", "write_table"]

@@ -8,7 +8,8 @@ import numpy as np
 
 from hashattack.reporting.page import Page
 from hashattack.reporting.plots import blank_figure, plain, save_figure
-from hashattack.reporting.tables import CONVENTION_MEANING, OTHER_CONVENTION, by_convention, percent, write_table
+from hashattack.reporting.tables import (CONVENTION_MEANING, OTHER_CONVENTION, by_convention, main_convention, percent,
+                                         write_table)
 from hashattack.run_format import FIGURE_DIR
 
 
@@ -21,7 +22,7 @@ def transfer_table(result: dict) -> tuple[list[str], list[list[str]]]:
     """Rows: the benign queries, then each surrogate; columns: each victim (t-MAP %, * = white box), each
     followed, where the cells hold their per-query APs, by its t-MAP under the other zero-relevance
     convention ("victim (drop)")."""
-    other = OTHER_CONVENTION[result["settings"].get("zero_relevance", "zero")]
+    other = OTHER_CONVENTION[main_convention(result)]
     cells_of = [entry["victims"][v] for entry in result["matrix"].values() for v in result["victims"]]
     both = all(by_convention(c, "t_map", other) is not None for c in cells_of)
     header = ["Surrogate \\ victim"]
@@ -88,7 +89,7 @@ def write_transfer_report(out: str | Path, result: dict) -> dict:
     out = Path(out)
     header, body = transfer_table(result)
     settings = result["settings"]
-    other = OTHER_CONVENTION[settings.get("zero_relevance", "zero")]
+    other = OTHER_CONVENTION[main_convention(result)]
     caption = (f"{result['method']} t-MAP (%) on {result['dataset']}, {result['num_queries']} queries: crafted on the "
                f"surrogate (row), scored on the victim (column) with the victim's own database codes; * white box. "
                f"eps = {settings['eps']} ({settings['eps_space']} space), {settings['steps']} steps, "
