@@ -62,6 +62,16 @@ def own_imports(path: Path, name: str, known: set[str], package: str = "hashatta
     return found
 
 
+def string_constants(path: Path) -> list[tuple[int, str]]:
+    """(line, value) of every string constant of a module outside its docstrings (names a module retypes)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
 def layer_of(module: str, package: str = "hashattack") -> str | None:
     parts = module.split(".")
     return parts[1] if len(parts) > 1 and parts[0] == package else None

@@ -3,7 +3,6 @@ layer reads are its names, and no module of either retypes them."""
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from hashattack.protocol.runfolder import check_folder_kind
 from hashattack.reporting.run_records import load_runs
 from hashattack.reporting.summary import FILE_ROLES, run_summary
 from run_helpers import cli, tiny_demo_args
+from test_layers import string_constants
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "hashattack"
 FILE_NAMES = {value for name, value in vars(fmt).items()
@@ -55,19 +55,9 @@ def test_a_sweep_folder_is_read_back_by_its_names(fake_fmnist, tmp_path, capsys)
     assert {fmt.SWEEP_FILE, fmt.MANIFEST_FILE, fmt.TABLE_FILE, fmt.TIMING_FILE} <= {p.name for p in out.iterdir()}
 
 
-def _constants(path: Path) -> list[tuple[int, str]]:
-    """String constants of a module outside its docstrings, with their lines."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
-    return [(node.lineno, node.value) for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
-
-
 def test_no_module_retypes_a_name_of_the_format():
     assert FILE_NAMES >= {"run.json", "results.json", "sweep.json", "hashattack-sweep/1", "hashattack-batch/2"}
     found = [f"{path.relative_to(SRC)}:{line}: {value!r}"
              for layer in ("protocol", "reporting", "cli") for path in sorted((SRC / layer).rglob("*.py"))
-             for line, value in _constants(path) if value in FILE_NAMES]
+             for line, value in string_constants(path) if value in FILE_NAMES]
     assert found == []
