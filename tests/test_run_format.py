@@ -61,3 +61,8 @@ def test_no_module_retypes_a_name_of_the_format():
              for layer in ("protocol", "reporting", "cli") for path in sorted((SRC / layer).rglob("*.py"))
              for line, value in string_constants(path) if value in FILE_NAMES]
     assert found == []
+
+
+def test_a_folder_kind_is_one_of_the_format(tmp_path):
+    with pytest.raises(ValueError, match="unknown folder kind 'sweeps'"):
+        check_folder_kind(tmp_path, "sweeps")

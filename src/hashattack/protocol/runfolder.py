@@ -42,7 +42,9 @@ from hashattack.validation import read_json
 
 def check_folder_kind(path: str | Path, kind: str) -> None:
     """Refuse a folder that holds another kind of output than `kind` (a run, a sweep, a transfer matrix,
-    a robustness comparison): one folder never mixes two, with or without --force."""
+    a robustness comparison; `run_format.KINDS`): one folder never mixes two, with or without --force."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown folder kind {kind!r}: one of {', '.join(KINDS)}")
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(f"run folder {path} is a file; choose a folder")
