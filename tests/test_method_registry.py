@@ -59,8 +59,8 @@ def test_the_entry_says_how_a_method_is_called_targeted_and_scored():
         method("DHTA").targets(anchor_ids, 9, db_codes, pixels)
     assert [m for m in METHOD_ORDER if METHODS[m].benign] == ["Original"]
     assert [m for m in METHOD_ORDER if METHODS[m].takes_ids] == ["Noise"]
-    assert {m: METHODS[m].scored_by for m in METHOD_ORDER if METHODS[m].scored_by == "map"} == \
-        {"Original": "map", "Untargeted": "map"}
+    assert [m for m in METHOD_ORDER if METHODS[m].scored_by == "map"] == ["Original", "Untargeted", "Center"]
+    assert method("Center").anchor_objects(3) is None and method("Center").target_size(3) == 3
 
 
 @pytest.mark.parametrize("name", METHOD_ORDER)
@@ -71,7 +71,8 @@ def test_every_method_batched_gives_what_one_query_at_a_time_gives(name):
     images, database = torch.rand(5, 1, 28, 28), torch.rand(12, 1, 28, 28)
     db_codes = hashattack.encode(model, database, progress=False)
     anchor_ids = {1: [[i] for i in range(5)], 3: [[i, i + 5, (i + 7) % 12] for i in range(5)]}
-    _, targets = method(name).targets(anchor_ids, 3, db_codes, lambda ids: database[ids])
+    _, targets = method(name).targets(anchor_ids, 3, db_codes, lambda ids: database[ids], torch.arange(5) % 3,
+                                      torch.arange(12) % 3)
     attack = build_attack(name, model, **AttackSettings(eps=0.1, steps=4, n_t=3).attack_options(seed=2))
     runs = [attacked_batches(name, attack, model, images, targets, [10, 11, 12, 13, 14], size, progress=False,
                              keep_all=True) for size in (4, 1)]

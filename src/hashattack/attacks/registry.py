@@ -1,10 +1,12 @@
 """Methods by name: which attack class a name builds, and what it steers towards.
 
-A run names its methods ("Original", "Noise", "Untargeted", "P2P", "DHTA", "Feature"); this registry turns a
+A run names its methods ("Original", "Noise", "Untargeted", "P2P", "DHTA", "Feature", "Center"); this registry turns a
 name into its attack object and says what the attack is called with besides the queries:
 
 - `target = "anchor"`: anchor codes voted from `anchor_size` target objects ("n_t": the run's n_t);
 - `target = "object"`: the pixels of one target object (the feature-based attack);
+- `target = "center"`: the class center code of each query, voted from the database objects sharing
+  its label (CgAT's attack, away from it);
 - `target = None`: nothing (the benign query, uniform noise, the untargeted attack).
 
 `scored_by` says what measures a method's success: "t_map" (the adversarial query against the
@@ -30,6 +32,7 @@ import torch
 from torch import nn
 
 from hashattack.attacks.base import Attack
+from hashattack.attacks.center import CenterAttack, center_codes
 from hashattack.attacks.dhta import DHTA, P2P
 from hashattack.attacks.feature import FeatureAttack
 from hashattack.attacks.noise import Noise, Original
@@ -44,7 +47,7 @@ class Method:
 
     name: str
     attack: type[Attack]
-    target: str | None = None           # "anchor", "object" or None
+    target: str | None = None           # "anchor", "object", "center" or None
     anchor_size: int | str | None = None   # objects voted into the anchor: an int, or "n_t" (the run's)
     options: tuple[str, ...] = ()       # keyword settings the attack class takes besides eps / eps_space
     description: str = ""
@@ -54,7 +57,7 @@ class Method:
 
     def anchor_objects(self, n_t: int) -> int | None:
         """How many target objects this method needs from the manifest (None: it needs none)."""
-        if self.target is None:
+        if self.target not in ("anchor", "object"):
             return None
         return n_t if self.anchor_size == "n_t" else int(self.anchor_size or 1)
 
@@ -64,10 +67,14 @@ class Method:
         return n_t if size is None else size
 
     def targets(self, anchor_ids: Mapping[int, list], n_t: int, db_codes: torch.Tensor,
-                object_pixels: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+                object_pixels: Callable[[torch.Tensor], torch.Tensor], query_labels=None,
+                db_labels=None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(anchor codes, what the attack is called with) for a manifest's queries: anchors voted from the
         database codes of its `anchor_ids[size]` objects; the attack takes them, or for `target = "object"`
-        the first object's pixels (`object_pixels(ids)`); (None, None) for a method without targets."""
+        the first object's pixels (`object_pixels(ids)`); for `target = "center"` no anchors and the queries'
+        class center codes (from `query_labels` and `db_labels`); (None, None) for a method without targets."""
+        if self.target == "center":
+            return None, center_codes(db_codes, db_labels, query_labels)
         size = self.anchor_objects(n_t)
         if size is None:
             return None, None
@@ -94,6 +101,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("DHTA", DHTA, "anchor", "n_t", ("steps", "n_t", "step_size") + SPEED, "DHTA (Bai et al., ECCV 2020)"),
     Method("Feature", FeatureAttack, "object", 1, ("steps", "step_size"),
            "feature-based attack (Inkawhich et al., CVPR 2019) towards P2P's target object"),
+    Method("Center", CenterAttack, "center", options=("steps", "step_size") + SPEED, scored_by="map",
+           description="CgAT's center-code attack (Wang et al., WWW 2023): away from the class center code"),
 )}
 METHOD_ORDER = tuple(METHODS)
 PAPER_METHODS = ("Original", "Noise", "P2P", "DHTA")   # appendix Table 1's rows

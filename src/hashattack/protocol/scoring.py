@@ -27,7 +27,8 @@ def targets_for(name: str, manifest: Manifest, dataset: RetrievalDataset, db_cod
                 n_t: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """(anchor codes, what the attack is called with) of method `name` on the manifest's queries, as its
     registry entry says (`attacks.registry.Method.targets`)."""
-    return method(name).targets(manifest.anchor_ids, n_t, db_codes, dataset.database.pixels)
+    return method(name).targets(manifest.anchor_ids, n_t, db_codes, dataset.database.pixels,
+                                dataset.query.labels[torch.tensor(manifest.query_ids)], dataset.database.labels)
 
 
 def build_attacks(methods, model: torch.nn.Module, settings: AttackSettings, seed: int,
