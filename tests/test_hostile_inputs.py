@@ -307,7 +307,8 @@ class Linear(torch.nn.Module):
 def targets_for(name: str, images: torch.Tensor, bits: int = 4):
     """What method `name` is called with besides the images (as the registry says)."""
     kind = METHODS[name].target
-    return (torch.ones(len(images), bits),) if kind == "anchor" else (images.clone(),) if kind == "object" else ()
+    return (torch.ones(len(images), bits),) if kind in ("anchor", "center") else \
+        (images.clone(),) if kind == "object" else ()
 
 
 ATTACKS = list(METHODS)

@@ -71,7 +71,8 @@ def attack(name: str, model, images=RANDOM, **options):
     """Method `name` of the registry on `images`, with the targets it takes."""
     images = torch.rand(3, 1, 4, 4) if images is RANDOM else images
     kind = METHODS[name].target
-    targets = (torch.ones(rows_of(images), 4),) if kind == "anchor" else (images.clone(),) if kind == "object" else ()
+    targets = (torch.ones(rows_of(images), 4),) if kind in ("anchor", "center") else \
+        (images.clone(),) if kind == "object" else ()
     return build_attack(name, model, 0.1, steps=2, **options)(images, *targets)
 
 

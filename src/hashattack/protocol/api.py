@@ -31,11 +31,10 @@ import numpy as np
 import torch
 
 from hashattack.attacks.base import check_flags
-from hashattack.attacks.descent import to_pixel_grid
 from hashattack.attacks.registry import build_attack, method as registered_method
 from hashattack.errors import InputError
 from hashattack.models.calls import check_model, check_model_device
-from hashattack.models.encode import encode_set
+from hashattack.protocol.attacking import Finish, finished_batch
 from hashattack.protocol.targets import anchor_objects
 from hashattack.retrieval.codes import anchor_code, hamming_distance, positive_int
 from hashattack.retrieval.metrics import average_precisions
@@ -142,15 +141,11 @@ def attack_to_label(model: torch.nn.Module, images: torch.Tensor, target_labels,
     attack = build_attack(method, model, eps=eps, eps_space=eps_space, steps=steps, n_t=n_t, step_size=step_size,
                           seed=seed)
     attack.progress = progress
-    chunks = []
-    for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size].to(device)
-        adversarial = attack(batch, anchors[start:start + batch_size].to(device))
-        if quantize:
-            adversarial = to_pixel_grid(adversarial, batch, attack.eps_pixel(batch))
-        chunks.append(adversarial.cpu())
-    adversarial = torch.cat(chunks)
-    codes = encode_set(model, adversarial, batch_size, device, progress=False)
+    finish = Finish(quantize=quantize)
+    done = [finished_batch(method, attack, model, images[start:start + batch_size],
+                           anchors[start:start + batch_size], list(range(start, min(start + batch_size, len(images)))),
+                           start, device, finish=finish) for start in range(0, len(images), batch_size)]
+    adversarial, codes = (torch.cat(parts) for parts in zip(*done))
     distances = hamming_distance(codes, anchors).diagonal().round().to(torch.int64)
     return adversarial, TargetedResult(codes, anchors, distances, ids, torch.from_numpy(targets))
 

@@ -3,13 +3,10 @@ without a folder) and is the interface `protocol.runfolder.RunFolder` implements
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from hashattack.errors import InputError
 from hashattack.protocol.batch_files import BATCH_FORMAT, check_pixels
-from hashattack.protocol.export import write_batch
 from hashattack.protocol.fingerprint import canonical
 
 FORCE_HINT = "use --force (force=True) to start over, or another run folder"
@@ -31,10 +28,6 @@ class MemoryBatches:
         self.computed: dict[str, int] = {}     # per method: batches attacked by this call
         self.seconds: dict[str, float] = {}    # per method: attack seconds of every batch record
         self._examples: dict[tuple[str, int], torch.Tensor] = {}
-        self.quantize = False                  # adversarial queries end on the 8-bit grid
-        self.keep_pixels = False               # keep every query's adversarial pixels (not only the first ones)
-        self.export_root: Path | None = None   # write PNG files under <export_root>/export (protocol.export)
-        self.export_names: dict[int, str] = {}  # query id -> file name
 
     def _count(self, counter: dict[str, int], record: dict) -> None:
         method = record["method"]
@@ -68,13 +61,6 @@ class MemoryBatches:
         self._records[(method, index)] = record
         self._count(self.computed, record)
         return record
-
-    def export_batch(self, method: str, query_ids: list[int], benign: torch.Tensor, adversarial: torch.Tensor,
-                     eps_pixel: torch.Tensor) -> None:
-        """Write a finished batch's adversarial queries as PNG files (when the run exports), before its record."""
-        if self.export_root is not None:
-            write_batch(self.export_root, method, [self.export_names[int(i)] for i in query_ids], benign,
-                        adversarial, eps_pixel)
 
     def save_examples(self, method: str, index: int, pixels: torch.Tensor) -> None:
         """Keep the adversarial pixels of a batch's first queries (the ones the figures show)."""

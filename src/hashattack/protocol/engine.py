@@ -22,15 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hashattack.attacks.registry import build_attack
 from hashattack.errors import InputError
 from hashattack.files import atomic_write_json
-from hashattack.data.base import source_names
 from hashattack.protocol import distributed
+from hashattack.protocol.attacking import Finish
 from hashattack.protocol.export import finish_export
 from hashattack.protocol.run_lock import RunLock
 from hashattack.protocol.runfolder import RunFolder, check_folder_kind, check_same_settings, run_fingerprint
-from hashattack.protocol.scoring import run_methods, summary_row
+from hashattack.protocol.scoring import build_attacks, run_methods, summary_row
 from hashattack.protocol.settings import conventions
 from hashattack.models.acceleration import enable_tf32
 from hashattack.protocol.sources import Source, architecture_of, model_identity, obtain_model, open_data
@@ -162,33 +161,30 @@ def run_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: dict,
     identity = model_identity(spec.model, spec.data, meta, int(db_codes.shape[1]))
     if "database_codes_sha256" in meta:   # a stored database: other codes are another run
         identity["database_codes_sha256"] = meta["database_codes_sha256"]
-    for name in spec.methods:   # settings this model refuses (a normalized eps beyond [0, 1]) fail before the folder
-        build_attack(name, model, **settings.attack_options(manifest.seed))
+    # built once, before the folder: settings this model refuses (a normalized eps beyond [0, 1]) fail here
+    attacks = build_attacks(spec.methods, model, settings, manifest.seed, progress)
     scored = asdict(settings) | ({"index": spec.index} if spec.index else {})   # an engine's results are another run
     folder = RunFolder(out, run_fingerprint(dataset, manifest, identity, scored, spec.methods, device,
                                             spec.export), force=spec.force and writes, lock=writes)
     with folder:   # the folder is locked until the run is written (protocol.run_lock)
         return _write_point(spec, source, model, meta, db_codes, manifest, out, device, progress, label, folder,
-                            identity)
+                            identity, attacks)
 
 
 def _write_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: dict, db_codes: torch.Tensor,
                  manifest: Manifest, out: Path, device: str, progress: bool, label: str, folder: RunFolder,
-                 identity: dict) -> dict:
-    """`run_point` once the folder is known (and, once checked, locked)."""
+                 identity: dict, attacks: dict) -> dict:
+    """`run_point` once the folder is known (and, once checked, locked), with the point's built attacks."""
     dataset, settings, writes, bits = source.dataset, spec.attack, distributed.is_main(), int(db_codes.shape[1])
-    folder.quantize = settings.quantize
-    if spec.export:   # every rank writes the PNG files of its own batches
-        folder.export_root = out
-        folder.export_names = dict(zip(manifest.query_ids, source_names(dataset.query, manifest.query_ids)))
+    finish = Finish.of_run(settings.quantize, out if spec.export else None, dataset.query, manifest.query_ids)
     with distributed.main_first():       # rank 0 claims (or clears) the folder before the others check it
         folder.check()
         if writes:
             folder.start(meta.get("sha256"))
             manifest.save(out / MANIFEST_FILE)
     with open_index(spec.index, db_codes) as index:
-        results, codes, examples = run_methods(model, dataset, db_codes, manifest, settings, spec.methods, device,
-                                               progress, store=folder, index=index)
+        results, codes, examples = run_methods(model, dataset, db_codes, manifest, settings, attacks, device,
+                                               progress, store=folder, index=index, finish=finish)
         described = index.describe() if spec.index else None
     architecture = (architecture_of(spec.model, spec.data) if spec.model.source == "train" else
                     identity["architecture"] if spec.model.source == "checkpoint" else meta["source"])

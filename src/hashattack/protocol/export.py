@@ -147,8 +147,7 @@ def finish_export(root: Path, model: torch.nn.Module, dataset, db_codes: torch.T
     index = write_index(root, manifest.query_ids, names, targets, method_codes, video=like.dim() == 5)
     scores = {}
     for method in method_codes:   # each method against its own targets (they differ under the official protocol)
-        size = registered(method).anchor_objects(settings.n_t)
-        targets = torch.from_numpy(manifest.targets(settings.n_t if size is None else size))
+        targets = torch.from_numpy(manifest.targets(registered(method).target_size(settings.n_t)))
         scores |= read_back_t_map(root, model, db_codes, dataset.database.labels, targets, names, [method],
                                   method_codes, like, settings.topk, settings.zero_relevance, device)
     return {"folder": EXPORT_DIR, "index": index.relative_to(root).as_posix(), "format": "PNG, 8 bits per channel",

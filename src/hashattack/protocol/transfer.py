@@ -24,16 +24,16 @@ from pathlib import Path
 
 import torch
 
-from hashattack.attacks.registry import build_attack
+from hashattack.attacks.registry import method as registered_method
 from hashattack.data.base import source_names
 from hashattack.files import atomic_write_json
 from hashattack.models.encode import encode_set
 from hashattack.models.ensemble import Ensemble
-from hashattack.protocol.attacking import all_adversarial_pixels, attacked_batches, codes_from_records
+from hashattack.protocol.attacking import Finish, all_adversarial_pixels, attacked_batches, codes_from_records
 from hashattack.protocol.engine import plan
 from hashattack.protocol.run_lock import RunLock
 from hashattack.protocol.runfolder import RunFolder, check_folder_kind, check_same_settings, run_fingerprint
-from hashattack.protocol.scoring import json_floats
+from hashattack.protocol.scoring import build_attacks, json_floats
 from hashattack.protocol.settings import conventions
 from hashattack.protocol.sources import model_identity, obtain_model, open_data
 from hashattack.protocol.spec import ModelSpec, RunSpec
@@ -70,7 +70,8 @@ def _run_transfer(spec: TransferSpec, out: Path) -> dict:
     dataset, settings = source.dataset, spec.attack
     manifest = plan(RunSpec(data=spec.data, methods=(spec.method,), attack=settings, queries=spec.queries,
                             seed=spec.seed, manifest=spec.manifest), source)
-    entry_n_t = 1 if spec.method == "P2P" else settings.n_t
+    entry = registered_method(spec.method)
+    entry_n_t = entry.target_size(settings.n_t)   # the objects its anchors are voted from
     object_ids = torch.tensor(manifest.anchor_ids[entry_n_t])
     query_ids = torch.tensor(manifest.query_ids)
     images = dataset.query.pixels(query_ids)
@@ -107,12 +108,14 @@ def _run_transfer(spec: TransferSpec, out: Path) -> dict:
         parts = [model_of(m) for m in row]
         surrogate = parts[0][0] if len(parts) == 1 else Ensemble([p[0] for p in parts]).eval()
         db_codes = torch.cat([p[2] for p in parts], dim=1)
-        anchors = anchor_code(db_codes[object_ids])
-        attack = build_attack(spec.method, surrogate, **settings.attack_options(manifest.seed))
-        attack.progress = spec.progress
-        with _surrogate_folder(spec, out / folder_name(label), dataset, manifest, row, parts, settings) as folder:
-            records, _ = attacked_batches(spec.method, attack, surrogate, images, anchors, manifest.query_ids,
-                                          settings.batch_size, folder, spec.device, spec.progress)
+        _, steered_by = entry.targets(manifest.anchor_ids, settings.n_t, db_codes, dataset.database.pixels)
+        attack = build_attacks((spec.method,), surrogate, settings, manifest.seed, spec.progress)[spec.method]
+        path = out / folder_name(label)
+        finish = Finish.of_run(settings.quantize, path if spec.export else None, dataset.query, manifest.query_ids)
+        with _surrogate_folder(spec, path, dataset, manifest, row, parts, settings) as folder:
+            records, _ = attacked_batches(spec.method, attack, surrogate, images, steered_by, manifest.query_ids,
+                                          settings.batch_size, folder, spec.device, spec.progress, finish=finish,
+                                          keep_all=True)
             adversarial = all_adversarial_pixels(folder, spec.method, len(images), settings.batch_size, images.shape)
         own = t_map(codes_from_records(records), db_codes)
         cells = {}
@@ -150,10 +153,6 @@ def _surrogate_folder(spec: TransferSpec, path: Path, dataset, manifest, row, pa
     except BaseException:
         folder.release()
         raise
-    folder.keep_pixels, folder.quantize = True, settings.quantize
-    if spec.export:
-        folder.export_root = path
-        folder.export_names = dict(zip(manifest.query_ids, source_names(dataset.query, manifest.query_ids)))
     return folder
 
 
