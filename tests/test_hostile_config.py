@@ -23,7 +23,8 @@ from hashattack.data.fashion_mnist import DEFAULT_ROOT, FILES, write_idx
 from hashattack.errors import InputError
 from hashattack.models.user import import_factory
 from hashattack.protocol.spec import MAX_SWEEP_POINTS, RunSpec, point_name
-from hashattack.training.cache import cache_key, trained_model
+from hashattack.protocol.trainer import trained_model
+from hashattack.training.cache import cache_key
 from hashattack.training.loop import TrainConfig
 
 SRC = Path(__file__).resolve().parent.parent / "src"
