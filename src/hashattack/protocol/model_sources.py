@@ -83,10 +83,15 @@ class TrainedModel:
         return self
 
     def model_kwargs(self, data, dataset: RetrievalDataset, progress: bool = True) -> dict:
-        """The factory arguments the architecture takes (its registry entry): ImageNet weights, the pretrained
-        frame encoder of `data` (the run's DataSpec), the images' shape of `dataset`."""
+        """The factory arguments the architecture takes (its registry entry): its initial weights and the
+        images' shape of `dataset`."""
+        return {**self.initial_weights(data, progress), **input_shape_kwargs(self._resolved().architecture, dataset)}
+
+    def initial_weights(self, data, progress: bool = True) -> dict:
+        """The factory arguments of the weights it starts from: ImageNet weights, or the frame encoder
+        pretrained for `data` (the run's DataSpec); checked before any data is read."""
         entry = model_entry(self._resolved().architecture)
-        return {**self._weights(entry), **self._frame_encoder(entry, data, progress), **_input_shape(entry, dataset)}
+        return {**self._weights(entry), **self._frame_encoder(entry, data, progress)}
 
     def _weights(self, entry) -> dict:
         if entry.imagenet_weights is None:
@@ -239,9 +244,10 @@ class FactoryModel:
 ModelSource = TrainedModel | CheckpointModel | FactoryModel
 
 
-def _input_shape(entry, dataset: RetrievalDataset) -> dict:
+def input_shape_kwargs(architecture: str, dataset: RetrievalDataset) -> dict:
     """The images' channels and size for an architecture that takes them; {} for 28x28 grey images (its
     defaults, the cache key unchanged) and for every other architecture."""
+    entry = model_entry(architecture)
     if not entry.input_shape:
         return {}
     channels, height, width = dataset.train.pixels(torch.arange(1)).shape[1:]
@@ -251,4 +257,4 @@ def _input_shape(entry, dataset: RetrievalDataset) -> dict:
     return {} if (channels, height) == (1, 28) else {"channels": int(channels), "size": int(height)}
 
 
-__all__ = ["TrainedModel", "CheckpointModel", "FactoryModel", "ModelSource"]
+__all__ = ["TrainedModel", "CheckpointModel", "FactoryModel", "ModelSource", "input_shape_kwargs"]

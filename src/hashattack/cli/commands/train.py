@@ -8,6 +8,7 @@ import time
 from hashattack.cli.model_options import add_model_options, model_spec
 from hashattack.cli.options import add_data_options, data_spec
 from hashattack.cli.values import path_value, seed_value
+from hashattack.protocol.model_sources import input_shape_kwargs
 from hashattack.protocol.sources import open_data, with_defaults
 from hashattack.protocol.trainer import train_new_model
 from hashattack.training.checkpoints import save_checkpoint
@@ -45,8 +46,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     data = data_spec(args)
     spec = with_defaults(model_spec(args, data, args.bits or 32), data)   # no --checkpoint / --model here
     architecture, config = spec.architecture, spec.train
+    kwargs = spec.initial_weights(data, progress=not args.quiet)   # missing weights refused before the data is read
     dataset = open_data(data, args.seed or 0).dataset
-    kwargs = spec.model_kwargs(data, dataset, progress=not args.quiet)
+    kwargs.update(input_shape_kwargs(architecture, dataset))   # the small CNN takes the images' shape
     started = time.perf_counter()
     model, meta = train_new_model(dataset, architecture, spec.bits, config, args.device, not args.quiet, kwargs,
                                   spec.adversarial)
