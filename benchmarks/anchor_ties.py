@@ -21,7 +21,7 @@ from hashattack.protocol.sources import EMBEDDED_EPS
 from hashattack.protocol.targets import choose_targets
 from hashattack.retrieval.codes import anchor_code
 from hashattack.retrieval.metrics import average_precisions, mean_of_average_precisions
-from hashattack.training.cache import trained_model
+from hashattack.protocol.trainer import trained_model
 from hashattack.training.loop import TrainConfig
 
 

@@ -53,7 +53,7 @@ def load(queries: int, bits: int, seed: int):
     from hashattack.models.encode import encode_set
     from hashattack.protocol.targets import choose_targets
     from hashattack.retrieval.codes import anchor_code
-    from hashattack.training.cache import trained_model
+    from hashattack.protocol.trainer import trained_model
     from hashattack.training.loop import TrainConfig
 
     dataset = fashion_mnist_retrieval()

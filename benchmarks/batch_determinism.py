@@ -25,7 +25,7 @@ from hashattack.models.encode import encode_set
 from hashattack.protocol.targets import choose_targets
 from hashattack.retrieval.codes import anchor_code
 from hashattack.retrieval.metrics import mean_average_precision
-from hashattack.training.cache import trained_model
+from hashattack.protocol.trainer import trained_model
 from hashattack.training.loop import TrainConfig
 
 

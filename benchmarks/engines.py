@@ -40,7 +40,7 @@ from hashattack.protocol.targets import choose_targets
 from hashattack.retrieval import HammingIndex
 from hashattack.retrieval.codes import anchor_code
 from hashattack.retrieval.metrics import mean_of_average_precisions, ranked_average_precisions
-from hashattack.training.cache import trained_model
+from hashattack.protocol.trainer import trained_model
 from hashattack.training.loop import TrainConfig
 
 R = 1000

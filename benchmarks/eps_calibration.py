@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hashattack.protocol.engine import run
 from hashattack.protocol.settings import AttackSettings
-from hashattack.protocol.spec import ModelSpec, RunSpec
+from hashattack.protocol.spec import RunSpec, TrainedModel
 from hashattack.reporting.tables import markdown
 
 
@@ -33,7 +33,7 @@ def main() -> None:
     started = time.perf_counter()
     for eps in args.eps:
         with tempfile.TemporaryDirectory() as out:
-            record = run(RunSpec(model=ModelSpec(bits=args.bits), methods=tuple(args.methods),
+            record = run(RunSpec(model=TrainedModel(bits=args.bits), methods=tuple(args.methods),
                                  attack=AttackSettings(eps=eps, steps=args.steps), queries=args.queries,
                                  out=out, progress=False, figures=False))
         methods = record["methods"]

@@ -14,6 +14,20 @@ def tiny_demo_args(data: Path, cache: Path, out: Path, steps: int = 5, queries: 
             "--batch-size", str(batch_size), "--steps", str(steps), "--n-t", "3", "--topk", "50"]
 
 
+TRAINING_VALUES = ("--arch", "--epochs", "--lr", "--loss", "--train-batch-size", "--train-seed")
+
+
+def without_training(args: list) -> list:
+    """`args` without the options of a model trained here (and their values): a checkpoint refuses them."""
+    out, skip = [], False
+    for arg in args:
+        if skip or str(arg) in TRAINING_VALUES:
+            skip = not skip
+            continue
+        out.append(arg)
+    return out
+
+
 def folder_snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` (relative path -> bytes), to check that nothing was written over."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

@@ -8,14 +8,16 @@ import json
 import pytest
 import torch
 
-from hashattack.attacks.registry import build_attack
 from hashattack.cli.main import main
 from hashattack.data.catalog import open_dataset
 from hashattack.errors import InputError
-from hashattack.protocol.sources import model_identity
-from hashattack.protocol.spec import DataSpec, ModelSpec
-from hashattack.training.adversarial import AdversarialTraining, adversarial_train, class_centers, goal_codes
-from hashattack.training.cache import cache_key, data_fingerprint, trained_model
+from hashattack.protocol.adversarial_training import adversarial_train
+from hashattack.protocol.model_sources import CheckpointModel, TrainedModel
+from hashattack.protocol.sources import with_defaults
+from hashattack.protocol.spec import DataSpec
+from hashattack.protocol.trainer import trained_model
+from hashattack.training.adversarial import AdversarialTraining, class_centers, goal_codes
+from hashattack.training.cache import cache_key, cached_path, data_fingerprint
 from hashattack.training.loop import TrainConfig
 
 TINY = TrainConfig(epochs=1, batch_size=16)
@@ -53,8 +55,7 @@ def test_center_codes_vote_the_codes_of_the_same_class_and_targets_come_from_oth
 @pytest.mark.parametrize("method", ["untargeted", "targeted", "center"])
 def test_settings_are_recorded_in_the_checkpoint_and_enter_the_cache_key(dataset, tmp_path, method):
     settings = AdversarialTraining(method, eps=0.1, steps=1, mix=0.5)
-    model, meta = trained_model(dataset, "small-cnn", 8, TINY, tmp_path, progress=False, adversarial=settings,
-                                build_attack=build_attack)
+    model, meta = trained_model(dataset, "small-cnn", 8, TINY, tmp_path, progress=False, adversarial=settings)
     assert meta["adversarial"] == settings.as_dict()
     assert f"-adv-{method}-" in meta["path"]
     written = json.loads((tmp_path / (meta["path"].split("/")[-1] + ".json")).read_text())
@@ -74,12 +75,12 @@ def test_standard_cache_keys_are_unchanged(dataset):
 
 def test_model_spec_carries_the_settings_into_the_run_identity():
     settings = AdversarialTraining("center", steps=2)
-    spec = ModelSpec(bits=16, adversarial=settings)
-    identity = model_identity(spec, DataSpec(), {}, 16)
+    spec = with_defaults(TrainedModel(bits=16, adversarial=settings), DataSpec())
+    identity = spec.identity({}, 16)
     assert identity["adversarial"] == settings.as_dict()
-    assert "adversarial" not in model_identity(ModelSpec(bits=16), DataSpec(), {}, 16)
-    with pytest.raises(InputError, match="trained here"):
-        ModelSpec(checkpoint="model.pt", adversarial=settings)
+    assert "adversarial" not in with_defaults(TrainedModel(bits=16), DataSpec()).identity({}, 16)
+    with pytest.raises(TypeError, match="adversarial"):   # a checkpoint has no training settings at all
+        CheckpointModel(path="model.pt", adversarial=settings)
 
 
 def test_train_command_writes_the_settings(fake_fmnist, tmp_path, capsys):
@@ -107,4 +108,18 @@ def test_video_data_is_refused(dataset):
             return {"lengths": torch.full((len(index),), 4)}
 
     with pytest.raises(InputError, match="image models"):
-        adversarial_train(torch.nn.Linear(2, 2), Clips(), TINY, AdversarialTraining(), build_attack)
+        adversarial_train(torch.nn.Linear(2, 2), Clips(), TINY, AdversarialTraining())
+
+
+def test_an_adversarially_trained_model_is_cached_under_the_same_key_and_found_again(dataset, tmp_path):
+    """The cache file is named by the key of `cache_key` (unchanged), and a second call reuses it untrained."""
+    settings = AdversarialTraining("untargeted", eps=0.1, steps=1)
+    key = cache_key(dataset, "small-cnn", 8, TINY, {}, settings)
+    expected = tmp_path / f"{dataset.name}-small-cnn-8bits-adv-untargeted-{key}.pt"
+    assert cached_path(dataset, "small-cnn", 8, TINY, tmp_path, {}, settings) == expected
+    first, meta = trained_model(dataset, "small-cnn", 8, TINY, tmp_path, progress=False, adversarial=settings)
+    assert meta["path"] == str(expected) and expected.is_file()
+    stamp = expected.stat().st_mtime_ns
+    again, _ = trained_model(dataset, "small-cnn", 8, TINY, tmp_path, progress=False, adversarial=settings)
+    assert expected.stat().st_mtime_ns == stamp                          # found, not trained again
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))

@@ -18,7 +18,7 @@ from hashattack.protocol import api
 from hashattack.protocol.engine import run
 from hashattack.protocol.settings import AttackSettings
 from hashattack.protocol.sources import obtain_model, open_data
-from hashattack.protocol.spec import DataSpec, ModelSpec, RunSpec
+from hashattack.protocol.spec import DataSpec, RunSpec, TrainedModel
 from hashattack.protocol.targets import Manifest, load_manifest
 from hashattack.retrieval.codes import codes_to_hex
 from hashattack.training.loop import TrainConfig
@@ -33,7 +33,7 @@ def tiny(fake_fmnist, tmp_path_factory):
     """A tiny run spec (DHTA only, 3 steps) and its model and database codes from the cache."""
     cache = tmp_path_factory.mktemp("api-cache")
     spec = RunSpec(data=DataSpec(root=str(fake_fmnist), train_per_class=5),
-                   model=ModelSpec(bits=16, train=TrainConfig(epochs=1), cache_dir=str(cache)),
+                   model=TrainedModel(bits=16, train=TrainConfig(epochs=1), cache_dir=str(cache)),
                    methods=("DHTA",), attack=AttackSettings(steps=3, n_t=3, batch_size=2, topk=50), queries=5,
                    seed=3, progress=False, figures=False)
     source = open_data(spec.data)

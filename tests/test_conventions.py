@@ -19,7 +19,7 @@ from hashattack.cli.main import build_parser, main
 from hashattack.cli.options import spec_from_args
 from hashattack.errors import InputError
 from hashattack.protocol.sources import defaults_for, obtain_model, open_data
-from hashattack.protocol.spec import DataSpec, ModelSpec
+from hashattack.protocol.spec import DataSpec, TrainedModel
 from hashattack.protocol.targets import choose_targets, load_manifest
 from hashattack.reporting.tables import csv_text, markdown, results_table, summary_values
 from hashattack.retrieval.codes import anchor_code
@@ -206,7 +206,7 @@ def test_a_manifest_keeps_its_protocol_and_per_n_t_targets(tmp_path):
 def test_an_official_run_scores_each_method_against_its_own_targets_and_reruns_exactly(fake_fmnist, tmp_path):
     cache = tmp_path / "cache"
     data = DataSpec(root=str(fake_fmnist), train_per_class=5)
-    model, _ = obtain_model(ModelSpec(bits=16, train=TrainConfig(epochs=1), cache_dir=str(cache)), data,
+    model, _ = obtain_model(TrainedModel(bits=16, train=TrainConfig(epochs=1), cache_dir=str(cache)), data,
                             open_data(data), progress=False)
     dataset = open_data(data).dataset
     codes = hashattack.encode(model, dataset.database, progress=False)

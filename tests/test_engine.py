@@ -11,6 +11,7 @@ import torch
 
 from engine_helpers import (model_cache, read_json, relative_files, spec_of_command, tiny_image_options,
                             tiny_video_options, video_fmnist)
+from run_helpers import without_training
 from hashattack.cli.config import load_config, parse_config_run
 from hashattack.cli.main import build_parser, main
 from hashattack.cli.options import spec_from_args
@@ -157,9 +158,11 @@ def checkpoints(fake_fmnist, clips, cache, tmp_path_factory) -> tuple[Path, Path
 def test_commands_attack_a_trained_checkpoint(command, checkpoints, fake_fmnist, clips, cache, tmp_path):
     image, video = checkpoints
     out = tmp_path / "run"
-    argv = {"demo": ["demo", *tiny_image_options(fake_fmnist, cache, out), "--checkpoint", str(image)],
-            "experiment": ["experiment", "bits", *tiny_image_options(fake_fmnist, cache, out), "--checkpoint", str(image)],
-            "video": ["video", *tiny_video_options(clips, cache, out), "--checkpoint", str(video)]}[command]
+    images, videos = without_training(tiny_image_options(fake_fmnist, cache, out)), \
+        without_training(tiny_video_options(clips, cache, out))   # a checkpoint takes no training options
+    argv = {"demo": ["demo", *images, "--checkpoint", str(image)],
+            "experiment": ["experiment", "bits", *images, "--checkpoint", str(image)],
+            "video": ["video", *videos, "--checkpoint", str(video)]}[command]
     assert main(argv) == 0
     record = read_json(out / "results.json")      # a checkpoint has one code length: one run, no sweep
     checkpoint = video if command == "video" else image
@@ -171,11 +174,11 @@ def test_commands_attack_a_trained_checkpoint(command, checkpoints, fake_fmnist,
 @pytest.mark.parametrize("command", ["demo", "experiment"])
 def test_checkpoint_with_several_bits_is_a_one_line_error(command, checkpoints, fake_fmnist, cache, tmp_path, capsys):
     argv = [command, *(["bits"] if command == "experiment" else []),
-            *tiny_image_options(fake_fmnist, cache, tmp_path / "x"), "--checkpoint", str(checkpoints[0]),
-            "--bits", "16", "32"]
+            *without_training(tiny_image_options(fake_fmnist, cache, tmp_path / "x")), "--checkpoint",
+            str(checkpoints[0]), "--bits", "16", "32"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("hashattack: error: ") and err.count("\n") == 1 and "checkpoint" in err
+    assert err.startswith("hashattack: error: ") and err.count("\n") == 1 and "a checkpoint has one code length" in err
     assert not (tmp_path / "x").exists()
 
 

@@ -28,7 +28,7 @@ from hashattack.models import create_model
 from hashattack.protocol.targets import MANIFEST_FORMAT, load_manifest
 from hashattack.retrieval.stored import codes_from_array, label_vectors, load_database
 from hashattack.training.checkpoints import load_checkpoint, metadata_path, save_checkpoint
-from run_helpers import folder_snapshot, tiny_demo_args
+from run_helpers import folder_snapshot, tiny_demo_args, without_training
 from test_hostile_inputs import png_header
 
 DEEP = 5000   # levels of nesting: past Python's recursion limit
@@ -351,7 +351,8 @@ def test_a_checkpoint_with_wrong_metadata_is_one_line_from_the_command_line(fini
     meta = json.loads(metadata_path(path).read_text())
     meta["model"]["size"] = 10 ** 6
     metadata_path(path).write_text(json.dumps(meta))
-    refused(capsys, demo(finished, tmp_path / "out", "--checkpoint", path), "model.pt.json", "the metadata does not fit")
+    refused(capsys, without_training(demo(finished, tmp_path / "out", "--checkpoint", path)), "model.pt.json",
+            "the metadata does not fit")
 
 
 # ---- silently accepted, now refused ----

@@ -23,8 +23,10 @@ from hashattack.data.fashion_mnist import DEFAULT_ROOT, FILES, write_idx
 from hashattack.errors import InputError
 from hashattack.models.user import import_factory
 from hashattack.protocol.spec import MAX_SWEEP_POINTS, RunSpec, point_name
-from hashattack.training.cache import cache_key, trained_model
+from hashattack.protocol.trainer import trained_model
+from hashattack.training.cache import cache_key
 from hashattack.training.loop import TrainConfig
+from run_helpers import without_training
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 TINY = TrainConfig(epochs=1, batch_size=16)
@@ -243,7 +245,8 @@ def test_32x32_images_with_a_28x28_model_are_one_line(tmp_path, fake_fmnist, cap
                             tmp_path / "cache", progress=False)
     run = ["demo", "--data", big, "--queries", "2", "--steps", "1", "--n-t", "2", "--topk", "5", "--quiet",
            "--train-per-class", "3", "--epochs", "1", "--cache-dir", tmp_path / "cache", "--out", tmp_path / "out"]
-    refused([*run, "--checkpoint", meta["path"]], capsys, "does not accept this data's inputs of shape (1, 32, 32)")
+    refused([*without_training(run), "--checkpoint", meta["path"]], capsys,
+            "does not accept this data's inputs of shape (1, 32, 32)")
     refused([*run, "--arch", "lenet"], capsys, "a new lenet model does not accept", "(1, 32, 32)")
     assert not (tmp_path / "out" / "results.json").exists()
 

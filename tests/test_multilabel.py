@@ -15,7 +15,7 @@ from hashattack.errors import InputError
 from hashattack.protocol.engine import run
 from hashattack.protocol.settings import AttackSettings
 from hashattack.protocol.sources import default_train_config, defaults_for
-from hashattack.protocol.spec import DataSpec, ModelSpec, RunSpec
+from hashattack.protocol.spec import DataSpec, RunSpec, TrainedModel
 from hashattack.protocol.targets import choose_targets
 from hashattack.training.loop import TrainConfig
 
@@ -102,7 +102,7 @@ def test_defaults_and_bad_sizes(fake_fmnist):
 
 def test_tiny_run_through_the_engine(fake_fmnist, tmp_path):
     spec = RunSpec(data=DataSpec("mosaic-fashion", root=str(fake_fmnist), mosaics=150),
-                   model=ModelSpec(bits=8, train=TrainConfig(epochs=2, loss="hashnet"), cache_dir=str(tmp_path / "c")),
+                   model=TrainedModel(bits=8, train=TrainConfig(epochs=2, loss="hashnet"), cache_dir=str(tmp_path / "c")),
                    attack=AttackSettings(eps=0.2, steps=3, n_t=3, topk=mosaic_topk(150)), queries=4,
                    out=str(tmp_path / "run"), progress=False, figures=False)
     run(spec)

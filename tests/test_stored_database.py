@@ -13,7 +13,7 @@ import hashattack
 from hashattack import HammingIndex, InputError, load_database
 from hashattack.cli.main import main
 from hashattack.protocol.sources import obtain_model, open_data
-from hashattack.protocol.spec import DataSpec, ModelSpec
+from hashattack.protocol.spec import DataSpec, TrainedModel
 from hashattack.retrieval.codes import pack_bits
 from hashattack.training.loop import TrainConfig
 from run_helpers import tiny_demo_args
@@ -66,7 +66,7 @@ def test_hamming_index_wraps_an_existing_faiss_index():
 def test_a_run_against_stored_codes_equals_the_run_that_encodes_them(fake_fmnist, tmp_path, capsys):
     cache = tmp_path / "cache"
     data = DataSpec(root=str(fake_fmnist), train_per_class=5)
-    model, _ = obtain_model(ModelSpec(bits=16, train=TrainConfig(epochs=1), cache_dir=str(cache)), data,
+    model, _ = obtain_model(TrainedModel(bits=16, train=TrainConfig(epochs=1), cache_dir=str(cache)), data,
                             open_data(data), progress=False)
     dataset = open_data(data).dataset
     codes = hashattack.encode(model, dataset.database, progress=False)

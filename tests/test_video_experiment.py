@@ -15,7 +15,7 @@ from hashattack.protocol.scoring import build_attacks, run_methods
 from hashattack.protocol.settings import AttackSettings
 from hashattack.protocol.targets import choose_targets
 from hashattack.reporting.video_plots import frame_comparison, shown_frames
-from hashattack.training.cache import train_new_model
+from hashattack.protocol.trainer import train_new_model
 from hashattack.training.loop import TrainConfig
 
 from test_video_data import make_video_root, write_frame_folder

@@ -8,28 +8,23 @@ Every option defaults to None on the parser, so the spec fills in what depends o
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 from hashattack.attacks.dhta import PRECISIONS
 from hashattack.attacks.registry import METHOD_ORDER, PAPER_METHODS
-from hashattack.cli.values import at_most, device_name, path_value, positive_float, positive_int, seed_value
+from hashattack.cli.model_options import add_model_options, adversarial_settings, model_spec
+from hashattack.cli.values import (at_most, device_name, parse_pairs, parse_value, path_value, positive_float, positive_int,
+                                   seed_value)
 from hashattack.data.image_files import CHANNELS
 from hashattack.data.mosaic import DATABASE as MOSAICS
-from hashattack.errors import InputError
-from hashattack.models import available_models
 from hashattack.models.acceleration import enable_tf32
 from hashattack.models.user import OUTPUTS
 from hashattack.protocol.settings import AttackSettings
-from hashattack.protocol.sources import (EMBEDDED_EPS, PAPER_EPS, PAPER_EPS_SWEEP, default_architecture,
-                                         default_train_config, defaults_for, eps_sweep_for, path_length_step_size)
-from hashattack.protocol.spec import DATASETS, DataSpec, ModelSpec, RunSpec
+from hashattack.protocol.sources import EMBEDDED_EPS, PAPER_EPS, PAPER_EPS_SWEEP, defaults_for, eps_sweep_for, path_length_step_size
+from hashattack.protocol.spec import DATASETS, DataSpec, RunSpec
 from hashattack.protocol.targets import TARGET_PROTOCOLS
 from hashattack.retrieval.metrics import ZERO_RELEVANCE
-from hashattack.training.adversarial import ADVERSARIAL_METHODS, AdversarialTraining
-from hashattack.training.losses import LOSSES
-from hashattack.validation import (EPS_SPACES, MAX_BATCH, MAX_BITS, MAX_CLIP_FRAMES, MAX_EPOCHS, MAX_IMAGE_SIDE, MAX_JSON_DEPTH,
-                                   MAX_N_T, MAX_QUERIES, MAX_STEPS, parse_text)
+from hashattack.validation import EPS_SPACES, MAX_BATCH, MAX_CLIP_FRAMES, MAX_IMAGE_SIDE, MAX_N_T, MAX_QUERIES, MAX_STEPS
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -62,54 +57,6 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
                             "(needs --database-labels; queries still come from the dataset)")
     group.add_argument("--database-labels", type=Path, metavar="LABELS.npy",
                        help="the stored database's labels: (N,) class indices or (N, C) 0/1 vectors")
-
-
-def add_model_options(parser: argparse.ArgumentParser, sweep: bool = True) -> None:
-    group = parser.add_argument_group("model")
-    group.add_argument("--bits", type=at_most(MAX_BITS), nargs="+" if sweep else None,
-                       help="code length K (default 32)" + ("; several values: one sub-run each" if sweep else ""))
-    group.add_argument("--arch", choices=available_models(),
-                       help="hashing model trained here (default: small-cnn on fashion-mnist and images, vgg11 on "
-                            "imagenet100 / nus-wide, lstm-frame-cnn on moving-fashion, lstm-alexnet on jhmdb / ucf101)")
-    if sweep:
-        group.add_argument("--checkpoint", type=Path, help="attack a model written by `hashattack train` instead")
-        group.add_argument("--model", metavar="MODULE:FACTORY",
-                           help="attack your own nn.Module (K real outputs per input) built by this factory: "
-                                "package.module:function or path/to/file.py:function")
-        group.add_argument("--model-path", type=Path, action="append", metavar="DIR",
-                           help="folder to import --model's module from, after the installed packages (repeatable; the "
-                                "current folder is tried last)")
-        group.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
-                           help="keyword argument of --model's factory (repeatable); VALUE read as TOML")
-        group.add_argument("--mean", type=float, nargs="+", help="--model: per-channel mean of its input normalisation")
-        group.add_argument("--std", type=float, nargs="+", help="--model: per-channel std of its input normalisation")
-        group.add_argument("--output", choices=OUTPUTS,
-                           help="--model: raw (attack its outputs as they are, default) or tanh (it ends with tanh)")
-    group.add_argument("--weights", type=Path,
-                       help="ImageNet weights of a torchvision backbone or AlexNet (a file or torchvision's cache "
-                            "folder), or --model's state_dict")
-    group.add_argument("--random-init", action="store_true", default=None,
-                       help="train a torchvision backbone from random weights instead of ImageNet's")
-    group.add_argument("--loss", choices=sorted(LOSSES),
-                       help="training loss (default pairwise; hashnet on mosaic-fashion; dvh on videos)")
-    group.add_argument("--epochs", type=at_most(MAX_EPOCHS),
-                       help="training epochs (default: 10 small-cnn, 30 small-cnn on mosaic-fashion, 24 vgg, 200 video)")
-    group.add_argument("--lr", type=positive_float, help="learning rate (default: 0.05 small-cnn and video, 0.01 vgg)")
-    group.add_argument("--train-batch-size", type=at_most(MAX_BATCH), help="training batch (default: 64 small-cnn, 24 vgg, 100 video)")
-    group.add_argument("--train-seed", type=seed_value, help="seed of the training run (default 0)")
-    group.add_argument("--cache-dir", type=Path, help="trained-model cache (default $HASHATTACK_CACHE or ~/.cache/hashattack)")
-    adversarial = parser.add_argument_group("adversarial training (a model trained here; see docs/robustness.md)")
-    adversarial.add_argument("--adversarial", choices=ADVERSARIAL_METHODS,
-                             help="train with adversarial examples made on the fly: untargeted (away from the benign "
-                                  "code), targeted (DHTA towards random other classes' centers), center (CgAT-style, "
-                                  "away from the class center code)")
-    adversarial.add_argument("--adv-eps", type=positive_float, help="eps of the training attack (default 0.2)")
-    adversarial.add_argument("--adv-eps-space", choices=EPS_SPACES, help="its space (default pixel)")
-    adversarial.add_argument("--adv-steps", type=at_most(MAX_STEPS), help="steps of the training attack (default 5)")
-    adversarial.add_argument("--adv-step-size", type=positive_float,
-                             help="step factor of the training attack (default 2000/steps: the paper's path length)")
-    adversarial.add_argument("--adv-mix", type=positive_float,
-                             help="share of each batch replaced by adversarial examples, in (0, 1] (default 0.5)")
 
 
 def add_attack_options(parser: argparse.ArgumentParser) -> None:
@@ -185,26 +132,6 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
     add_run_options(parser)
 
 
-def parse_value(text: str):
-    """A KEY=VALUE value: TOML (2, 0.1, true, "x", [1, 3]) or else a plain string."""
-    try:
-        return parse_text("toml", f"v = {text.strip()}", "the command line", "value")["v"]
-    except InputError as exc:
-        if "nested deeper" in str(exc):   # not a plain string either: refused
-            raise InputError(f"override value {text.strip()[:40]!r}…: nested deeper than {MAX_JSON_DEPTH} levels") from None
-        return text.strip()
-
-
-def parse_pairs(texts: list[str] | None, what: str) -> dict:
-    out = {}
-    for text in texts or []:
-        key, sep, value = text.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"{what} {text!r} must look like KEY=VALUE, e.g. bits=48")
-        out[key.strip()] = parse_value(value)
-    return out
-
-
 def data_spec(args: argparse.Namespace) -> DataSpec:
     text = lambda value: None if value is None else str(value)
     return DataSpec(args.dataset, text(args.root), text(args.train_list), text(args.database_list),
@@ -213,35 +140,6 @@ def data_spec(args: argparse.Namespace) -> DataSpec:
                     getattr(args, "query_split", None), getattr(args, "size", None), getattr(args, "channels", None) or 3,
                     tuple(args.seen_classes) if getattr(args, "seen_classes", None) else None,
                     getattr(args, "mosaics", None) or MOSAICS)
-
-
-def model_spec(args: argparse.Namespace, data: DataSpec, bits: int) -> ModelSpec:
-    changes = {name: getattr(args, option) for option, name in (("loss", "loss"), ("epochs", "epochs"), ("lr", "lr"),
-               ("train_batch_size", "batch_size"), ("train_seed", "seed")) if getattr(args, option) is not None}
-    train = None
-    if changes:
-        train = replace(default_train_config(data.dataset, args.arch or default_architecture(data.dataset)), **changes)
-    text = lambda value: None if value is None else str(value)
-    return ModelSpec(bits=bits, architecture=args.arch, train=train, weights=text(args.weights),
-                     random_init=bool(args.random_init), checkpoint=text(getattr(args, "checkpoint", None)),
-                     factory=getattr(args, "model", None),
-                     factory_kwargs=parse_pairs(getattr(args, "model_arg", None), "--model-arg"),
-                     model_path=tuple(str(p) for p in getattr(args, "model_path", None) or ()),
-                     mean=tuple(args.mean) if getattr(args, "mean", None) else None,
-                     std=tuple(args.std) if getattr(args, "std", None) else None,
-                     output=getattr(args, "output", None) or "raw", cache_dir=text(args.cache_dir),
-                     adversarial=adversarial_settings(args))
-
-
-def adversarial_settings(args: argparse.Namespace) -> AdversarialTraining | None:
-    """The adversarial training settings of the --adversarial / --adv-* options (None without --adversarial)."""
-    given = {name: getattr(args, f"adv_{name}", None) for name in ("eps", "eps_space", "steps", "step_size", "mix")}
-    if getattr(args, "adversarial", None) is None:
-        if any(value is not None for value in given.values()):
-            raise InputError("--adv-eps / --adv-eps-space / --adv-steps / --adv-step-size / --adv-mix need "
-                             "--adversarial untargeted|targeted|center")
-        return None
-    return AdversarialTraining(args.adversarial, **{k: v for k, v in given.items() if v is not None})
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:

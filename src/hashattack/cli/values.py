@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 from hashattack.errors import InputError
-from hashattack.validation import MAX_COUNT, MAX_SEED, check_device, check_seed
+from hashattack.validation import MAX_COUNT, MAX_JSON_DEPTH, MAX_SEED, check_device, check_seed, parse_text
 
 
 def path_value(text: str) -> Path:
@@ -69,4 +69,24 @@ def device_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-__all__ = ["at_most", "positive_int", "positive_float", "seed_value", "device_name"]
+def parse_value(text: str):
+    """A KEY=VALUE value: TOML (2, 0.1, true, "x", [1, 3]) or else a plain string."""
+    try:
+        return parse_text("toml", f"v = {text.strip()}", "the command line", "value")["v"]
+    except InputError as exc:
+        if "nested deeper" in str(exc):   # not a plain string either: refused
+            raise InputError(f"override value {text.strip()[:40]!r}…: nested deeper than {MAX_JSON_DEPTH} levels") from None
+        return text.strip()
+
+
+def parse_pairs(texts: list[str] | None, what: str) -> dict:
+    out = {}
+    for text in texts or []:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{what} {text!r} must look like KEY=VALUE, e.g. bits=48")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+__all__ = ["at_most", "positive_int", "positive_float", "seed_value", "device_name", "parse_value", "parse_pairs"]

@@ -43,6 +43,6 @@ class SmallCNN(HashingModel):
                 "mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
 
 
-@register_model("small-cnn")
+@register_model("small-cnn", input_shape=True)
 def small_cnn(bits: int, **kwargs) -> SmallCNN:
     return SmallCNN(bits, **kwargs)

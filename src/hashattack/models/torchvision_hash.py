@@ -102,7 +102,8 @@ class TorchvisionHash(HashingModel):
 
 
 def _register(name: str) -> None:
-    @register_model(name)
+    @register_model(name, imagenet_weights=lambda weights: resolve_weights(name, weights),
+                    weights_file=lambda: weights_file_name(name), random_init=True)
     def factory(bits: int, weights: str | Path | None = None) -> TorchvisionHash:
         return TorchvisionHash(bits, name, weights)
 

@@ -229,7 +229,7 @@ class FrameCNNLSTM(VideoHashingModel):
                 "feature_dim": self.feature_dim, "mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
 
 
-@register_model("lstm-alexnet")
+@register_model("lstm-alexnet", imagenet_weights=alexnet_weights_path)
 def lstm_alexnet(bits: int, **kwargs) -> AlexNetLSTM:
     """`weights`: torchvision's ImageNet AlexNet file (or its cache folder); None = random init (tests, reloading a checkpoint)."""
     return AlexNetLSTM(bits, **kwargs)
@@ -240,7 +240,7 @@ def frame_cnn(bits: int, **kwargs) -> FrameCNN:
     return FrameCNN(bits, **kwargs)
 
 
-@register_model("lstm-frame-cnn")
+@register_model("lstm-frame-cnn", frame_encoder=True)
 def lstm_frame_cnn(bits: int, **kwargs) -> FrameCNNLSTM:
     """`frame_weights`: a frame-cnn checkpoint whose backbone becomes the frame encoder; None = random init."""
     return FrameCNNLSTM(bits, **kwargs)

@@ -23,12 +23,13 @@ from hashattack.protocol.export import to_8bit
 from hashattack.protocol.scoring import targets_for
 from hashattack.protocol.service import black_box_scores, service_url
 from hashattack.protocol.sources import obtain_model, open_data
-from hashattack.protocol.spec import ModelSpec, RunSpec
+from hashattack.protocol.model_sources import ModelSource
+from hashattack.protocol.spec import RunSpec
 from hashattack.retrieval.metrics import average_precisions, mean_of_average_precisions
 from hashattack.run_format import AUDIT_FILE, MANIFEST_FILE, TABLE_FILE
 
 
-def black_box_audit(spec: RunSpec, surrogate: ModelSpec, url: str) -> dict:
+def black_box_audit(spec: RunSpec, surrogate: ModelSource, url: str) -> dict:
     """Craft DHTA on `surrogate`, send every query to the service at `url` (loopback), write
     `<out>/service_audit.json`, `<out>/manifest.json` and `<out>/table.md`; return the record."""
     base = service_url(url)

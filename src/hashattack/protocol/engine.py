@@ -32,7 +32,7 @@ from hashattack.protocol.runfolder import RunFolder, check_folder_kind, check_sa
 from hashattack.protocol.scoring import build_attacks, run_methods, summary_row
 from hashattack.protocol.settings import conventions
 from hashattack.models.acceleration import enable_tf32
-from hashattack.protocol.sources import Source, architecture_of, model_identity, obtain_model, open_data
+from hashattack.protocol.sources import Source, obtain_model, open_data, with_defaults
 from hashattack.protocol.spec import RunSpec, SweepPoint
 from hashattack.protocol.stored_database import check_code_length, with_stored_database
 from hashattack.protocol.targets import Manifest, choose_targets, load_manifest
@@ -58,11 +58,11 @@ def run(spec: RunSpec) -> dict:
     if spec.database_codes is not None:   # the database is stored codes and labels (protocol.stored_database)
         source, stored = with_stored_database(source, spec)
     manifest = plan(spec, source)
-    models: dict[object, tuple] = {}
+    models: dict[str, tuple] = {}   # repr of a point's model source -> (model, metadata, database codes)
     records = []
     with _sweep_lock(spec):
         for point in spec.points():
-            key = point.spec.model.bits if spec.model.source == "train" else "model"
+            key = repr(point.spec.model)   # points differing only in attack settings share the model
             if key not in models:
                 models[key] = _model_and_codes(point.spec, source, device, progress, stored)
             out = Path(spec.out) / point.name if point.name else Path(spec.out)
@@ -158,7 +158,7 @@ def run_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: dict,
     the table, the figures and the report."""
     dataset, settings = source.dataset, spec.attack
     writes = distributed.is_main()       # under torchrun rank 0 writes the run's files; each rank its batches
-    identity = model_identity(spec.model, spec.data, meta, int(db_codes.shape[1]))
+    identity = with_defaults(spec.model, spec.data).identity(meta, int(db_codes.shape[1]))
     if "database_codes_sha256" in meta:   # a stored database: other codes are another run
         identity["database_codes_sha256"] = meta["database_codes_sha256"]
     # built once, before the folder: settings this model refuses (a normalized eps beyond [0, 1]) fail here
@@ -186,8 +186,7 @@ def _write_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: di
         results, codes, examples = run_methods(model, dataset, db_codes, manifest, settings, attacks, device,
                                                progress, store=folder, index=index, finish=finish)
         described = index.describe() if spec.index else None
-    architecture = (architecture_of(spec.model, spec.data) if spec.model.source == "train" else
-                    identity["architecture"] if spec.model.source == "checkpoint" else meta["source"])
+    architecture = with_defaults(spec.model, spec.data).architecture_label(meta)
     record = {
         "dataset": dataset.name,
         "protocol": dataset.protocol,

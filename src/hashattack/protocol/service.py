@@ -30,7 +30,8 @@ from hashattack.errors import InputError
 from hashattack.models.encode import encode_set
 from hashattack.protocol.export import png_bytes
 from hashattack.protocol.sources import obtain_model, open_data
-from hashattack.protocol.spec import DataSpec, ModelSpec
+from hashattack.protocol.model_sources import ModelSource
+from hashattack.protocol.spec import DataSpec
 from hashattack.retrieval.stored import load_database
 from hashattack.retrieval.metrics import mean_of_average_precisions, ranked_average_precisions
 from hashattack.retrieval.ranking import HammingIndex
@@ -90,7 +91,7 @@ class SearchService:
         return {"ids": ids.tolist(), "labels": self.labels[ids].tolist()}
 
 
-def open_service(data: DataSpec, model: ModelSpec, index: str, topk: int, max_bytes: int = MAX_UPLOAD,
+def open_service(data: DataSpec, model: ModelSource, index: str, topk: int, max_bytes: int = MAX_UPLOAD,
                  device: str = "cpu", database_codes: str | None = None, database_labels: str | None = None,
                  progress: bool = True) -> SearchService:
     """The service of a model (trained here, a checkpoint or a factory) and an index over the dataset's database

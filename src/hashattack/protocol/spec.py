@@ -5,7 +5,7 @@ any spec into a run folder. A sweep is a spec plus `axes`: settings with several
 length, ε, n_t, steps); the engine runs every combination into `<out>/<axis>-<value>` on one
 manifest and tabulates them side by side.
 
-    spec = RunSpec(data=DataSpec("fashion-mnist"), model=ModelSpec(bits=32), out="runs/demo")
+    spec = RunSpec(data=DataSpec("fashion-mnist"), model=TrainedModel(bits=32), out="runs/demo")
     sweep = replace(spec, axes=(("bits", (16, 32, 48, 64)),), out="runs/bits")
 """
 
@@ -15,19 +15,17 @@ import itertools
 import math
 import numbers
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 from hashattack.attacks.registry import PAPER_METHODS, ordered
 from hashattack.data.image_files import CHANNELS
 from hashattack.data.mosaic import DATABASE as MOSAICS
 from hashattack.errors import InputError
-from hashattack.models.user import OUTPUTS
+from hashattack.protocol.model_sources import CheckpointModel, FactoryModel, ModelSource, TrainedModel
 from hashattack.protocol.settings import AttackSettings
 from hashattack.protocol.targets import TARGET_PROTOCOLS
 from hashattack.retrieval.engines import parse_index
 from hashattack.run_format import SWEEP_AXES
-from hashattack.training.adversarial import AdversarialTraining
-from hashattack.training.loop import TrainConfig
 from hashattack.validation import check_choice, check_seed
 
 MAX_SWEEP_POINTS = 1000      # a sweep runs every combination of its axes' values: at most this many
@@ -79,49 +77,11 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """Which model is attacked: trained here (`architecture`, `train`; cached), a checkpoint written by
-    `hashattack train` (`checkpoint`), or a user's module built by `factory` ("package.module:function")
-    with `weights` (a state_dict). `architecture` / `train` None: the dataset's defaults. `adversarial`:
-    the model trained here is trained adversarially with these settings (cached under them too)."""
-
-    bits: int | None = 32               # None: the checkpoint's or the factory model's own code length
-    architecture: str | None = None
-    train: TrainConfig | None = None
-    weights: str | None = None           # ImageNet backbone weights, or the factory model's state_dict
-    random_init: bool = False
-    checkpoint: str | None = None
-    factory: str | None = None
-    factory_kwargs: dict = field(default_factory=dict)
-    model_path: tuple[str, ...] = ()
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    output: str = "raw"
-    cache_dir: str | None = None
-    adversarial: AdversarialTraining | None = None   # trained here adversarially (training.adversarial)
-
-    def __post_init__(self):
-        if self.adversarial is not None and self.source != "train":
-            raise InputError("adversarial training settings apply to a model trained here, not to a checkpoint "
-                             "or a factory model")
-        if (self.bits is not None or self.source == "train") and (not isinstance(self.bits, int) or self.bits <= 0):
-            raise InputError(f"bits must be a positive integer, got {self.bits!r}")
-        if self.checkpoint is not None and self.factory is not None:
-            raise InputError("give either a checkpoint or a model factory, not both")
-        check_choice(self.output, OUTPUTS, "model output")
-
-    @property
-    def source(self) -> str:
-        """"checkpoint", "factory" or "train"."""
-        return "checkpoint" if self.checkpoint else "factory" if self.factory else "train"
-
-
-@dataclass(frozen=True)
 class RunSpec:
     """One run (or, with `axes`, a sweep of runs) end to end."""
 
     data: DataSpec = DataSpec()
-    model: ModelSpec = ModelSpec()
+    model: ModelSource = TrainedModel()   # protocol.model_sources: TrainedModel, CheckpointModel, FactoryModel
     methods: tuple[str, ...] = PAPER_METHODS
     attack: AttackSettings = AttackSettings()
     queries: int = 100
@@ -171,8 +131,8 @@ class RunSpec:
             raise InputError("give both --database-codes and --database-labels (a stored database), or neither")
         if self.database_codes is not None and "bits" in seen:
             raise InputError("stored database codes have one code length: do not sweep bits with them")
-        if self.model.source == "checkpoint" and "bits" in seen:
-            raise InputError("a checkpoint has one code length: sweep bits with models trained here instead")
+        if self.model.fixed_bits and "bits" in seen:
+            raise InputError(f"{self.model.description} has one code length: sweep bits with models trained here instead")
         if self.axes:
             for point in self.points():   # every point's settings are checked now, not half-way through a sweep
                 point.spec
@@ -191,8 +151,8 @@ class RunSpec:
         return tuple(sorted(n_ts))
 
     def to_json(self) -> dict:
-        """The spec as JSON (what results.json records)."""
-        return asdict(self)
+        """The spec as JSON (what results.json records; the model in its one record layout)."""
+        return {**asdict(self), "model": self.model.to_json()}
 
 
 @dataclass(frozen=True)
@@ -237,5 +197,5 @@ def point_name(values: dict) -> str:
     return name
 
 
-__all__ = ["DataSpec", "ModelSpec", "RunSpec", "SweepPoint", "SWEEP_AXES", "DATASETS", "IMAGE_DATASETS",
+__all__ = ["DataSpec", "TrainedModel", "CheckpointModel", "FactoryModel", "ModelSource", "RunSpec", "SweepPoint", "SWEEP_AXES", "DATASETS", "IMAGE_DATASETS",
            "VIDEO_DATASETS", "MAX_SWEEP_POINTS", "point_name", "check_axis_value"]

@@ -19,7 +19,7 @@ folder holding another kind of output is refused, one holding a transfer matrix 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -35,8 +35,9 @@ from hashattack.protocol.run_lock import RunLock
 from hashattack.protocol.runfolder import RunFolder, check_folder_kind, check_same_settings, run_fingerprint
 from hashattack.protocol.scoring import build_attacks, json_floats
 from hashattack.protocol.settings import conventions
-from hashattack.protocol.sources import model_identity, obtain_model, open_data
-from hashattack.protocol.spec import ModelSpec, RunSpec
+from hashattack.protocol.model_sources import ModelSource
+from hashattack.protocol.sources import obtain_model, open_data
+from hashattack.protocol.spec import RunSpec
 from hashattack.protocol.transfer_spec import TransferSpec, model_label, row_label
 from hashattack.reporting.transfer import write_transfer_report
 from hashattack.retrieval.codes import anchor_code
@@ -77,9 +78,9 @@ def _run_transfer(spec: TransferSpec, out: Path) -> dict:
     images = dataset.query.pixels(query_ids)
     targets = torch.from_numpy(manifest.targets(entry_n_t))
     db_labels = dataset.database.labels
-    loaded: dict[str, tuple] = {}   # repr(ModelSpec) -> (model, metadata, database codes)
+    loaded: dict[str, tuple] = {}   # repr(model source) -> (model, metadata, database codes)
 
-    def model_of(model_spec: ModelSpec) -> tuple:
+    def model_of(model_spec: ModelSource) -> tuple:
         if repr(model_spec) not in loaded:
             model, meta = obtain_model(model_spec, spec.data, source, spec.device, spec.progress)
             codes = encode_set(model, dataset.database, device=spec.device, progress=spec.progress,
@@ -143,7 +144,7 @@ def _run_transfer(spec: TransferSpec, out: Path) -> dict:
 
 def _surrogate_folder(spec: TransferSpec, path: Path, dataset, manifest, row, parts, settings) -> RunFolder:
     """The surrogate's run folder, locked: bound to its members, the settings and the manifest; resumes after a kill."""
-    identity = {"ensemble": [model_identity(m, spec.data, p[1], int(p[2].shape[1])) for m, p in zip(row, parts)]}
+    identity = {"ensemble": [m.identity(p[1], int(p[2].shape[1])) for m, p in zip(row, parts)]}   # (defaults in)
     folder = RunFolder(path, run_fingerprint(dataset, manifest, identity, asdict(settings), (spec.method,),
                                              spec.device, spec.export), force=spec.force)
     try:
@@ -156,10 +157,9 @@ def _surrogate_folder(spec: TransferSpec, path: Path, dataset, manifest, row, pa
     return folder
 
 
-def _model_record(spec: ModelSpec, meta: dict) -> dict:
+def _model_record(spec: ModelSource, meta: dict) -> dict:
     kept = {k: v for k, v in meta.items() if k in ("path", "sha256", "train", "model", "source")}
-    return {**{k: v for k, v in asdict(replace(spec, cache_dir=None)).items() if v not in (None, (), {}, False)},
-            **kept}
+    return {**{k: v for k, v in spec.to_json().items() if k != "cache_dir" and v not in (None, (), {}, False)}, **kept}
 
 
 __all__ = ["run_transfer", "TRANSFER_FORMAT", "BENIGN_ROW"]

@@ -2,8 +2,9 @@
 
 A `TransferSpec` names the victims (models the attacker does not have: each is scored with its
 own database codes) and the surrogates (what the attack is crafted on: one model, or several
-whose DHTA losses are summed, `models.ensemble.Ensemble`). Models are `ModelSpec`s: trained here
-through the cache (architecture, bits, training seed) or checkpoints of `hashattack train`.
+whose DHTA losses are summed, `models.ensemble.Ensemble`). Models are model sources
+(`protocol.model_sources`): trained here through the cache (architecture, bits, training seed) or
+checkpoints of `hashattack train`.
 
 On the command line and in config files a model is a string (`model_from_text`):
 
@@ -23,8 +24,9 @@ from hashattack.attacks.registry import method as registered_method
 from hashattack.errors import InputError
 from hashattack.models import available_models
 from hashattack.protocol.settings import AttackSettings
-from hashattack.protocol.sources import train_config_of, with_defaults
-from hashattack.protocol.spec import DataSpec, ModelSpec
+from hashattack.protocol.model_sources import CheckpointModel, ModelSource, TrainedModel
+from hashattack.protocol.sources import with_defaults
+from hashattack.protocol.spec import DataSpec
 
 TRAIN_KEYS = {"seed": ("seed", int), "epochs": ("epochs", int), "lr": ("lr", float), "batch": ("batch_size", int),
               "loss": ("loss", str)}
@@ -39,8 +41,8 @@ class TransferSpec:
     """
 
     data: DataSpec = DataSpec()
-    surrogates: tuple[tuple[ModelSpec, ...], ...] = ()
-    victims: tuple[ModelSpec, ...] = ()
+    surrogates: tuple[tuple[ModelSource, ...], ...] = ()
+    victims: tuple[ModelSource, ...] = ()
     leave_one_out: bool = False
     method: str = "DHTA"
     attack: AttackSettings = AttackSettings()
@@ -60,13 +62,13 @@ class TransferSpec:
             raise InputError("transfer needs at least one victim model")
         if not self.surrogates:
             raise InputError("transfer needs at least one surrogate model")
-        filled = lambda models: tuple(with_defaults(m, self.data) if m.source == "train" else m for m in models)
+        filled = lambda models: tuple(with_defaults(m, self.data) for m in models)
         object.__setattr__(self, "victims", filled(self.victims))
         object.__setattr__(self, "surrogates", tuple(filled(row) for row in self.surrogates))
         if not isinstance(self.queries, int) or self.queries <= 0:
             raise InputError(f"queries must be a positive integer, got {self.queries!r}")
 
-    def rows(self) -> list[tuple[ModelSpec, ...]]:
+    def rows(self) -> list[tuple[ModelSource, ...]]:
         """The surrogates crafted on: the given ones, then the leave-one-out ensembles (without repeats)."""
         rows = list({repr(row): row for row in self.surrogates}.values())
         if self.leave_one_out:
@@ -77,32 +79,28 @@ class TransferSpec:
         return rows
 
 
-def model_label(spec: ModelSpec, data: DataSpec) -> str:
-    """A short name of a model: `small-cnn s1 32b`, `lenet s0 16b`, or the checkpoint's file name."""
-    if spec.source == "checkpoint":
-        return Path(spec.checkpoint).name
-    if spec.source == "factory":
-        return spec.factory
-    return f"{spec.architecture} s{train_config_of(spec, data).seed} {spec.bits}b"
+def model_label(model: ModelSource, data: DataSpec) -> str:
+    """A short name of a model: `small-cnn s1 32b`, `lenet s0 16b`, the checkpoint's file name or the factory."""
+    return with_defaults(model, data).label()
 
 
-def row_label(row: tuple[ModelSpec, ...], data: DataSpec) -> str:
+def row_label(row: tuple[ModelSource, ...], data: DataSpec) -> str:
     return " + ".join(model_label(m, data) for m in row)
 
 
-def model_from_text(text: str, base: ModelSpec, data: DataSpec) -> ModelSpec:
+def model_from_text(text: str, base: TrainedModel, data: DataSpec) -> ModelSource:
     """One model of the command line (see the module docstring); `base` carries the shared options."""
     text = text.strip()
     name, _, options = text.partition(":")
     if name.endswith(".pt") or (Path(text).suffix == ".pt"):
         if not Path(text).is_file():
             raise InputError(f"checkpoint {text} does not exist")
-        return ModelSpec(bits=None, checkpoint=text)
+        return CheckpointModel(path=text)
     if name not in available_models():
         raise InputError(f"model {text!r}: unknown architecture {name!r} (choose from {', '.join(available_models())}, "
                          f"or give a checkpoint file .pt)")
-    spec = replace(base, architecture=name, checkpoint=None, factory=None)
-    train = train_config_of(replace(spec, train=None), data) if base.train is None else base.train
+    spec = replace(base, architecture=name)
+    train = base.train or with_defaults(replace(spec, train=None), data).train
     for item in filter(None, (part.strip() for part in options.split(","))):
         key, sep, value = item.partition("=")
         try:
@@ -119,7 +117,7 @@ def model_from_text(text: str, base: ModelSpec, data: DataSpec) -> ModelSpec:
     return with_defaults(replace(spec, train=train), data)
 
 
-def models_from_text(text: str, base: ModelSpec, data: DataSpec) -> tuple[ModelSpec, ...]:
+def models_from_text(text: str, base: TrainedModel, data: DataSpec) -> tuple[ModelSource, ...]:
     """A surrogate: one model, or an ensemble of models joined by '+'."""
     return tuple(model_from_text(part, base, data) for part in text.split("+"))
 

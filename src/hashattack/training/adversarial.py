@@ -19,8 +19,8 @@ adversarial examples and the batch trains with the model's usual loss (`TrainCon
 pairs of clean and adversarial objects enter the pairwise loss too. The attacks use the same
 optimiser as the evaluation (`attacks.descent`: per-query normalised steps, the α schedule, the ε
 ball); with few steps their step factor defaults to 2000 / steps, the total path length of the
-paper's attack. The attack objects come from the caller (`build_attack`, e.g.
-`hashattack.attacks.registry.build_attack`): training never imports the attacks layer.
+paper's attack. The loop that makes them (`protocol.adversarial_training`) sits above the attacks
+and the training layers; this module holds the settings and the inner attacks' goal codes.
 
 `AdversarialTraining` holds the settings; they are written into the checkpoint's metadata and
 enter the trained-model cache key (`training.cache`).
@@ -29,16 +29,12 @@ enter the trained-model cache key (`training.cache`).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
-from hashattack.data.base import LabeledSet
 from hashattack.errors import InputError
-from hashattack.models.inputs import model_inputs
 from hashattack.retrieval.codes import anchor_code, binarize
-from hashattack.training.loop import TrainConfig, train_model
 from hashattack.training.losses import similarity_matrix
 from hashattack.validation import EPS_SPACES, check_choice
 
@@ -118,38 +114,4 @@ def goal_codes(method: str, codes: torch.Tensor, labels: torch.Tensor, rows: tor
     return anchors
 
 
-def adversarial_augment(model: torch.nn.Module, settings: AdversarialTraining, build_attack: Callable) -> Callable:
-    """The training loop's `augment` hook: a batch with a share `mix` of it replaced by adversarial examples."""
-    attack = build_attack(INNER_ATTACK[settings.method], model, eps=settings.eps, eps_space=settings.eps_space,
-                          steps=settings.steps, step_size=settings.step_factor)
-
-    def augment(pixels: torch.Tensor, generator: torch.Generator, labels: torch.Tensor) -> torch.Tensor:
-        count = max(1, round(settings.mix * len(pixels)))
-        rows = torch.randperm(len(pixels), generator=generator)[:count]
-        device = next(model.parameters()).device
-        batch, labels = pixels.to(device), labels.to(device)
-        codes = benign_codes(model, batch)
-        goals = goal_codes(settings.method, codes, labels, rows.to(device), generator)
-        adversarial = attack(batch[rows]) if goals is None else attack(batch[rows], goals)
-        mixed = pixels.clone()
-        mixed[rows] = adversarial.to(mixed.device, mixed.dtype)
-        return mixed
-
-    return augment
-
-
-def adversarial_train(model: torch.nn.Module, data: LabeledSet, config: TrainConfig, settings: AdversarialTraining,
-                      build_attack: Callable, device: str | torch.device = "cpu", progress: bool = True) -> list[float]:
-    """Train `model` in place on `data` with adversarial examples made on the fly (see the module docstring);
-    returns the mean loss of each epoch. `build_attack(name, model, eps=, eps_space=, steps=, step_size=)`
-    builds the inner attack ("Untargeted" or "DHTA"). Deterministic for a seed on CPU. Image models only: a
-    video model's extra inputs (frame counts) do not reach the inner attack."""
-    if len(data) and model_inputs(data, torch.arange(1)):
-        raise InputError("adversarial training takes image models; videos (with frame counts) are not supported")
-    model.to(device)
-    return train_model(model, data, config, device, progress, augment=adversarial_augment(model, settings, build_attack),
-                       desc=f"adversarial train ({settings.method})")
-
-
-__all__ = ["AdversarialTraining", "ADVERSARIAL_METHODS", "adversarial_train", "adversarial_augment", "goal_codes",
-           "class_centers"]
+__all__ = ["AdversarialTraining", "ADVERSARIAL_METHODS", "INNER_ATTACK", "benign_codes", "goal_codes", "class_centers"]

@@ -1,6 +1,9 @@
 """The trained-model cache: a model trained once per (dataset, architecture, bits, settings, adversarial
 training settings), then reused.
 
+This module names, keys and reads the cached models; `protocol.trainer.trained_model` trains one
+(plainly or adversarially) when the cache has none.
+
 Cached models are ordinary checkpoints (`training.checkpoints`): a `state_dict` file and its JSON
 metadata, named `<dataset>-<architecture>-<bits>bits-<key>.pt` under `$HASHATTACK_CACHE` (default
 `~/.cache/hashattack`). The key is the SHA-256 of everything the weights depend on, the training
@@ -15,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -25,9 +26,9 @@ from hashattack.data.base import RetrievalDataset
 from hashattack.errors import InputError
 from hashattack.models import create_model
 from hashattack.models.inputs import check_accepts
-from hashattack.training.adversarial import AdversarialTraining, adversarial_train
-from hashattack.training.checkpoints import load_checkpoint, metadata_path, read_metadata, save_checkpoint
-from hashattack.training.loop import TrainConfig, train_model
+from hashattack.training.adversarial import AdversarialTraining
+from hashattack.training.checkpoints import load_checkpoint, metadata_path, read_metadata
+from hashattack.training.loop import TrainConfig
 
 
 # The real Fashion-MNIST's default training set (2,000 per class, seed 0): its models were cached
@@ -63,31 +64,27 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("HASHATTACK_CACHE", Path.home() / ".cache" / "hashattack"))
 
 
-def train_new_model(dataset: RetrievalDataset, architecture: str, bits: int, config: TrainConfig,
-                    device: str = "cpu", progress: bool = True, model_kwargs: dict | None = None,
-                    adversarial: AdversarialTraining | None = None, build_attack: Callable | None = None):
-    """A new model trained on `dataset.train` -> (model, metadata to save with it). Its initial weights
-    come from the training seed, not the global random state, so a run is reproducible. With
-    `adversarial`, it trains adversarially (`training.adversarial`; `build_attack` builds the inner
-    attack) and the metadata records the settings under "adversarial"."""
-    if adversarial is not None and build_attack is None:
-        raise ValueError("adversarial training needs build_attack (e.g. hashattack.attacks.registry.build_attack)")
+def new_model(dataset: RetrievalDataset, architecture: str, bits: int, config: TrainConfig,
+              model_kwargs: dict | None = None) -> torch.nn.Module:
+    """A new, untrained model for `dataset.train`. Its initial weights come from the training seed, not
+    the global random state, so a run is reproducible."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = create_model(architecture, bits, **(model_kwargs or {}))
     check_accepts(model, dataset.train, f"a new {architecture} model")
-    started = time.perf_counter()
-    if adversarial is None:
-        history = train_model(model, dataset.train, config, device=device, progress=progress)
-    else:
-        history = adversarial_train(model, dataset.train, config, adversarial, build_attack, device, progress)
+    return model
+
+
+def training_record(dataset: RetrievalDataset, config: TrainConfig, history: list[float], seconds: float,
+                    adversarial: AdversarialTraining | None = None) -> dict:
+    """The metadata saved with a model trained on `dataset.train` (adversarial settings under "adversarial")."""
     meta = {"dataset": dataset.name, "protocol": dataset.protocol, "train": config.as_dict(),
             "train_data": {"objects": len(dataset.train), "sha256": data_fingerprint(dataset.train)},
             "loss_history": history, "metrics": {"final_train_loss": history[-1]},
-            "train_seconds": round(time.perf_counter() - started, 1)}
+            "train_seconds": round(seconds, 1)}
     if adversarial is not None:
         meta["adversarial"] = adversarial.as_dict()
-    return model, meta
+    return meta
 
 
 def cache_key(dataset: RetrievalDataset, architecture: str, bits: int, config: TrainConfig, model_kwargs: dict,
@@ -105,25 +102,20 @@ def cache_key(dataset: RetrievalDataset, architecture: str, bits: int, config: T
     return hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def trained_model(dataset: RetrievalDataset, architecture: str, bits: int, config: TrainConfig,
-                  cache_dir: Path | None = None, device: str = "cpu", progress: bool = True,
-                  model_kwargs: dict | None = None, adversarial: AdversarialTraining | None = None,
-                  build_attack: Callable | None = None):
-    """A model trained on `dataset.train` with `config` (adversarially with `adversarial`, see
-    `train_new_model`), from the cache when an identical one exists.
-
-    Returns (model in eval mode, checkpoint metadata). The cache key covers the dataset and its
-    protocol, the architecture, bits, every training setting and the adversarial training settings.
-    """
-    model_kwargs = model_kwargs or {}
-    fingerprint = data_fingerprint(dataset.train)
-    key = cache_key(dataset, architecture, bits, config, model_kwargs, adversarial, fingerprint)
+def cached_path(dataset: RetrievalDataset, architecture: str, bits: int, config: TrainConfig,
+                cache_dir: Path | None = None, model_kwargs: dict | None = None,
+                adversarial: AdversarialTraining | None = None) -> Path:
+    """Where the model of these settings is cached: `<dataset>-<architecture>-<bits>bits[-adv-<method>]-<key>.pt`."""
+    key = cache_key(dataset, architecture, bits, config, model_kwargs or {}, adversarial)
     kind = f"-adv-{adversarial.method}" if adversarial is not None else ""
-    path = Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{architecture}-{bits}bits{kind}-{key}.pt"
-    if not (path.is_file() and metadata_path(path).is_file() and _trained_on(path, fingerprint)):
-        model, meta = train_new_model(dataset, architecture, bits, config, device, progress, model_kwargs,
-                                      adversarial, build_attack)   # (weights without metadata: a killed save)
-        save_checkpoint(path, model.cpu(), meta)
+    return Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{architecture}-{bits}bits{kind}-{key}.pt"
+
+
+def load_cached(path: Path, dataset: RetrievalDataset, architecture: str, bits: int, device: str = "cpu"):
+    """(model, metadata) cached at `path`, or None when it is absent, half-written (weights without
+    metadata: a killed save) or trained on other data than `dataset.train`."""
+    if not (path.is_file() and metadata_path(path).is_file() and _trained_on(path, data_fingerprint(dataset.train))):
+        return None
     model, meta = load_checkpoint(path, architecture=architecture, bits=bits)
     check_accepts(model, dataset.train, f"the cached model {path}")
     return model.to(device), meta | {"path": str(path)}
@@ -136,5 +128,5 @@ def _trained_on(path: Path, fingerprint: str) -> bool:
     return recorded is None or recorded == fingerprint
 
 
-__all__ = ["trained_model", "train_new_model", "cache_key", "data_fingerprint", "default_cache_dir",
+__all__ = ["new_model", "training_record", "cached_path", "load_cached", "cache_key", "data_fingerprint", "default_cache_dir",
            "LEGACY_FINGERPRINTS"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from hashattack.attacks.registry import build_attack
-from hashattack.cli.options import add_data_options, add_model_options, data_spec, model_spec
+from hashattack.cli.model_options import add_model_options, model_spec
+from hashattack.cli.options import add_data_options, data_spec
 from hashattack.cli.values import path_value, seed_value
-from hashattack.protocol.sources import (architecture_of, input_shape_kwargs, model_kwargs, open_data,
-                                          train_config_of)
-from hashattack.training.cache import train_new_model
+from hashattack.protocol.model_sources import input_shape_kwargs
+from hashattack.protocol.sources import open_data, with_defaults
+from hashattack.protocol.trainer import train_new_model
 from hashattack.training.checkpoints import save_checkpoint
 
 
@@ -44,14 +44,14 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     data = data_spec(args)
-    spec = model_spec(args, data, args.bits or 32)
-    architecture, config = architecture_of(spec, data), train_config_of(spec, data)
-    kwargs = model_kwargs(spec, data, progress=not args.quiet)
+    spec = with_defaults(model_spec(args, data, args.bits or 32), data)   # no --checkpoint / --model here
+    architecture, config = spec.architecture, spec.train
+    kwargs = spec.initial_weights(data, progress=not args.quiet)   # missing weights refused before the data is read
     dataset = open_data(data, args.seed or 0).dataset
     kwargs.update(input_shape_kwargs(architecture, dataset))   # the small CNN takes the images' shape
     started = time.perf_counter()
     model, meta = train_new_model(dataset, architecture, spec.bits, config, args.device, not args.quiet, kwargs,
-                                  spec.adversarial, build_attack)
+                                  spec.adversarial)
     seconds = time.perf_counter() - started
     save_checkpoint(args.out, model.cpu(), {**meta, "initial_weights": kwargs.get("weights")})
     how = "" if spec.adversarial is None else (
