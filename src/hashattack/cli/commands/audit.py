@@ -67,6 +67,6 @@ def run_black_box(args: argparse.Namespace) -> int:
         args.out = Path("runs/audit-service")
     spec = spec_from_args(args)
     record = black_box_audit(spec, model_from_text(args.surrogate, spec.model, spec.data), args.service)
-    print(f"{(Path(spec.out) / 'table.md').read_text()}\n{record['queries_sent']} HTTP queries in "
-          f"{record['seconds']:.0f} s; run folder: {spec.out}: service_audit.json, manifest.json, table.md")
+    print(f"{(Path(spec.controls.out) / 'table.md').read_text()}\n{record['queries_sent']} HTTP queries in "
+          f"{record['seconds']:.0f} s; run folder: {spec.controls.out}: service_audit.json, manifest.json, table.md")
     return 0
