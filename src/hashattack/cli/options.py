@@ -114,16 +114,10 @@ def by_dataset(fact) -> str:
     return "; ".join(f"{value} on {' / '.join(names)}" for value, names in groups.items())
 
 
-def _eps(entry) -> str:
-    return f"{entry.eps:.4g} {entry.eps_space}"
-
-
-def _eps_sweep(entry) -> str:
-    return " ".join(f"{e:.4g}" for e in entry.eps_sweep) + f" {entry.eps_space}"
-
-
-def _step_size(entry) -> str:
-    return "2000/steps (the paper's path length)" if entry.step_size is None else f"{entry.step_size:g} (official)"
+_eps = lambda entry: f"{entry.eps:.4g} {entry.eps_space}"
+_eps_sweep = lambda entry: " ".join(f"{e:.4g}" for e in entry.eps_sweep) + f" {entry.eps_space}"
+_step_size = lambda entry: ("2000/steps (the paper's path length)" if entry.step_size is None
+                            else f"{entry.step_size:g} (official)")
 
 
 def add_attack_options(parser: argparse.ArgumentParser) -> None:
