@@ -166,6 +166,6 @@ def _open_listed(name: str) -> Callable:
 
 for _name, _facts in DATASETS.items():   # the paper's image datasets: its ε, Table 2 sweep, conventions and VGG-11
     register_dataset(DatasetEntry(
-        name=_name, summary=f"{_name} (list files)", open=_open_listed(_name), list_files=True,
+        name=_name, summary=f"{_name} (list files)", open=_open_listed(_name),
         options=("train_list", "database_list", "query_list"), eps=PAPER_EPS, eps_space="normalized",
         topk=_facts["topk"], eps_sweep=PAPER_EPS_SWEEP, zero_relevance="drop", architecture="vgg11"))

@@ -47,7 +47,6 @@ class DatasetEntry:
     video: bool = False
     options: tuple[str, ...] = ()
     check: Callable | None = None
-    list_files: bool = False            # described by list files (`hashattack lists` writes them)
     eps: float = PIXEL_EPS
     eps_space: str = "pixel"
     steps: int = PAPER_STEPS
