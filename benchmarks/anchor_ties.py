@@ -16,8 +16,8 @@ import torch
 
 from hashattack.attacks import DHTA
 from hashattack.data import fashion_mnist_retrieval
+from hashattack.data.fashion_mnist import EMBEDDED_EPS
 from hashattack.models.encode import encode_set
-from hashattack.protocol.sources import EMBEDDED_EPS
 from hashattack.protocol.targets import choose_targets
 from hashattack.retrieval.codes import anchor_code
 from hashattack.retrieval.metrics import average_precisions, mean_of_average_precisions

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hashattack.protocol.engine import run
 from hashattack.protocol.settings import AttackSettings
-from hashattack.protocol.spec import RunSpec, TrainedModel
+from hashattack.protocol.spec import RunControls, RunSpec, TrainedModel
 from hashattack.reporting.tables import markdown
 
 
@@ -35,7 +35,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as out:
             record = run(RunSpec(model=TrainedModel(bits=args.bits), methods=tuple(args.methods),
                                  attack=AttackSettings(eps=eps, steps=args.steps), queries=args.queries,
-                                 out=out, progress=False, figures=False))
+                                 controls=RunControls(out=out, progress=False, figures=False)))
         methods = record["methods"]
         psnr = methods["DHTA"]["perceptibility"]["psnr_median"] if "DHTA" in methods else float("nan")
         rows.append([f"{eps:g}", f"{eps * 255:.1f}/255"] + [f"{100 * methods[m]['t_map']:.2f}" for m in args.methods]

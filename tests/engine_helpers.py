@@ -50,10 +50,11 @@ def video_fmnist(tmp_path_factory) -> Path:
     return root
 
 
-def tiny_image_options(data: Path, cache: Path, out: Path) -> list[str]:
-    """Options of a run of seconds on the conftest Fashion-MNIST look-alike."""
-    return ["--data", str(data), "--train-per-class", "5", "--epochs", "1", "--queries", "4", "--steps", "2",
-            "--cache-dir", str(cache), "--out", str(out), "--quiet"]
+def tiny_image_options(data: Path, cache: Path, out: Path, per_class: bool = True) -> list[str]:
+    """Options of a run of seconds on the conftest Fashion-MNIST look-alike (`per_class`: its training sample
+    cut to 5 per class, an option of fashion-mnist alone)."""
+    return ["--data", str(data), *(["--train-per-class", "5"] if per_class else []), "--epochs", "1",
+            "--queries", "4", "--steps", "2", "--cache-dir", str(cache), "--out", str(out), "--quiet"]
 
 
 def tiny_video_options(data: Path, cache: Path, out: Path) -> list[str]:

@@ -18,7 +18,7 @@ from hashattack.protocol import api
 from hashattack.protocol.engine import run
 from hashattack.protocol.settings import AttackSettings
 from hashattack.protocol.sources import obtain_model, open_data
-from hashattack.protocol.spec import DataSpec, RunSpec, TrainedModel
+from hashattack.protocol.spec import DataSpec, RunControls, RunSpec, TrainedModel
 from hashattack.protocol.targets import Manifest, load_manifest
 from hashattack.retrieval.codes import codes_to_hex
 from hashattack.training.loop import TrainConfig
@@ -35,7 +35,7 @@ def tiny(fake_fmnist, tmp_path_factory):
     spec = RunSpec(data=DataSpec(root=str(fake_fmnist), train_per_class=5),
                    model=TrainedModel(bits=16, train=TrainConfig(epochs=1), cache_dir=str(cache)),
                    methods=("DHTA",), attack=AttackSettings(steps=3, n_t=3, batch_size=2, topk=50), queries=5,
-                   seed=3, progress=False, figures=False)
+                   seed=3, controls=RunControls(progress=False, figures=False))
     source = open_data(spec.data)
     model, _ = obtain_model(spec.model, spec.data, source, progress=False)
     codes = hashattack.encode(model, source.dataset.database, progress=False)
@@ -44,7 +44,7 @@ def tiny(fake_fmnist, tmp_path_factory):
 
 def test_attack_to_label_equals_the_engine_on_its_manifest(tiny, tmp_path):
     spec, dataset, model, db_codes = tiny
-    record = run(replace(spec, out=str(tmp_path / "run")))
+    record = run(replace(spec, controls=replace(spec.controls, out=str(tmp_path / "run"))))
     manifest = load_manifest(tmp_path / "run" / "manifest.json")
     images = dataset.query.pixels(torch.tensor(manifest.query_ids))
     adversarial, result = attack_to_label(model, images, manifest.target_labels, db_codes, dataset.database.labels,
@@ -70,7 +70,8 @@ def test_the_engine_equals_attack_to_label_on_its_own_draw(tiny, tmp_path):
     ids = result.object_ids.tolist()
     Manifest(5, query_ids, result.target_labels.numpy(), {1: [r[:1] for r in ids], 3: ids},
              dataset.name).save(tmp_path / "manifest.json")
-    record = run(replace(spec, manifest=str(tmp_path / "manifest.json"), out=str(tmp_path / "run")))
+    record = run(replace(spec, manifest=str(tmp_path / "manifest.json"),
+                         controls=replace(spec.controls, out=str(tmp_path / "run"))))
     assert codes_to_hex(result.codes) == record["methods"]["DHTA"]["codes"]
 
 

@@ -12,7 +12,7 @@ from hashattack.errors import InputError
 from hashattack.models import create_model
 from hashattack.protocol.engine import run
 from hashattack.protocol.settings import AttackSettings
-from hashattack.protocol.spec import DataSpec, ModelSpec, RunSpec
+from hashattack.protocol.spec import DataSpec, RunControls, RunSpec, TrainedModel
 from hashattack.retrieval.codes import anchor_code, hamming_distance
 from hashattack.training.loop import TrainConfig
 
@@ -44,9 +44,9 @@ def test_the_attack_moves_codes_away_from_the_centers_within_eps():
 
 def test_a_run_scores_the_center_attack_by_map(fake_fmnist, tmp_path):
     spec = RunSpec(data=DataSpec(root=str(fake_fmnist), train_per_class=5),
-                   model=ModelSpec(bits=16, train=TrainConfig(epochs=1), cache_dir=str(tmp_path / "cache")),
+                   model=TrainedModel(bits=16, train=TrainConfig(epochs=1), cache_dir=str(tmp_path / "cache")),
                    methods=("Original", "Center"), attack=AttackSettings(steps=3, n_t=3, batch_size=2, topk=50),
-                   queries=3, out=str(tmp_path / "run"), progress=False, figures=False)
+                   queries=3, controls=RunControls(out=str(tmp_path / "run"), progress=False, figures=False))
     record = run(spec)
     center = record["methods"]["Center"]
     assert center["scored_by"] == "map" and len(center["benign_hamming"]) == 3 and "anchor_hamming" not in center

@@ -30,7 +30,7 @@ def test_keys_map_onto_the_subcommand_options(tmp_path):
     args = parse_config_run(build_parser(), load_config(path, ["steps=7", "eps=0.05"]))
     assert (args.bits, args.eps_space, args.n_t, args.quiet, args.steps, args.eps) == ([16], "normalized", [3], True, [7], [0.05])
     assert str(args.out) == "x" and str(args.root) == "d"   # `data`: the --data/--root option under its first name
-    assert args.topk is None and spec_from_args(args).attack.topk == 1000   # defaults come from the spec
+    assert args.topk is None and spec_from_args(args).resolved().attack.topk == 1000   # defaults come from the spec
     assert {"bits", "eps", "eps_space", "n_t", "steps", "out", "quiet", "root"} <= set(config_keys(build_parser(), "demo"))
 
 
@@ -79,7 +79,7 @@ def test_sweep_points_and_resolved_round_trip(tmp_path):
     points = spec.points()
     assert [p.name for p in points] == ["eps-0.1_n_t-1", "eps-0.1_n_t-3", "eps-0.2_n_t-1", "eps-0.2_n_t-3"]
     assert points[3].values == {"eps": 0.2, "n_t": 3} and points[3].spec.attack.n_t == 3
-    assert points[3].spec.attack.eps == 0.2 and spec.out == str(Path("runs/s"))
+    assert points[3].spec.attack.eps == 0.2 and spec.controls.out == str(Path("runs/s"))
     text = to_toml("demo", {"eps": 0.1, "quiet": False, "bits": 16, "out": "a\"b", "ks": [1, 2], "n_t": [1, 3]})
     assert tomllib.loads(text) == {"command": "demo", "bits": 16, "eps": 0.1, "ks": [1, 2], "out": 'a"b', "quiet": False,
                                    "n_t": [1, 3]}

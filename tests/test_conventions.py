@@ -18,7 +18,8 @@ from hashattack.attacks.dhta import DHTA, alpha_schedule
 from hashattack.cli.main import build_parser, main
 from hashattack.cli.options import spec_from_args
 from hashattack.errors import InputError
-from hashattack.protocol.sources import defaults_for, obtain_model, open_data
+from hashattack.data.registry import dataset_entry
+from hashattack.protocol.sources import obtain_model, open_data
 from hashattack.protocol.spec import DataSpec, TrainedModel
 from hashattack.protocol.targets import choose_targets, load_manifest
 from hashattack.reporting.tables import csv_text, markdown, results_table, summary_values
@@ -37,11 +38,11 @@ TABLE2 = (0.01, 0.02, 0.03, 0.04, 0.05)
 
 @pytest.mark.parametrize("dataset", ["jhmdb", "ucf101"])
 def test_video_on_paper_datasets_runs_the_papers_attack(dataset):
-    spec = spec_from_args(build_parser().parse_args(["video", "--dataset", dataset, "--root", "videos"]))
+    spec = spec_from_args(build_parser().parse_args(["video", "--dataset", dataset, "--root", "videos"])).resolved()
     a = spec.attack
     assert (a.eps, a.eps_space, a.steps, a.step_size, a.zero_relevance) == (0.032, "normalized", 2000, 1.0, "drop")
     assert spec.axes == () and spec.target_protocol == "paired"
-    embedded = spec_from_args(build_parser().parse_args(["video"])).attack
+    embedded = spec_from_args(build_parser().parse_args(["video"])).resolved().attack
     assert (embedded.eps, embedded.eps_space, embedded.steps, embedded.step_size, embedded.zero_relevance) == \
         (0.1, "pixel", 200, 10.0, "zero")
 
@@ -67,12 +68,13 @@ def test_a_dry_run_shows_the_video_defaults_of_ucf101(capsys):
 
 def test_paper_datasets_take_the_official_convention_as_main():
     for dataset in ("imagenet100", "nus-wide", "jhmdb", "ucf101"):
-        assert defaults_for(dataset)["zero_relevance"] == "drop" and defaults_for(dataset)["eps_sweep"] == TABLE2
+        assert dataset_entry(dataset).zero_relevance == "drop" and dataset_entry(dataset).eps_sweep == TABLE2
     for dataset in ("fashion-mnist", "moving-fashion", "images"):
-        assert defaults_for(dataset)["zero_relevance"] == "zero"
-    spec = spec_from_args(build_parser().parse_args(["demo", "--dataset", "nus-wide", "--root", "x"]))
+        assert dataset_entry(dataset).zero_relevance == "zero"
+    spec = spec_from_args(build_parser().parse_args(["demo", "--dataset", "nus-wide", "--root", "x"])).resolved()
     assert spec.attack.zero_relevance == "drop" and spec.attack.topk == 5000
-    given = spec_from_args(build_parser().parse_args(["demo", "--dataset", "nus-wide", "--zero-relevance", "zero"]))
+    given = spec_from_args(build_parser().parse_args(["demo", "--dataset", "nus-wide", "--zero-relevance",
+                                                      "zero"])).resolved()
     assert given.attack.zero_relevance == "zero"
 
 

@@ -90,7 +90,8 @@ def test_every_preset_runs_at_tiny_size(preset, fake_fmnist, clips, cache, bits_
         out = bits_runs[0]
     else:
         out = tmp_path / preset
-        options = (tiny_video_options if video else tiny_image_options)(data, cache, out)
+        options = tiny_video_options(data, cache, out) if video else \
+            tiny_image_options(data, cache, out, per_class=preset != "bits-multilabel")   # mosaics: --mosaics
         assert main(["experiment", preset, *options, *PRESET_OPTIONS[preset]]) == 0
     printed = capsys.readouterr().out
     runs = [out / name for name in SUB_RUNS[preset]] or [out]

@@ -7,6 +7,7 @@ from hashattack.attacks import DHTA, FeatureAttack
 from hashattack.errors import InputError
 from hashattack.attacks.registry import build_attack
 from hashattack.protocol.settings import AttackSettings
+from hashattack.protocol.spec import DataSpec
 from hashattack.models import create_model
 from hashattack.models.torchvision_hash import IMAGENET_MEAN, IMAGENET_STD
 
@@ -39,14 +40,14 @@ def test_feature_attack_lowers_the_feature_distance_and_matches_one_query_runs()
 
 def test_feature_attack_in_the_experiment_and_its_errors():
     model = rgb_model()
-    attack = build_attack("Feature", model, **AttackSettings(eps=0.05, steps=7).attack_options(seed=0))
+    attack = build_attack("Feature", model, **AttackSettings(eps=0.05, steps=7).resolved(DataSpec()).attack_options(seed=0))
     assert isinstance(attack, FeatureAttack) and attack.settings()["steps"] == 7
     with pytest.raises(InputError, match="2 targets"):
         attack(torch.rand(3, 3, 16, 16), torch.rand(2, 3, 16, 16))
     with pytest.raises(InputError, match="a `features` method"):
         FeatureAttack(torch.nn.Linear(3, 3))
     with pytest.raises(InputError, match="unknown method"):
-        build_attack("Nope", model, **AttackSettings().attack_options())
+        build_attack("Nope", model, **AttackSettings().resolved(DataSpec()).attack_options())
 
 
 @pytest.mark.parametrize("space, eps", [("normalized", 0.032), ("pixel", 8 / 255)])

@@ -18,7 +18,7 @@ from hashattack.data import fashion_mnist_retrieval
 from hashattack.errors import InputError
 from hashattack.protocol import engine
 from hashattack.protocol.settings import AttackSettings
-from hashattack.protocol.spec import DataSpec, RunSpec, TrainedModel
+from hashattack.protocol.spec import DataSpec, RunControls, RunSpec, TrainedModel
 from hashattack.training.loop import TrainConfig
 from hashattack.validation import check_finite, check_not_empty, check_targets
 from hashattack.data.list_files import read_list_file
@@ -220,10 +220,10 @@ def test_unknown_subcommand_and_option(finished, capsys):
 
 def test_unknown_architecture_leaves_the_folder_alone(finished, tmp_path):
     data, cache, run, files = finished
-    spec = RunSpec(data=DataSpec("fashion-mnist", root=str(data), train_per_class=5),
+    spec = RunSpec(data=DataSpec(dataset="fashion-mnist", root=str(data), train_per_class=5),
                    model=TrainedModel(bits=16, train=TrainConfig(epochs=1), cache_dir=str(cache)),
-                   attack=AttackSettings(steps=2, n_t=3, batch_size=2, topk=50), queries=8, out=str(run),
-                   progress=False)
+                   attack=AttackSettings(steps=2, n_t=3, batch_size=2, topk=50), queries=8,
+                   controls=RunControls(out=str(run), progress=False))
     with pytest.raises(InputError, match="unknown architecture 'vgg-99': choose one of .*small-cnn"):
         engine.run(replace(spec, model=replace(spec.model, architecture="vgg-99")))
     with pytest.raises(InputError, match="unknown method 'Magic'"):

@@ -20,7 +20,7 @@ from hashattack.models import create_model
 from hashattack.protocol.attacking import Finish, attacked_batches, codes_from_records
 from hashattack.protocol.engine import run
 from hashattack.protocol.settings import AttackSettings
-from hashattack.protocol.spec import DataSpec, ModelSpec, RunSpec
+from hashattack.protocol.spec import DataSpec, RunControls, RunSpec, TrainedModel
 from hashattack.training.loop import TrainConfig
 
 PROTOCOL = Path(hashattack.__file__).parent / "protocol"
@@ -73,7 +73,7 @@ def test_every_method_batched_gives_what_one_query_at_a_time_gives(name):
     anchor_ids = {1: [[i] for i in range(5)], 3: [[i, i + 5, (i + 7) % 12] for i in range(5)]}
     _, targets = method(name).targets(anchor_ids, 3, db_codes, lambda ids: database[ids], torch.arange(5) % 3,
                                       torch.arange(12) % 3)
-    attack = build_attack(name, model, **AttackSettings(eps=0.1, steps=4, n_t=3).attack_options(seed=2))
+    attack = build_attack(name, model, **AttackSettings(eps=0.1, steps=4, n_t=3).resolved(DataSpec()).attack_options(seed=2))
     runs = [attacked_batches(name, attack, model, images, targets, [10, 11, 12, 13, 14], size, progress=False,
                              keep_all=True) for size in (4, 1)]
     (batched, pixels), (single, one_by_one) = runs
@@ -115,9 +115,9 @@ def counted(monkeypatch):
 def test_each_attack_is_built_once_per_run_point(fake_fmnist, tmp_path, counted):
     methods = ("Original", "Noise", "Untargeted", "P2P", "DHTA")
     spec = RunSpec(data=DataSpec(root=str(fake_fmnist), train_per_class=5),
-                   model=ModelSpec(bits=16, train=TrainConfig(epochs=1), cache_dir=str(tmp_path / "cache")),
+                   model=TrainedModel(bits=16, train=TrainConfig(epochs=1), cache_dir=str(tmp_path / "cache")),
                    methods=methods, attack=AttackSettings(steps=2, n_t=3, batch_size=2, topk=50), queries=3,
-                   axes=(("eps", (0.1, 0.2)),), out=str(tmp_path / "sweep"), progress=False, figures=False)
+                   axes=(("eps", (0.1, 0.2)),), controls=RunControls(out=str(tmp_path / "sweep"), progress=False, figures=False))
     summary = run(spec)
     assert counted == {name: 2 for name in methods}          # two points, one build each
     assert all(r["methods"]["DHTA"]["attack"]["eps"] == [eps] for r, eps in zip(summary["records"], (0.1, 0.2)))

@@ -14,8 +14,8 @@ from hashattack.data.mosaic import (SIZES, downsample, draw_classes, mosaic_fash
 from hashattack.errors import InputError
 from hashattack.protocol.engine import run
 from hashattack.protocol.settings import AttackSettings
-from hashattack.protocol.sources import default_train_config, defaults_for
-from hashattack.protocol.spec import DataSpec, RunSpec, TrainedModel
+from hashattack.protocol.sources import default_train_config
+from hashattack.protocol.spec import DataSpec, RunControls, RunSpec, TrainedModel
 from hashattack.protocol.targets import choose_targets
 from hashattack.training.loop import TrainConfig
 
@@ -88,23 +88,25 @@ def test_targets_on_multi_hot_labels_follow_the_official_rule(mosaics):
 
 
 def test_defaults_and_bad_sizes(fake_fmnist):
-    assert defaults_for("mosaic-fashion") == {"eps": 0.2, "eps_space": "pixel", "steps": 2000, "topk": 1549,
-                                              "eps_sweep": (0.02, 0.05, 0.1, 0.15, 0.2), "zero_relevance": "drop"}
-    assert defaults_for("mosaic-fashion", 400)["topk"] == 10
+    settings = AttackSettings().resolved(DataSpec(dataset="mosaic-fashion"))
+    assert (settings.eps, settings.eps_space, settings.steps, settings.step_size, settings.topk,
+            settings.zero_relevance) == (0.2, "pixel", 2000, 1.0, 1549, "drop")
+    assert DataSpec(dataset="mosaic-fashion").entry.eps_sweep_in() == (0.02, 0.05, 0.1, 0.15, 0.2)
+    assert AttackSettings().resolved(DataSpec(dataset="mosaic-fashion", mosaics=400)).topk == 10
     assert default_train_config("mosaic-fashion", "small-cnn").loss == "hashnet"
     assert default_train_config("fashion-mnist", "small-cnn").loss == "pairwise"
     assert len(open_dataset("mosaic-fashion", fake_fmnist, mosaics=50).database) == 50
     with pytest.raises(InputError, match="train must be between"):
         mosaic_fashion_retrieval(fake_fmnist, database=10, train=11)
     with pytest.raises(InputError, match="mosaics must be a positive integer"):
-        DataSpec("mosaic-fashion", mosaics=0)
+        DataSpec(dataset="mosaic-fashion", mosaics=0)
 
 
 def test_tiny_run_through_the_engine(fake_fmnist, tmp_path):
-    spec = RunSpec(data=DataSpec("mosaic-fashion", root=str(fake_fmnist), mosaics=150),
+    spec = RunSpec(data=DataSpec(dataset="mosaic-fashion", root=str(fake_fmnist), mosaics=150),
                    model=TrainedModel(bits=8, train=TrainConfig(epochs=2, loss="hashnet"), cache_dir=str(tmp_path / "c")),
                    attack=AttackSettings(eps=0.2, steps=3, n_t=3, topk=mosaic_topk(150)), queries=4,
-                   out=str(tmp_path / "run"), progress=False, figures=False)
+                   controls=RunControls(out=str(tmp_path / "run"), progress=False, figures=False))
     run(spec)
     record = json.loads((tmp_path / "run" / "results.json").read_text())
     assert record["dataset"] == "mosaic-fashion" and record["num_queries"] == 4

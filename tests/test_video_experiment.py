@@ -12,7 +12,7 @@ from hashattack.cli.main import main
 from hashattack.data.video_splits import VideoProtocol, video_retrieval
 from hashattack.models.encode import encode_set
 from hashattack.protocol.scoring import build_attacks, run_methods
-from hashattack.protocol.settings import AttackSettings
+from hashattack.protocol.settings import ALL, AttackSettings
 from hashattack.protocol.targets import choose_targets
 from hashattack.reporting.video_plots import frame_comparison, shown_frames
 from hashattack.protocol.trainer import train_new_model
@@ -50,7 +50,8 @@ def test_variable_length_videos_on_disk_run_through_the_attack_and_score_loop(tm
     model.eval()
     db_codes = encode_set(model, dataset.database, progress=False)
     manifest = choose_targets(dataset.query.labels.numpy(), dataset.database.labels.numpy(), 3, n_ts=(1,), seed=0)
-    settings = AttackSettings(eps=0.1, steps=4, n_t=1, batch_size=2, topk=None)
+    settings = AttackSettings(eps=0.1, eps_space="pixel", steps=4, step_size=1.0, n_t=1, batch_size=2, topk=ALL,
+                              zero_relevance="zero")
     attacks = build_attacks(("Original", "DHTA"), model, settings, manifest.seed)
     results, codes, _ = run_methods(model, dataset, db_codes, manifest, settings, attacks, progress=False)
     assert len(results["DHTA"]["anchor_hamming"]) == 3 and codes["DHTA"].shape == (3, 8)

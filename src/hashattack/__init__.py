@@ -23,8 +23,8 @@ from hashattack.data import fashion_mnist_retrieval  # noqa: E402
 from hashattack.errors import InputError  # noqa: E402
 from hashattack.models import create_model  # noqa: E402
 from hashattack.models.encode import encode_set as encode  # noqa: E402
-from hashattack.protocol import (AttackSettings, CheckpointModel, DataSpec, FactoryModel, Manifest, RunSpec,  # noqa: E402
-                                 TrainedModel, choose_targets, run)
+from hashattack.protocol import (AttackSettings, CheckpointModel, DataSpec, FactoryModel, Manifest, RunControls,  # noqa: E402
+                                 RunSpec, TrainedModel, choose_targets, run)
 from hashattack.protocol.adversarial_training import adversarial_train  # noqa: E402
 from hashattack.protocol.api import TargetedResult, attack_to_label  # noqa: E402
 from hashattack.retrieval import (HammingIndex, anchor_code, hamming_distance, hamming_rank,  # noqa: E402
@@ -34,6 +34,7 @@ from hashattack.training import AdversarialTraining, TrainConfig  # noqa: E402
 
 __all__ = ["attack_to_label", "TargetedResult", "DHTA", "P2P", "Attack", "FeatureAttack", "Noise", "Original", "Untargeted",
            "AdversarialTraining", "adversarial_train", "fashion_mnist_retrieval", "InputError",
-           "create_model", "encode", "AttackSettings", "DataSpec", "Manifest", "TrainedModel", "CheckpointModel", "FactoryModel", "RunSpec",
+           "create_model", "encode", "AttackSettings", "DataSpec", "Manifest", "TrainedModel", "CheckpointModel",
+           "FactoryModel", "RunSpec", "RunControls",
            "choose_targets", "run", "HammingIndex", "anchor_code", "hamming_distance", "hamming_rank",
            "load_database", "mean_average_precision", "TrainConfig", "trained_model", "__version__"]

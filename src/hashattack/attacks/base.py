@@ -33,9 +33,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from hashattack.data.registry import PIXEL_EPS
 from hashattack.errors import InputError
 from hashattack.models.calls import call_model, check_model, checked_outputs, frozen, working_dtype
 from hashattack.validation import EPS_SPACES, check_choice, pixel_problem
+
+DEFAULT_EPS = PIXEL_EPS   # ε of an attack built directly (and of `attack_to_label`): 8/255 in pixel space
 
 
 def normalization(model: nn.Module, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,7 +80,7 @@ class Attack:
     progress = False  # True: iterative attacks show a progress bar over their steps (with ETA)
     bounded = True    # False: the attack ignores ε (the benign query), so its space needs no normalisation
 
-    def __init__(self, model: nn.Module, eps: float | torch.Tensor = 0.1, eps_space: str = "pixel"):
+    def __init__(self, model: nn.Module, eps: float | torch.Tensor = DEFAULT_EPS, eps_space: str = "pixel"):
         check_choice(eps_space, EPS_SPACES, "eps space")
         eps_t = eps_tensor(eps)
         if not torch.isfinite(eps_t).all() or (eps_t <= 0).any():

@@ -29,7 +29,7 @@ n_t (a sum of an odd number of ±1 is never 0), so never at the default n_t = 9 
 preset (odd n_t); `anchor_code(codes, ties="zero")` gives the official anchors, which this attack
 takes from object codes (B, n_t, K) with `anchor_ties="zero"` (0 bits carry no loss).
 
-Arguments: model (pixels in [0, 1] -> pre-tanh (B, K)), eps (0.1), eps_space ("pixel"),
+Arguments: model (pixels in [0, 1] -> pre-tanh (B, K)), eps (`attacks.base.DEFAULT_EPS`, 8/255), eps_space ("pixel"),
 steps (2000), n_t (9; the number of target objects voted into the anchor, used by the
 experiment protocol), step_size (1.0), scale_step (True).
 
@@ -58,7 +58,7 @@ from fractions import Fraction
 
 import torch
 
-from hashattack.attacks.base import Attack, check_flags, check_step_size
+from hashattack.attacks.base import Attack, DEFAULT_EPS, check_flags, check_step_size
 from hashattack.attacks.descent import normalized_descent, step_length
 from hashattack.models.batch_invariance import model_rows
 from hashattack.retrieval.codes import TIES, anchor_code, binarize, positive_int
@@ -93,7 +93,7 @@ class DHTA(Attack):
 
     name = "DHTA"
 
-    def __init__(self, model, eps: float | torch.Tensor = 0.1, eps_space: str = "pixel", steps: int = 2000,
+    def __init__(self, model, eps: float | torch.Tensor = DEFAULT_EPS, eps_space: str = "pixel", steps: int = 2000,
                  n_t: int = 9, step_size: float = 1.0, scale_step: bool = True, *, early_stop: bool = False,
                  precision: str = "fp32", channels_last: bool = False, compile: bool | str = False,
                  anchor_ties: str = "plus"):
@@ -172,6 +172,6 @@ class P2P(DHTA):
 
     name = "P2P"
 
-    def __init__(self, model, eps: float | torch.Tensor = 0.1, eps_space: str = "pixel", steps: int = 2000,
+    def __init__(self, model, eps: float | torch.Tensor = DEFAULT_EPS, eps_space: str = "pixel", steps: int = 2000,
                  step_size: float = 1.0, scale_step: bool = True, **speed_options):
         super().__init__(model, eps, eps_space, steps, 1, step_size, scale_step, **speed_options)

@@ -9,7 +9,7 @@ Optimiser: exactly DHTA's (`attacks.descent`): δ from 0, per-query unit-ℓ2 st
 sqrt(D/150528), projection onto valid pixels and the ε ball, the same number of steps. With
 per-query normalised steps the distance and its square give the same iterates.
 
-Arguments: model (needs `features(pixels) -> (B, F)`), eps (0.1), eps_space ("pixel"),
+Arguments: model (needs `features(pixels) -> (B, F)`), eps (`attacks.base.DEFAULT_EPS`, 8/255), eps_space ("pixel"),
 steps (2000), step_size (1.0), scale_step (True).
 
 Example::
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from hashattack.attacks.base import Attack, check_flags, check_step_size
+from hashattack.attacks.base import Attack, DEFAULT_EPS, check_flags, check_step_size
 from hashattack.attacks.descent import normalized_descent, step_length
 from hashattack.models.batch_invariance import model_rows, row_norms
 from hashattack.errors import InputError
@@ -35,7 +35,7 @@ class FeatureAttack(Attack):
 
     name = "Feature"
 
-    def __init__(self, model, eps: float | torch.Tensor = 0.1, eps_space: str = "pixel", steps: int = 2000,
+    def __init__(self, model, eps: float | torch.Tensor = DEFAULT_EPS, eps_space: str = "pixel", steps: int = 2000,
                  step_size: float = 1.0, scale_step: bool = True):
         super().__init__(model, eps, eps_space)
         if not callable(getattr(model, "features", None)):

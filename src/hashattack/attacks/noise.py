@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hashattack.attacks.base import Attack
+from hashattack.attacks.base import Attack, DEFAULT_EPS
 from hashattack.errors import InputError
 from hashattack.validation import check_seed
 
@@ -41,7 +41,7 @@ class Noise(Attack):
 
     name = "Noise"
 
-    def __init__(self, model, eps: float = 0.1, eps_space: str = "pixel", seed: int = 0):
+    def __init__(self, model, eps: float = DEFAULT_EPS, eps_space: str = "pixel", seed: int = 0):
         super().__init__(model, eps, eps_space)
         self.seed = check_seed(seed, "the noise seed")
 

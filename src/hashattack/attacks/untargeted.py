@@ -13,7 +13,7 @@ schedule as fractions of the steps, and DHTA's speed options. With `early_stop` 
 once every bit is flipped (d_H = K, the most an attack can do). It is scored by the MAP of the
 adversarial query against its own label: how far the results drop.
 
-Arguments: model (pixels in [0, 1] -> pre-tanh (B, K)), eps (0.1), eps_space ("pixel"),
+Arguments: model (pixels in [0, 1] -> pre-tanh (B, K)), eps (`attacks.base.DEFAULT_EPS`, 8/255), eps_space ("pixel"),
 steps (2000), step_size (1.0), scale_step (True), and the speed options early_stop (False),
 precision ("fp32"), channels_last (False), compile (False) as in `attacks.dhta.DHTA`.
 
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import torch
 
+from hashattack.attacks.base import DEFAULT_EPS
 from hashattack.attacks.dhta import DHTA
 from hashattack.errors import InputError
 from hashattack.models.batch_invariance import model_rows
@@ -42,7 +43,7 @@ class Untargeted(DHTA):
 
     name = "Untargeted"
 
-    def __init__(self, model, eps: float | torch.Tensor = 0.1, eps_space: str = "pixel", steps: int = 2000,
+    def __init__(self, model, eps: float | torch.Tensor = DEFAULT_EPS, eps_space: str = "pixel", steps: int = 2000,
                  step_size: float = 1.0, scale_step: bool = True, **speed_options):
         super().__init__(model, eps, eps_space, steps, 1, step_size, scale_step, **speed_options)
 

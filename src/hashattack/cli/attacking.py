@@ -16,7 +16,7 @@ from hashattack.reporting.summary import run_summary
 
 def run_attack_command(args: argparse.Namespace, parser: argparse.ArgumentParser, spec: RunSpec | None = None) -> int:
     """Run the spec the options describe (or `spec`), keep config.resolved.toml, print the summary."""
-    spec = spec or spec_from_args(args)
+    spec = (spec or spec_from_args(args)).resolved()   # the settings it runs with, shown below
     started = time.perf_counter()
     with distributed.fail_together():   # under torchrun: one rank's failure stops every rank
         result = run_spec(spec)
@@ -25,7 +25,7 @@ def run_attack_command(args: argparse.Namespace, parser: argparse.ArgumentParser
     if not main:   # under torchrun only rank 0 reports
         return 0
     if keep_resolved_config(args, parser) is not None:
-        write_report(spec.out, run_reports=False)   # the report lists config.resolved.toml among its files
+        write_report(spec.controls.out, run_reports=False)   # the report lists config.resolved.toml among its files
     settings = spec.attack
     if spec.axes:
         table = result.get("table_text", "")
@@ -37,9 +37,9 @@ def run_attack_command(args: argparse.Namespace, parser: argparse.ArgumentParser
                    f"{timing['batches_attacked']} attacked now" if timing["batches_reused"] else "")
         note = (f"{result['num_queries']} queries, eps {settings.eps} ({settings.eps_space}), "
                 f"{result['conventions']['map']}, zero-relevance: {settings.zero_relevance}{resumed}")
-    if spec.progress:
+    if spec.controls.progress:
         print()
-    print(run_summary(spec.out, table, time.perf_counter() - started, note), end="")
+    print(run_summary(spec.controls.out, table, time.perf_counter() - started, note), end="")
     return 0
 
 

@@ -1,7 +1,8 @@
 """The options every attacking command shares, and the `RunSpec` they describe.
 
-Every option defaults to None on the parser, so the spec fills in what depends on the dataset
-(`protocol.sources.defaults_for`) and a preset or a config can tell what the user set. `--bits`,
+Every option defaults to None on the parser and the spec is given only what the user set, so the
+library fills in the rest (the dataclasses' defaults, and the dataset's from its registry entry
+when the engine resolves the spec) and a preset or a config can tell what the user set. `--bits`,
 `--eps`, `--n-t` and `--steps` take several values: a sweep over them, one sub-run per value.
 """
 
@@ -16,12 +17,11 @@ from hashattack.cli.model_options import add_model_options, adversarial_settings
 from hashattack.cli.values import (at_most, device_name, parse_pairs, parse_value, path_value, positive_float, positive_int,
                                    seed_value)
 from hashattack.data.image_files import CHANNELS
-from hashattack.data.mosaic import DATABASE as MOSAICS
+from hashattack.data.registry import available_datasets, dataset_entry
 from hashattack.models.acceleration import enable_tf32
-from hashattack.models.user import OUTPUTS
+from hashattack.protocol.model_sources import TrainedModel
 from hashattack.protocol.settings import AttackSettings
-from hashattack.protocol.sources import EMBEDDED_EPS, PAPER_EPS, PAPER_EPS_SWEEP, defaults_for, eps_sweep_for, path_length_step_size
-from hashattack.protocol.spec import DATASETS, DataSpec, RunSpec
+from hashattack.protocol.spec import DataSpec, RunControls, RunSpec
 from hashattack.protocol.targets import TARGET_PROTOCOLS
 from hashattack.retrieval.metrics import ZERO_RELEVANCE
 from hashattack.validation import EPS_SPACES, MAX_BATCH, MAX_CLIP_FRAMES, MAX_IMAGE_SIDE, MAX_N_T, MAX_QUERIES, MAX_STEPS
@@ -29,10 +29,8 @@ from hashattack.validation import EPS_SPACES, MAX_BATCH, MAX_CLIP_FRAMES, MAX_IM
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
-    group.add_argument("--dataset", choices=DATASETS,
-                       help="fashion-mnist (embedded default), mosaic-fashion (its multi-label mosaics), imagenet100 / "
-                            "nus-wide (list files), moving-fashion "
-                            "(embedded clips), jhmdb / ucf101 (videos), images (your folder or list file)")
+    group.add_argument("--dataset", choices=available_datasets(),
+                       help=", ".join(dataset_entry(name).summary for name in available_datasets()))
     group.add_argument("--data", "--root", dest="root", type=Path,
                        help="the dataset's folder: Fashion-MNIST IDX files (also mosaic-fashion's), the list files' image "
                             "root, the videos, or (images) a class-per-subfolder folder or a list file 'path 0 1 0 ...'")
@@ -59,34 +57,43 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
                        help="the stored database's labels: (N,) class indices or (N, C) 0/1 vectors")
 
 
+def by_dataset(fact) -> str:
+    """A help text's default: `fact(entry)` of every registered dataset, datasets sharing a value grouped."""
+    groups: dict[str, list[str]] = {}
+    for name in available_datasets():
+        groups.setdefault(fact(dataset_entry(name)), []).append(name)
+    return "; ".join(f"{value} on {' / '.join(names)}" for value, names in groups.items())
+
+
+_eps = lambda entry: f"{entry.eps:.4g} {entry.eps_space}"
+_eps_sweep = lambda entry: " ".join(f"{e:.4g}" for e in entry.eps_sweep) + f" {entry.eps_space}"
+_step_size = lambda entry: ("2000/steps (the paper's path length)" if entry.step_size is None
+                            else f"{entry.step_size:g} (official)")
 def add_attack_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("attack and evaluation")
     group.add_argument("--methods", nargs="+", choices=METHOD_ORDER,
                        help=f"methods run on the same queries and targets (default {' '.join(PAPER_METHODS)})")
     group.add_argument("--eps", type=positive_float, nargs="+",
-                       help=f"perturbation bound in --eps-space units (default {EMBEDDED_EPS} pixel on the embedded "
-                            f"images, 0.1 pixel on the embedded clips, {PAPER_EPS} normalized on paper datasets, "
-                            f"8/255 pixel on your images); several values: one sub-run each")
+                       help=f"perturbation bound in --eps-space units (default: {by_dataset(_eps)}); several "
+                            "values: one sub-run each")
     group.add_argument("--eps-sweep", action="store_true", default=None,
-                       help="sweep eps over the dataset's appendix Table 2 values: "
-                            f"{' '.join(f'{e:g}' for e in PAPER_EPS_SWEEP)} normalized on paper datasets, "
-                            "0.02 0.05 0.1 0.15 0.2 pixel on the embedded images and clips, 1 2 4 8 16 /255 pixel "
-                            "on your images (--eps given replaces it)")
+                       help=f"sweep eps over the dataset's appendix Table 2 values ({by_dataset(_eps_sweep)}; "
+                            "--eps given replaces it)")
     group.add_argument("--eps-space", choices=EPS_SPACES,
                        help="pixel: |x'-x| <= eps on [0,1] pixels; normalized: after the model's mean/std (official code)")
     group.add_argument("--steps", type=at_most(MAX_STEPS), nargs="+",
-                       help="attack iterations (default 2000 as the paper; 200 on the embedded clips)")
+                       help=f"attack iterations (default: {by_dataset(lambda e: str(e.steps))})")
     group.add_argument("--step-size", type=positive_float,
-                       help="l2 length of a step before the input-size scaling sqrt(D/150528) (default 1.0, official; "
-                            "2000/steps on the embedded clips: the paper's path length)")
+                       help="l2 length of a step before the input-size scaling sqrt(D/150528) (default: "
+                            f"{by_dataset(_step_size)})")
     group.add_argument("--n-t", type=at_most(MAX_N_T), nargs="+", help="objects voted into DHTA's anchor (default 9)")
     group.add_argument("--batch-size", type=at_most(MAX_BATCH), help="queries attacked per forward/backward (default 100)")
     group.add_argument("--topk", type=positive_int,
-                       help="R of MAP@R / t-MAP@R (default 5000 on nus-wide, 1549 on mosaic-fashion, 1000 otherwise)")
+                       help=f"R of MAP@R / t-MAP@R (default: {by_dataset(lambda e: str(e.topk_for(DataSpec())))})")
     group.add_argument("--zero-relevance", choices=ZERO_RELEVANCE,
                        help="main convention of the tables (the other is shown beside it): queries with no relevant "
-                            "item in the top R count as 0 (default on the embedded data) or are dropped (the "
-                            "official code's; default on paper datasets)")
+                            "item in the top R count as 0 (zero) or are dropped (drop, the official code's) "
+                            f"(default: {by_dataset(lambda e: e.zero_relevance)})")
     group.add_argument("--target-protocol", choices=TARGET_PROTOCOLS,
                        help="paired (default): one target per query for every n_t, drawn among label vectors with "
                             "more than the largest n_t items, so methods compare on identical targets; official: "
@@ -132,55 +139,62 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
     add_run_options(parser)
 
 
+DATA_OPTIONS = ("root", "train_list", "database_list", "query_list", "lists", "train_per_class", "frames",
+                "query_data", "query_split", "size", "channels", "seen_classes", "mosaics")
+
+
+def given(args: argparse.Namespace, names) -> dict:
+    """The options among `names` the user gave (not None), for keyword construction of a spec."""
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
 def data_spec(args: argparse.Namespace) -> DataSpec:
-    text = lambda value: None if value is None else str(value)
-    return DataSpec(args.dataset, text(args.root), text(args.train_list), text(args.database_list),
-                    text(args.query_list), text(getattr(args, "lists", None)), args.train_per_class or 2000,
-                    getattr(args, "frames", None) or 16, text(getattr(args, "query_data", None)),
-                    getattr(args, "query_split", None), getattr(args, "size", None), getattr(args, "channels", None) or 3,
-                    tuple(args.seen_classes) if getattr(args, "seen_classes", None) else None,
-                    getattr(args, "mosaics", None) or MOSAICS)
+    """The DataSpec of the data options given (paths as text, classes as a tuple); the others keep its defaults."""
+    options = {name: str(value) if isinstance(value, Path) else value
+               for name, value in given(args, DATA_OPTIONS).items()}
+    if "seen_classes" in options:
+        options["seen_classes"] = tuple(options["seen_classes"]) or None
+    return DataSpec(dataset=args.dataset, **options)
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
-    """The RunSpec of an attacking command's options, with the dataset's defaults filled in."""
+    """The RunSpec of an attacking command's options: only what the user gave; the library fills in the rest
+    (the engine resolves the dataset's defaults, `RunSpec.resolved`). Several values of an axis: a sweep."""
     data = data_spec(args)
-    defaults = defaults_for(data.dataset, data.mosaics)
-    eps_space = args.eps_space or defaults["eps_space"]
-    default_eps = defaults["eps"] if eps_space == defaults["eps_space"] else (
-        PAPER_EPS if eps_space == "normalized" else 8 / 255)
     given_model = getattr(args, "checkpoint", None) is not None or getattr(args, "model", None) is not None
-    bits = args.bits or [None if given_model else 32]   # a given model has its own code length
-    eps = args.eps or (list(eps_sweep_for(data.dataset, eps_space)) if getattr(args, "eps_sweep", None)
-                       else [default_eps])
-    n_t = args.n_t or [9]
-    steps = args.steps or [defaults["steps"]]
-    step_size = args.step_size or (path_length_step_size(steps[0]) if data.dataset == "moving-fashion" else 1.0)
+    bits = args.bits or [None if given_model else TrainedModel.bits]   # a given model has its own code length
+    eps = args.eps or (list(data.entry.eps_sweep_in(args.eps_space)) if getattr(args, "eps_sweep", None) else [None])
+    n_t, steps = args.n_t or [None], args.steps or [None]
     if args.tf32:
         enable_tf32()
-    attack = AttackSettings(eps=eps[0], eps_space=eps_space, steps=steps[0], n_t=n_t[0], step_size=step_size,
-                            batch_size=args.batch_size or 100, topk=args.topk or defaults["topk"],
-                            zero_relevance=args.zero_relevance or defaults["zero_relevance"],
-                            early_stop=bool(args.early_stop),
-                            precision=args.precision or "fp32", channels_last=bool(args.channels_last),
-                            compile=bool(args.compile), tf32=bool(args.tf32), quantize=bool(getattr(args, "quantize", None)))
+    flags = {name: True for name in ("early_stop", "channels_last", "compile", "tf32", "quantize")
+             if getattr(args, name, None)}
+    attack = AttackSettings(**{name: value for name, value in (("eps", eps[0]), ("steps", steps[0]), ("n_t", n_t[0]))
+                               if value is not None},
+                            **given(args, ("eps_space", "step_size", "batch_size", "topk", "zero_relevance",
+                                           "precision")), **flags)
     axes = tuple((axis, tuple(values)) for axis, values in (("bits", bits), ("eps", eps), ("n_t", n_t), ("steps", steps))
                  if len(values) > 1)
-    return RunSpec(data=data, model=model_spec(args, data, bits[0]), methods=tuple(args.methods or PAPER_METHODS),
-                   attack=attack, queries=args.queries or 100, seed=args.seed if args.seed is not None else 0,
-                   manifest=None if args.manifest is None else str(args.manifest), out=str(args.out), axes=axes,
-                   device=args.device or "cpu", progress=not args.quiet, force=bool(args.force),
-                   figures=not args.no_figures, export=bool(getattr(args, "export", None)),
-                   database_codes=_text(getattr(args, "database_codes", None)),
-                   database_labels=_text(getattr(args, "database_labels", None)),
-                   target_protocol=getattr(args, "target_protocol", None) or "paired",
-                   index=getattr(args, "index", None))
+    options = given(args, ("queries", "seed", "database_codes", "database_labels", "target_protocol", "index",
+                           "manifest"))
+    options.update({name: str(options[name]) for name in ("manifest", "database_codes", "database_labels")
+                    if name in options})
+    return RunSpec(data=data, model=model_spec(args, data, bits[0]), attack=attack, axes=axes,
+                   **({"methods": tuple(args.methods)} if args.methods else {}), **options,
+                   controls=controls_from_args(args))
 
 
-def _text(value) -> str | None:
-    return None if value is None else str(value)
+def controls_from_args(args: argparse.Namespace) -> RunControls:
+    """Where and how the run runs: --out, --device, --quiet, --force, --no-figures, --export."""
+    flags = {"progress": False if getattr(args, "quiet", None) else None,
+             "force": True if getattr(args, "force", None) else None,
+             "figures": False if getattr(args, "no_figures", None) else None,
+             "export": True if getattr(args, "export", None) else None,
+             "out": None if getattr(args, "out", None) is None else str(args.out),
+             "device": getattr(args, "device", None)}
+    return RunControls(**{name: value for name, value in flags.items() if value is not None})
 
 
 __all__ = ["positive_int", "positive_float", "add_data_options", "add_model_options", "add_attack_options",
-           "add_run_options", "add_spec_options", "spec_from_args", "data_spec", "model_spec", "adversarial_settings", "parse_value",
+           "add_run_options", "add_spec_options", "spec_from_args", "controls_from_args", "data_spec", "given", "model_spec", "adversarial_settings", "parse_value",
            "parse_pairs"]

@@ -1,7 +1,17 @@
-"""Datasets for retrieval experiments: a train / database / query split of labelled objects."""
+"""Datasets for retrieval experiments: a train / database / query split of labelled objects.
+
+Each dataset registers itself (`data.registry`) in its module; importing the module below is its one line here.
+"""
 
 from hashattack.data.base import LabeledSet, RetrievalDataset, one_hot
-from hashattack.data.catalog import DATASET_NAMES, default_topk, open_dataset
+from hashattack.data.registry import DatasetEntry, available_datasets, dataset_entry, register_dataset
+from hashattack.data import fashion_mnist  # noqa: F401  (registers "fashion-mnist")
+from hashattack.data import mosaic  # noqa: F401  (registers "mosaic-fashion")
+from hashattack.data import image_list  # noqa: F401  (registers "imagenet100", "nus-wide")
+from hashattack.data import image_files  # noqa: F401  (registers "images")
+from hashattack.data import moving_fashion  # noqa: F401  (registers "moving-fashion")
+from hashattack.data import video_splits  # noqa: F401  (registers "jhmdb", "ucf101")
+from hashattack.data.catalog import default_topk, open_dataset
 from hashattack.data.fashion_mnist import (
     DEFAULT_ROOT as FASHION_MNIST_ROOT,
     fashion_mnist_retrieval,
@@ -13,7 +23,10 @@ from hashattack.data.video import VideoSet, read_video, sample_frame_indices
 from hashattack.data.video_splits import video_retrieval
 
 __all__ = [
-    "DATASET_NAMES",
+    "DatasetEntry",
+    "available_datasets",
+    "dataset_entry",
+    "register_dataset",
     "default_topk",
     "open_dataset",
     "LabeledSet",

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from hashattack.data.base import LabeledSet, RetrievalDataset, one_hot
+from hashattack.data.registry import DatasetEntry, register_dataset
 from hashattack.errors import InputError
 
 DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -37,6 +38,8 @@ CLASS_NAMES = [
 ]
 MAX_IDX_VALUES = 2**32   # 4 GiB of uint8 values: far above any IDX data set, below what would exhaust memory
 MAX_IDX_DIMS = 4   # images (n, H, W) or (n, C, H, W), labels (n,)
+EMBEDDED_EPS = 0.2                                   # pixel space, 28x28 grey items (docs/calibration.md)
+EMBEDDED_EPS_SWEEP = (0.02, 0.05, 0.1, 0.15, 0.2)    # pixel space, the embedded images and clips
 INSTALL_HINT = "install it with `apt-get install dataset-fashion-mnist` or pass a folder holding the four IDX .gz files"
 
 
@@ -132,3 +135,10 @@ def fashion_mnist_retrieval(
         "train": f"{train_per_class} per class from the train split, seed {seed}",
     }
     return RetrievalDataset("fashion-mnist", train, database, query, list(CLASS_NAMES), protocol)
+
+
+# The training sample is drawn with seed 0 whatever the run's seed (the embedded default protocol).
+register_dataset(DatasetEntry(
+    name="fashion-mnist", summary="fashion-mnist (embedded default)", options=("train_per_class",),
+    open=lambda spec, seed: fashion_mnist_retrieval(spec.root, train_per_class=spec.train_per_class),
+    eps=EMBEDDED_EPS, eps_sweep=EMBEDDED_EPS_SWEEP))

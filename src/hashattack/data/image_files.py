@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from hashattack.data.base import LabeledSet, one_hot
+from hashattack.data.base import LabeledSet, RetrievalDataset, one_hot
 from hashattack.data.image_io import open_image
 from hashattack.data.list_files import read_list_file
+from hashattack.data.registry import DatasetEntry, register_dataset
 from hashattack.errors import InputError
 
 CHANNELS = (1, 3)   # grey or RGB
@@ -96,4 +97,38 @@ def split_queries(data: LabeledSet, num_queries: int, seed: int = 0) -> tuple[La
     return data.subset(database), data.subset(query)
 
 
-__all__ = ["load_image", "load_image_folder", "load_list_file", "load_images", "split_queries", "IMAGE_SUFFIXES"]
+def user_images(spec, seed: int) -> RetrievalDataset:
+    """A user's image folder or list file `spec.root` as the database, queries from `spec.query_data` or
+    `spec.query_split` objects (default 10 %) drawn with `seed` from it."""
+    root = Path(spec.root)
+    channels = spec.channels
+    data, classes = load_images(root, None, spec.size, channels)
+    if spec.query_data is not None:
+        database = data
+        query, query_classes = load_images(spec.query_data, None, spec.size, channels)
+        if query.labels.shape[1] != database.labels.shape[1] or (root.is_dir() and query_classes != classes):
+            raise InputError(f"{spec.query_data}: its classes differ from those of {root}")
+        split = f"queries: {spec.query_data}"
+    else:
+        count = spec.query_split or max(1, len(data) // 10)
+        database, query = split_queries(data, count, seed)
+        split = f"{count} objects of {root} drawn with seed {seed}"
+    if query.images.shape[1:] != database.images.shape[1:]:
+        raise InputError(f"query images {tuple(query.images.shape[1:])} and database images "
+                         f"{tuple(database.images.shape[1:])} differ in shape; give --size")
+    return RetrievalDataset(f"images:{root.name}", database, database, query, classes,
+                            {"database": f"{root} ({len(database)} objects)", "query": f"{split} ({len(query)} objects)",
+                             "images": f"{channels} channel(s), size {spec.size or 'as stored'}"})
+
+
+def _needs_root(spec) -> None:
+    if spec.root is None:
+        raise InputError("dataset images needs a folder or list file of images (--data)")
+
+
+register_dataset(DatasetEntry(
+    name="images", summary="images (your folder or list file)", open=user_images, check=_needs_root,
+    options=("query_data", "query_split", "size", "channels"), attack_whole_query_set=True))
+
+
+__all__ = ["user_images", "load_image", "load_image_folder", "load_list_file", "load_images", "split_queries", "IMAGE_SUFFIXES"]

@@ -26,6 +26,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -34,6 +35,7 @@ from PIL import Image
 from hashattack.data.base import LabeledSet, RetrievalDataset
 from hashattack.data.image_io import open_image
 from hashattack.data.list_files import read_list_file
+from hashattack.data.registry import PAPER_EPS, PAPER_EPS_SWEEP, DatasetEntry, register_dataset
 from hashattack.errors import InputError
 
 RESIZE_SIZE = 256
@@ -152,3 +154,18 @@ def list_retrieval(name: str, root: str | Path, train_list: str | Path | None = 
     protocol["transform"] = (f"test: resize {resize_size}x{resize_size}, crop {crop_size} at offset "
                              f"{center_offset(resize_size, crop_size)}; train: resize {resize_size}, RandomResizedCrop {crop_size} + flip")
     return RetrievalDataset(name, sets["train"], sets["database"], sets["query"], [], protocol)
+
+
+def _open_listed(name: str) -> Callable:
+    def open_listed(spec, seed: int) -> RetrievalDataset:
+        if spec.root is None:
+            raise InputError(f"dataset {name} needs --root: the folder its list files' image paths are relative to")
+        return list_retrieval(name, spec.root, spec.train_list, spec.database_list, spec.query_list)
+    return open_listed
+
+
+for _name, _facts in DATASETS.items():   # the paper's image datasets: its ε, Table 2 sweep, conventions and VGG-11
+    register_dataset(DatasetEntry(
+        name=_name, summary=f"{_name} (list files)", open=_open_listed(_name),
+        options=("train_list", "database_list", "query_list"), eps=PAPER_EPS, eps_space="normalized",
+        topk=_facts["topk"], eps_sweep=PAPER_EPS_SWEEP, zero_relevance="drop", architecture="vgg11"))

@@ -19,11 +19,14 @@ import numpy as np
 import torch
 
 from hashattack.data.base import RetrievalDataset, one_hot
-from hashattack.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
+from hashattack.data.fashion_mnist import CLASS_NAMES, EMBEDDED_EPS_SWEEP, load_fashion_mnist
+from hashattack.data.registry import DatasetEntry, register_dataset
 from hashattack.data.video import VideoSet
 from hashattack.errors import InputError
 
 ITEM = 28
+VIDEO_EPS = 0.1              # pixel space, the embedded clips
+VIDEO_STEPS = 200            # with steps of 2000/200: the paper's path length
 
 
 def clip_paths(count: int, frames: int, canvas: int, rng: np.random.Generator) -> np.ndarray:
@@ -100,3 +103,9 @@ def moving_fashion_retrieval(root: str | Path | None = None, frames: int = 16, c
         "query": f"{query_per_class} clips per class, test-split items",
     }
     return RetrievalDataset("moving-fashion", train, database, query, list(CLASS_NAMES), protocol)
+
+
+register_dataset(DatasetEntry(
+    name="moving-fashion", summary="moving-fashion (embedded clips)", video=True, options=("frames",),
+    open=lambda spec, seed: moving_fashion_retrieval(spec.root, frames=spec.frames),
+    eps=VIDEO_EPS, steps=VIDEO_STEPS, step_size=None, eps_sweep=EMBEDDED_EPS_SWEEP, architecture="lstm-frame-cnn"))

@@ -24,6 +24,7 @@ import torch
 
 from hashattack.data.base import RetrievalDataset, one_hot
 from hashattack.data.list_files import read_list_file, read_names, write_list_file, write_names
+from hashattack.data.registry import PAPER_EPS, PAPER_EPS_SWEEP, DatasetEntry, register_dataset
 from hashattack.data.video import FRAME_SUFFIXES, MAX_FRAMES, VIDEO_SUFFIXES, VideoSet
 from hashattack.errors import InputError
 
@@ -135,3 +136,20 @@ def video_retrieval(protocol: str | VideoProtocol, root: str | Path, lists: str 
             "size": list(size), "split_seed": seed,
             **{split: f"{len(sets[split])} videos" for split in SPLITS}}
     return RetrievalDataset(protocol.name, sets["train"], sets["database"], sets["query"], class_names, info)
+
+
+def _open_videos(name: str):
+    def open_videos(spec, seed: int) -> RetrievalDataset:
+        if spec.root is None:
+            raise InputError(f"dataset {name} needs --root: the folder of its videos (<root>/<class>/<video>)")
+        return video_retrieval(name, spec.root, spec.lists, seed=seed)
+    return open_videos
+
+
+for _name in PROTOCOLS:   # the paper's video datasets: its ε, conventions and the LSTM over AlexNet frames
+    register_dataset(DatasetEntry(
+        name=_name, summary=f"{_name} (videos)", open=_open_videos(_name), video=True, options=("lists",),
+        eps=PAPER_EPS, eps_space="normalized", eps_sweep=PAPER_EPS_SWEEP, zero_relevance="drop",
+        architecture="lstm-alexnet"))
+
+

@@ -2,8 +2,9 @@
 
 from hashattack.protocol.engine import run
 from hashattack.protocol.settings import AttackSettings, conventions
-from hashattack.protocol.spec import CheckpointModel, DataSpec, FactoryModel, RunSpec, TrainedModel
+from hashattack.protocol.spec import CheckpointModel, DataSpec, FactoryModel, RunControls, RunSpec, TrainedModel
 from hashattack.protocol.targets import Manifest, choose_targets, load_manifest
 
-__all__ = ["run", "AttackSettings", "conventions", "DataSpec", "TrainedModel", "CheckpointModel", "FactoryModel", "RunSpec", "Manifest", "choose_targets",
+__all__ = ["run", "AttackSettings", "conventions", "DataSpec", "TrainedModel", "CheckpointModel", "FactoryModel",
+           "RunSpec", "RunControls", "Manifest", "choose_targets",
            "load_manifest"]

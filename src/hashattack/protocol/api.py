@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hashattack.attacks.base import check_flags
+from hashattack.attacks.base import DEFAULT_EPS, check_flags
 from hashattack.attacks.registry import build_attack, method as registered_method
 from hashattack.errors import InputError
 from hashattack.models.calls import check_model, check_model_device
@@ -41,7 +41,6 @@ from hashattack.retrieval.metrics import average_precisions
 from hashattack.retrieval.stored import codes_from_array, label_vectors
 from hashattack.validation import check_device, check_not_empty, check_seed
 
-DEFAULT_EPS = 8 / 255     # pixel space, the convention of most later work (0.2 on the embedded 28x28 data)
 
 
 @dataclass

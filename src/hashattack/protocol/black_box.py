@@ -33,19 +33,21 @@ def black_box_audit(spec: RunSpec, surrogate: ModelSource, url: str) -> dict:
     """Craft DHTA on `surrogate`, send every query to the service at `url` (loopback), write
     `<out>/service_audit.json`, `<out>/manifest.json` and `<out>/table.md`; return the record."""
     base = service_url(url)
-    out = Path(spec.out)
-    if (out / AUDIT_FILE).exists() and not spec.force:
+    spec = spec.resolved()
+    controls = spec.controls
+    out = Path(controls.out)
+    if (out / AUDIT_FILE).exists() and not controls.force:
         raise InputError(f"{out / AUDIT_FILE} exists: give --force to measure again, or another --out")
     source = open_data(spec.data, spec.seed)
-    dataset, settings, device = source.dataset, spec.attack, spec.device
+    dataset, settings, device = source.dataset, spec.attack, controls.device
     if dataset.query.pixels(slice(0, 1)).dim() != 4:
         raise InputError(f"the service audit sends one image per query, not {dataset.name}'s clips")
-    model, meta = obtain_model(surrogate, spec.data, source, device, spec.progress)
-    db_codes = encode_set(model, dataset.database, device=device, progress=spec.progress, desc="encode database")
+    model, meta = obtain_model(surrogate, spec.data, source, device, controls.progress)
+    db_codes = encode_set(model, dataset.database, device=device, progress=controls.progress, desc="encode database")
     manifest = plan(spec, source)
     anchors, targets = targets_for("DHTA", manifest, dataset, db_codes, settings.n_t)
     attack = build_attack("DHTA", model, **settings.attack_options(manifest.seed))
-    attack.progress = spec.progress
+    attack.progress = controls.progress
     ids = torch.tensor(manifest.query_ids)
     images = dataset.query.pixels(ids)
     adversarial = torch.cat([attack(images[i:i + settings.batch_size].to(device),
@@ -58,7 +60,7 @@ def black_box_audit(spec: RunSpec, surrogate: ModelSource, url: str) -> dict:
         true_labels = torch.nn.functional.one_hot(true_labels.to(torch.int64), target_labels.shape[1]).float()
     scores = black_box_scores(base, images, sent_pixels, true_labels, target_labels, settings.zero_relevance)
     surrogate_t_ap = average_precisions(encode_set(model, sent_pixels, device=device, progress=False), db_codes,
-                                        target_labels, dataset.database.labels, topk=settings.topk)
+                                        target_labels, dataset.database.labels, topk=settings.depth)
     record = {"kind": "black-box audit through a search service", "dataset": dataset.name,
               "num_queries": len(manifest), "surrogate": {k: v for k, v in meta.items() if k != "loss_history"},
               "method": "DHTA", "settings": asdict(settings),

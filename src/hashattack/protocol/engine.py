@@ -1,7 +1,7 @@
 """The one experiment engine: any `RunSpec` (a run, or a sweep of runs) into one run-folder format.
 
-    record = run(RunSpec(out="runs/demo"))                              # one run
-    summary = run(RunSpec(axes=(("bits", (16, 32, 48, 64)),), out="runs/bits"))   # a sweep
+    record = run(RunSpec(controls=RunControls(out="runs/demo")))                         # one run
+    summary = run(RunSpec(axes=(("bits", (16, 32, 48, 64)),), controls=RunControls(out="runs/bits")))   # a sweep
 
 A run folder holds run.json, manifest.json, batches/, results.json, table.md / table.csv,
 timing.json, curves.json, examples.npz, figures/ and report.html. A sweep folder holds one such
@@ -43,16 +43,18 @@ from hashattack.retrieval.ranking import HammingIndex
 from hashattack.run_format import MANIFEST_FILE, RESULTS_FILE, SWEEP_FILE, SWEEP_FORMAT, TABLE_FILE, TIMING_FILE
 from hashattack.validation import check_manifest, check_not_empty
 
-RUN_CONTROLS = ("out", "axes", "device", "progress", "force", "figures", "export")   # not part of what a result is
+
 
 
 def run(spec: RunSpec) -> dict:
-    """Run `spec` into `spec.out`. Returns the run's record (results.json plus table and timing), or for a
-    sweep its summary (sweep.json plus "records", one per point)."""
+    """Run `spec` (resolved: the dataset's defaults in place) into `spec.controls.out`. Returns the run's record
+    (results.json plus table and timing), or for a sweep its summary (sweep.json plus "records", one per point)."""
     started = time.perf_counter()
-    device = distributed.setup(spec.device)   # under torchrun: join the process group; this rank's device
+    spec = spec.resolved()
+    controls = spec.controls
+    device = distributed.setup(controls.device)   # under torchrun: join the process group; this rank's device
     enable_tf32(spec.attack.tf32)   # explicit both ways (cuDNN's default is TF32), as run.json records it
-    progress = spec.progress and distributed.is_main()
+    progress = controls.progress and distributed.is_main()
     source = open_data(spec.data, spec.seed)
     stored = None
     if spec.database_codes is not None:   # the database is stored codes and labels (protocol.stored_database)
@@ -65,7 +67,7 @@ def run(spec: RunSpec) -> dict:
             key = repr(point.spec.model)   # points differing only in attack settings share the model
             if key not in models:
                 models[key] = _model_and_codes(point.spec, source, device, progress, stored)
-            out = Path(spec.out) / point.name if point.name else Path(spec.out)
+            out = Path(controls.out) / point.name if point.name else Path(controls.out)
             records.append(run_point(point.spec, source, *models[key], manifest, out, device, progress,
                                      label=_label(point, models[key][2].shape[1])))
         if not spec.axes:
@@ -80,7 +82,7 @@ def _sweep_lock(spec: RunSpec):
     if not spec.axes or not distributed.is_main():
         yield
         return
-    out = Path(spec.out)
+    out = Path(spec.controls.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"sweep folder {out} is a file; choose a folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -88,8 +90,8 @@ def _sweep_lock(spec: RunSpec):
     lock.acquire()
     try:
         check_folder_kind(out, "sweep")
-        check_same_settings(out / SWEEP_FILE, {"spec": recorded_spec(spec), "axes": dict(spec.axes)}, "sweep",
-                            spec.force, names_only=("axes",))
+        check_same_settings(out / SWEEP_FILE, {"spec": spec.to_json(), "axes": dict(spec.axes)}, "sweep",
+                            spec.controls.force, names_only=("axes",))
         yield
     finally:
         lock.release()
@@ -113,7 +115,7 @@ def plan(spec: RunSpec, source: Source) -> Manifest:
     if max(needed) > len(dataset.database):
         raise InputError(f"n_t = {max(needed)} is larger than the database ({len(dataset.database)} objects)")
     queries = spec.queries
-    if spec.data.dataset == "images":   # a user's own query set may be small: attack all of it
+    if spec.data.entry.attack_whole_query_set:   # a user's own query set may be small: attack all of it
         queries = min(queries, len(dataset.query))
     pool = None
     if source.query_pool is not None:
@@ -145,13 +147,6 @@ def _label(point: SweepPoint, bits: int) -> str:
     return ", ".join(column_label(axis, value) for axis, value in point.values.items())
 
 
-def recorded_spec(spec: RunSpec) -> dict:
-    """The spec as a result records it: what decides the numbers, not where or how verbosely it ran."""
-    recorded = {k: v for k, v in spec.to_json().items() if k not in RUN_CONTROLS}
-    recorded["model"].pop("cache_dir", None)
-    return recorded
-
-
 def run_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: dict, db_codes: torch.Tensor,
               manifest: Manifest, out: Path, device: str, progress: bool, label: str) -> dict:
     """One run into `out`: attack with every method (resuming finished batches), score, write the results,
@@ -165,7 +160,7 @@ def run_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: dict,
     attacks = build_attacks(spec.methods, model, settings, manifest.seed, progress)
     scored = asdict(settings) | ({"index": spec.index} if spec.index else {})   # an engine's results are another run
     folder = RunFolder(out, run_fingerprint(dataset, manifest, identity, scored, spec.methods, device,
-                                            spec.export), force=spec.force and writes, lock=writes)
+                                            spec.controls.export), force=spec.controls.force and writes, lock=writes)
     with folder:   # the folder is locked until the run is written (protocol.run_lock)
         return _write_point(spec, source, model, meta, db_codes, manifest, out, device, progress, label, folder,
                             identity, attacks)
@@ -176,7 +171,7 @@ def _write_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: di
                  identity: dict, attacks: dict) -> dict:
     """`run_point` once the folder is known (and, once checked, locked), with the point's built attacks."""
     dataset, settings, writes, bits = source.dataset, spec.attack, distributed.is_main(), int(db_codes.shape[1])
-    finish = Finish.of_run(settings.quantize, out if spec.export else None, dataset.query, manifest.query_ids)
+    finish = Finish.of_run(settings.quantize, out if spec.controls.export else None, dataset.query, manifest.query_ids)
     with distributed.main_first():       # rank 0 claims (or clears) the folder before the others check it
         folder.check()
         if writes:
@@ -197,11 +192,11 @@ def _write_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: di
         "conventions": conventions(settings, manifest.protocol),
         "num_queries": len(manifest),
         "seed": manifest.seed,
-        "spec": recorded_spec(spec),
+        "spec": spec.to_json(),
         "methods": results,
         "summary": summary_row(bits, results, settings.zero_relevance),
     } | ({"index": described} if described else {})
-    if spec.export and writes:
+    if spec.controls.export and writes:
         record["export"] = finish_export(out, model, dataset, db_codes, manifest, codes, settings, device)
     if writes:
         atomic_write_json(out / RESULTS_FILE, record)
@@ -212,7 +207,7 @@ def _write_point(spec: RunSpec, source: Source, model: torch.nn.Module, meta: di
     record["folder"] = str(out)
     if writes:
         atomic_write_json(out / TIMING_FILE, record["timing"])
-        if spec.figures and spec.database_codes is None:   # a stored database has no pixels to show
+        if spec.controls.figures and spec.database_codes is None:   # a stored database has no pixels to show
             with distributed.solo():      # rank 0 alone draws the figures
                 write_run_figures(out, dataset, db_codes, manifest, codes, examples)
         write_report(out)
@@ -246,8 +241,8 @@ def caption(spec: RunSpec, source: Source, num_queries: int, swept: tuple[str, .
 
 def finish_sweep(spec: RunSpec, source: Source, manifest: Manifest, points: list[SweepPoint], records: list[dict],
                  seconds: float) -> dict:
-    """The sweep's own files at `spec.out`: manifest, one table with a column per point, sweep.json, report."""
-    out = Path(spec.out)
+    """The sweep's own files at `spec.controls.out`: manifest, one table with a column per point, sweep.json, report."""
+    out = Path(spec.controls.out)
     axes = tuple(axis for axis, _ in spec.axes)
     columns = [(_label(p, r["bits"]), r["summary"]) for p, r in zip(points, records)]
     header, body = results_table(columns)
@@ -260,7 +255,7 @@ def finish_sweep(spec: RunSpec, source: Source, manifest: Manifest, points: list
         "num_queries": len(manifest),
         "seed": manifest.seed,
         "conventions": conventions(spec.attack, manifest.protocol),
-        "spec": recorded_spec(spec),
+        "spec": spec.to_json(),
         "rows": [{"run": p.name, **p.values, **r["summary"]} for p, r in zip(points, records)],
         "caption": text,
         "table": TABLE_FILE,
@@ -275,4 +270,4 @@ def finish_sweep(spec: RunSpec, source: Source, manifest: Manifest, points: list
     return {**summary, "records": records}
 
 
-__all__ = ["run", "plan", "run_point", "finish_sweep", "caption", "recorded_spec", "SWEEP_FORMAT"]
+__all__ = ["run", "plan", "run_point", "finish_sweep", "caption", "SWEEP_FORMAT"]

@@ -149,7 +149,7 @@ def finish_export(root: Path, model: torch.nn.Module, dataset, db_codes: torch.T
     for method in method_codes:   # each method against its own targets (they differ under the official protocol)
         targets = torch.from_numpy(manifest.targets(registered(method).target_size(settings.n_t)))
         scores |= read_back_t_map(root, model, db_codes, dataset.database.labels, targets, names, [method],
-                                  method_codes, like, settings.topk, settings.zero_relevance, device)
+                                  method_codes, like, settings.depth, settings.zero_relevance, device)
     return {"folder": EXPORT_DIR, "index": index.relative_to(root).as_posix(), "format": "PNG, 8 bits per channel",
             "quantize": settings.quantize, "sources": dict(zip((str(i) for i in manifest.query_ids), names)),
             "methods": scores}

@@ -55,8 +55,8 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
     """
     def score(codes: torch.Tensor, labels) -> np.ndarray:
         if index is None:
-            return average_precisions(codes, db_codes, labels, db_labels, topk=settings.topk)
-        return engine_average_precisions(index, codes, labels, db_labels, settings.topk)
+            return average_precisions(codes, db_codes, labels, db_labels, topk=settings.depth)
+        return engine_average_precisions(index, codes, labels, db_labels, settings.depth)
 
     query_ids = torch.tensor(manifest.query_ids)
     images = dataset.query.pixels(query_ids)
@@ -92,7 +92,7 @@ def run_methods(model: torch.nn.Module, dataset: RetrievalDataset, db_codes: tor
         result["map"] = mean_of_average_precisions(ap, settings.zero_relevance)
         if index is not None:
             result["exact"] = {name: mean_of_average_precisions(average_precisions(
-                codes, db_codes, labels, db_labels, topk=settings.topk), settings.zero_relevance)
+                codes, db_codes, labels, db_labels, topk=settings.depth), settings.zero_relevance)
                 for name, labels in (("t_map", target_labels), ("map", true_labels))}
         result["map_by_convention"] = both_conventions(ap)
         result["ap"] = json_floats(ap)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hashattack.attacks.dhta import PRECISIONS
+from hashattack.data.registry import dataset_entry
 from hashattack.errors import InputError
 from hashattack.retrieval.metrics import OTHER_CONVENTION, ZERO_RELEVANCE
 from hashattack.validation import EPS_SPACES, check_choice
+
+ALL = "all"     # topk: MAP over the whole database
+DATASET_DEPENDENT = ("eps", "eps_space", "steps", "step_size", "topk", "zero_relevance")
 
 TIE_ORDER = "ascending Hamming distance; equal distances keep database order"
 ZERO_RELEVANCE_MEANING = {
@@ -21,18 +25,23 @@ TARGET_PROTOCOL_MEANING = {
     "official": "each n_t draws among label vectors with more than its own n_t items, as the official code"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AttackSettings:
-    """Settings shared by every method of a run. ε is in `eps_space` ("pixel" or "normalized")."""
+    """Settings shared by every method of a run. ε is in `eps_space` ("pixel" or "normalized").
 
-    eps: float = 0.2
-    eps_space: str = "pixel"
-    steps: int = 2000
+    The dataset-dependent fields (`DATASET_DEPENDENT`: eps, eps_space, steps, step_size, topk, zero_relevance)
+    are None until `resolved(data)` fills them from the dataset's registry entry (`data.registry`), as the engine
+    does; an ε space other than the dataset's gets that space's ε. `topk`: R of MAP@R, or `ALL` ("all").
+    """
+
+    eps: float | None = None
+    eps_space: str | None = None
+    steps: int | None = None
     n_t: int = 9
-    step_size: float = 1.0
+    step_size: float | None = None
     batch_size: int = 100
-    topk: int | None = 1000
-    zero_relevance: str = "zero"
+    topk: int | str | None = None
+    zero_relevance: str | None = None
     early_stop: bool = False     # speed options of DHTA / P2P (see attacks.dhta); the defaults are the official optimiser
     precision: str = "fp32"
     channels_last: bool = False
@@ -41,24 +50,47 @@ class AttackSettings:
     quantize: bool = False       # end every attack on the 8-bit grid inside the ε ball (what a PNG stores)
 
     def __post_init__(self):
-        if not (isinstance(self.eps, (int, float)) and np.isfinite(self.eps) and self.eps > 0):
+        if self.eps is not None and not (isinstance(self.eps, (int, float)) and np.isfinite(self.eps) and self.eps > 0):
             raise InputError(f"eps must be a positive number, got {self.eps}")
-        check_choice(self.eps_space, EPS_SPACES, "eps space")
-        if self.eps_space == "pixel" and self.eps > 1:
+        if self.eps_space is not None:
+            check_choice(self.eps_space, EPS_SPACES, "eps space")
+        if self.eps_space == "pixel" and self.eps is not None and self.eps > 1:
             raise InputError(f"pixel-space eps must be at most 1 (pixels lie in [0, 1]), got {self.eps}")
         for name in ("steps", "n_t", "batch_size"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
+            if not (value is None and name == "steps") and (not isinstance(value, int) or value <= 0):
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
-        if not (isinstance(self.step_size, (int, float)) and np.isfinite(self.step_size) and self.step_size > 0):
+        if self.step_size is not None and not (isinstance(self.step_size, (int, float)) and
+                                               np.isfinite(self.step_size) and self.step_size > 0):
             raise InputError(f"step_size must be a positive number, got {self.step_size!r}")
-        if self.topk is not None and (not isinstance(self.topk, int) or self.topk <= 0):
-            raise InputError(f"topk must be a positive integer, got {self.topk!r}")
-        check_choice(self.zero_relevance, ZERO_RELEVANCE, "zero-relevance convention")
+        if self.topk not in (None, ALL) and (not isinstance(self.topk, int) or self.topk <= 0):
+            raise InputError(f"topk must be a positive integer or {ALL!r}, got {self.topk!r}")
+        if self.zero_relevance is not None:
+            check_choice(self.zero_relevance, ZERO_RELEVANCE, "zero-relevance convention")
         check_choice(self.precision, PRECISIONS, "precision")
+
+    def resolved(self, data) -> "AttackSettings":
+        """These settings with every unset dataset-dependent field filled from `data`'s dataset (a
+        `protocol.spec.DataSpec`): its ε in the space given (or its own), its steps and step size, R, convention."""
+        entry = dataset_entry(data.dataset)
+        space = self.eps_space or entry.eps_space
+        steps = self.steps or entry.steps
+        given = lambda name, default: default if getattr(self, name) is None else getattr(self, name)
+        return replace(self, eps=given("eps", entry.eps_in(space)), eps_space=space, steps=steps,
+                       step_size=given("step_size", entry.step_size_for(steps)), topk=given("topk", entry.topk_for(data)),
+                       zero_relevance=given("zero_relevance", entry.zero_relevance))
+
+    @property
+    def depth(self) -> int | None:
+        """R of MAP@R for the metrics: None for the whole database (`ALL`)."""
+        return None if self.topk == ALL else self.topk
 
     def attack_options(self, seed: int = 0) -> dict:
         """Keyword settings for `attacks.registry.build_attack` (each attack takes the ones it knows)."""
+        unset = [name for name in DATASET_DEPENDENT if getattr(self, name) is None]
+        if unset:
+            raise InputError(f"attack settings {', '.join(unset)} are unset: resolve them for a dataset with "
+                             f"settings.resolved(DataSpec(dataset=...)) (the engine resolves a RunSpec)")
         return {"eps": self.eps, "eps_space": self.eps_space, "steps": self.steps, "n_t": self.n_t,
                 "step_size": self.step_size, "seed": seed, "early_stop": self.early_stop,
                 "precision": self.precision, "channels_last": self.channels_last, "compile": self.compile}
@@ -70,7 +102,7 @@ def conventions(settings: AttackSettings, target_protocol: str = "paired") -> di
     other = OTHER_CONVENTION[settings.zero_relevance]
     return {
         "eps_space": settings.eps_space,
-        "map": f"MAP@{settings.topk}" if settings.topk else "MAP@all",
+        "map": "MAP@all" if settings.depth is None else f"MAP@{settings.depth}",
         "zero_relevance": settings.zero_relevance,
         "zero_relevance_meaning": ZERO_RELEVANCE_MEANING[settings.zero_relevance],
         "zero_relevance_also": other,
@@ -83,4 +115,4 @@ def conventions(settings: AttackSettings, target_protocol: str = "paired") -> di
     }
 
 
-__all__ = ["AttackSettings", "conventions", "TIE_ORDER"]
+__all__ = ["AttackSettings", "conventions", "TIE_ORDER", "ALL", "DATASET_DEPENDENT"]

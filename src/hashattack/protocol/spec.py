@@ -1,12 +1,14 @@
 """What a run is, as data: the dataset, the model, the methods and their settings, the evaluation.
 
 A `RunSpec` is declarative and checked when it is made; the engine (`protocol.engine.run`) turns
-any spec into a run folder. A sweep is a spec plus `axes`: settings with several values (code
-length, ε, n_t, steps); the engine runs every combination into `<out>/<axis>-<value>` on one
-manifest and tabulates them side by side.
+any spec into a run folder, with the dataset's defaults filled in (`RunSpec.resolved`). Where and
+how it runs (folder, device, progress bars, ...) are its `controls`, apart from what it is. A sweep
+is a spec plus `axes`: settings with several values (code length, ε, n_t, steps); the engine runs
+every combination into `<out>/<axis>-<value>` on one manifest and tabulates them side by side.
 
-    spec = RunSpec(data=DataSpec("fashion-mnist"), model=TrainedModel(bits=32), out="runs/demo")
-    sweep = replace(spec, axes=(("bits", (16, 32, 48, 64)),), out="runs/bits")
+    spec = RunSpec(data=DataSpec(dataset="fashion-mnist"), model=TrainedModel(bits=32),
+                   controls=RunControls(out="runs/demo"))
+    sweep = replace(spec, axes=(("bits", (16, 32, 48, 64)),), controls=RunControls(out="runs/bits"))
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import itertools
 import math
 import numbers
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 from hashattack.attacks.registry import PAPER_METHODS, ordered
 from hashattack.data.image_files import CHANNELS
 from hashattack.data.mosaic import DATABASE as MOSAICS
+from hashattack.data.registry import COMMON_OPTIONS, DatasetEntry, available_datasets, dataset_entry
 from hashattack.errors import InputError
 from hashattack.protocol.model_sources import CheckpointModel, FactoryModel, ModelSource, TrainedModel
 from hashattack.protocol.settings import AttackSettings
@@ -30,14 +33,14 @@ from hashattack.validation import check_choice, check_seed
 
 MAX_SWEEP_POINTS = 1000      # a sweep runs every combination of its axes' values: at most this many
 SAFE_POINT_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
-IMAGE_DATASETS = ("fashion-mnist", "mosaic-fashion", "imagenet100", "nus-wide", "images")
-VIDEO_DATASETS = ("moving-fashion", "jhmdb", "ucf101")
-DATASETS = IMAGE_DATASETS + VIDEO_DATASETS
+RECORDED = ("data", "model", "methods", "attack", "queries", "seed", "manifest", "database_codes",
+            "database_labels", "target_protocol", "index")   # what a result records of its spec, in this order
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DataSpec:
-    """Which data a run searches and attacks.
+    """Which data a run searches and attacks: a registered `dataset` (`data.available_datasets()`) and the
+    options that apply to it (its entry's `options`; another option changed from its default is refused).
 
     `dataset`: fashion-mnist (embedded default), mosaic-fashion (its multi-label 2x2 mosaics, `mosaics` in the
     database), imagenet100 / nus-wide (list files under `root`),
@@ -62,53 +65,85 @@ class DataSpec:
     mosaics: int = MOSAICS               # mosaic-fashion: database mosaics (R and the training sample follow)
 
     def __post_init__(self):
-        if self.dataset not in DATASETS:
-            raise InputError(f"unknown dataset {self.dataset!r}: choose from {', '.join(DATASETS)}")
-        if self.dataset == "images" and self.root is None:
-            raise InputError("dataset images needs a folder or list file of images (--data)")
+        entry = self.entry
+        for option in fields(self):
+            if option.name not in ("dataset", *COMMON_OPTIONS, *entry.options) and \
+                    getattr(self, option.name) != option.default:
+                takers = [name for name in available_datasets() if option.name in dataset_entry(name).options]
+                raise InputError(f"{option.name} applies to {', '.join(takers)}, not {self.dataset}")
+        if entry.check is not None:
+            entry.check(self)
         if not isinstance(self.mosaics, int) or self.mosaics <= 0:
             raise InputError(f"mosaics must be a positive integer, got {self.mosaics!r}")
         if self.channels not in CHANNELS:
             raise InputError(f"channels must be 1 or 3, got {self.channels}")
 
     @property
+    def entry(self) -> DatasetEntry:
+        """The dataset's registry entry: how it opens, its defaults (`data.registry`)."""
+        return dataset_entry(self.dataset)
+
+    @property
     def is_video(self) -> bool:
-        return self.dataset in VIDEO_DATASETS
+        return self.entry.video
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """One run (or, with `axes`, a sweep of runs) end to end."""
+@dataclass(frozen=True, kw_only=True)
+class RunControls:
+    """Where and how a run runs, not what it is: none of these changes a number it reports (`export`
+    adds the scores of the PNG files it writes)."""
 
-    data: DataSpec = DataSpec()
-    model: ModelSource = TrainedModel()   # protocol.model_sources: TrainedModel, CheckpointModel, FactoryModel
-    methods: tuple[str, ...] = PAPER_METHODS
-    attack: AttackSettings = AttackSettings()
-    queries: int = 100
-    seed: int = 0
-    manifest: str | None = None
     out: str = "runs/demo"
-    axes: tuple[tuple[str, tuple], ...] = ()
     device: str = "cpu"
     progress: bool = True
     force: bool = False
     figures: bool = True
     export: bool = False              # write every adversarial query as an 8-bit PNG (protocol.export)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Experiment:
+    """What every experiment (a run, a transfer matrix) is made of: the data, the attack settings shared by
+    its methods, its queries (`queries` drawn with `seed`, or those of `manifest`), and its run controls."""
+
+    data: DataSpec = DataSpec()
+    attack: AttackSettings = AttackSettings()
+    queries: int = 100
+    seed: int = 0
+    manifest: str | None = None
+    controls: RunControls = RunControls()
+
+    def __post_init__(self):
+        if not isinstance(self.queries, int) or self.queries <= 0:
+            raise InputError(f"queries must be a positive integer, got {self.queries!r}")
+        check_seed(self.seed)
+
+    def resolved(self):
+        """This spec with the dataset's defaults in place of the unset attack settings (`AttackSettings.resolved`):
+        what the engine runs and records. A spec built in Python and one from the command line resolve alike."""
+        return replace(self, attack=self.attack.resolved(self.data))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSpec(Experiment):
+    """One run (or, with `axes`, a sweep of runs) end to end."""
+
+    model: ModelSource = TrainedModel()   # protocol.model_sources: TrainedModel, CheckpointModel, FactoryModel
+    methods: tuple[str, ...] = PAPER_METHODS
+    axes: tuple[tuple[str, tuple], ...] = ()
     database_codes: str | None = None   # search a stored database: codes (.npy, ±1 or 0/1) ...
     database_labels: str | None = None  # ... and their labels (.npy) instead of encoding the dataset's database
     target_protocol: str = "paired"     # protocol.targets: "paired" (one draw for every n_t) or "official"
     index: str | None = None            # score on this search engine's results (retrieval.engines), e.g. "hnsw:M=32"
 
     def __post_init__(self):
+        super().__post_init__()
         object.__setattr__(self, "methods", ordered(self.methods))
         if self.index is not None:
             object.__setattr__(self, "index", parse_index(self.index).text)
         if self.target_protocol not in TARGET_PROTOCOLS:
             raise InputError(f"unknown target protocol {self.target_protocol!r}: choose from "
                              f"{', '.join(TARGET_PROTOCOLS)}")
-        if not isinstance(self.queries, int) or self.queries <= 0:
-            raise InputError(f"queries must be a positive integer, got {self.queries!r}")
-        check_seed(self.seed)
         seen = set()
         for axis, values in self.axes:
             if axis not in SWEEP_AXES:
@@ -135,7 +170,7 @@ class RunSpec:
             raise InputError(f"{self.model.description} has one code length: sweep bits with models trained here instead")
         if self.axes:
             for point in self.points():   # every point's settings are checked now, not half-way through a sweep
-                point.spec
+                point.spec.attack.resolved(self.data)
 
     def points(self) -> list["SweepPoint"]:
         """Every combination of the axes' values, in order; one point named "" without axes."""
@@ -151,8 +186,12 @@ class RunSpec:
         return tuple(sorted(n_ts))
 
     def to_json(self) -> dict:
-        """The spec as JSON (what results.json records; the model in its one record layout)."""
-        return {**asdict(self), "model": self.model.to_json()}
+        """What a result records of the spec (results.json, sweep.json): what decides its numbers, in `RECORDED`
+        order: no run controls, no axes (a sweep records them beside it), no model cache folder; the model in its
+        one record layout."""
+        recorded = {**asdict(self), "model": self.model.to_json()}
+        recorded["model"].pop("cache_dir", None)
+        return {name: recorded[name] for name in RECORDED}
 
 
 @dataclass(frozen=True)
@@ -197,5 +236,5 @@ def point_name(values: dict) -> str:
     return name
 
 
-__all__ = ["DataSpec", "TrainedModel", "CheckpointModel", "FactoryModel", "ModelSource", "RunSpec", "SweepPoint", "SWEEP_AXES", "DATASETS", "IMAGE_DATASETS",
-           "VIDEO_DATASETS", "MAX_SWEEP_POINTS", "point_name", "check_axis_value"]
+__all__ = ["DataSpec", "TrainedModel", "CheckpointModel", "FactoryModel", "ModelSource", "RunSpec", "RunControls",
+           "Experiment", "SweepPoint", "SWEEP_AXES", "MAX_SWEEP_POINTS", "RECORDED", "point_name", "check_axis_value"]

@@ -1,6 +1,7 @@
 """Transfer attacks: craft on surrogate models, score t-MAP on victim models with the victims' own codes.
 
-    result = run_transfer(TransferSpec(surrogates=((a,), (b,), (a, b)), victims=(a, b, c), out="runs/transfer"))
+    result = run_transfer(TransferSpec(surrogates=((a,), (b,), (a, b)), victims=(a, b, c),
+                                       controls=RunControls(out="runs/transfer")))
 
 One manifest (queries, target labels, anchor objects) serves every surrogate. Each surrogate (one
 model, or an `Ensemble` whose DHTA loss is the sum of its members') is attacked once, with the
@@ -52,8 +53,10 @@ def folder_name(label: str) -> str:
 
 
 def run_transfer(spec: TransferSpec) -> dict:
-    """Run the transfer matrix into `spec.out` (locked while it runs); returns what transfer.json holds."""
-    out = Path(spec.out)
+    """Run the transfer matrix (resolved: the dataset's defaults in place) into `spec.controls.out` (locked while
+    it runs); returns what transfer.json holds."""
+    spec = spec.resolved()
+    out = Path(spec.controls.out)
     check_folder_kind(out, "transfer")
     out.mkdir(parents=True, exist_ok=True)
     lock = RunLock(out)
@@ -68,7 +71,7 @@ def run_transfer(spec: TransferSpec) -> dict:
 def _run_transfer(spec: TransferSpec, out: Path) -> dict:
     started = time.perf_counter()
     source = open_data(spec.data, spec.seed)
-    dataset, settings = source.dataset, spec.attack
+    dataset, settings, controls = source.dataset, spec.attack, spec.controls
     manifest = plan(RunSpec(data=spec.data, methods=(spec.method,), attack=settings, queries=spec.queries,
                             seed=spec.seed, manifest=spec.manifest), source)
     entry = registered_method(spec.method)
@@ -82,14 +85,14 @@ def _run_transfer(spec: TransferSpec, out: Path) -> dict:
 
     def model_of(model_spec: ModelSource) -> tuple:
         if repr(model_spec) not in loaded:
-            model, meta = obtain_model(model_spec, spec.data, source, spec.device, spec.progress)
-            codes = encode_set(model, dataset.database, device=spec.device, progress=spec.progress,
+            model, meta = obtain_model(model_spec, spec.data, source, controls.device, controls.progress)
+            codes = encode_set(model, dataset.database, device=controls.device, progress=controls.progress,
                                desc=f"encode database ({model_label(model_spec, spec.data)})")
             loaded[repr(model_spec)] = (model, meta, codes)
         return loaded[repr(model_spec)]
 
     def t_map(codes: torch.Tensor, db_codes: torch.Tensor) -> tuple[float, list]:
-        aps = average_precisions(codes, db_codes, targets, db_labels, settings.topk)
+        aps = average_precisions(codes, db_codes, targets, db_labels, settings.depth)
         return mean_of_average_precisions(aps, settings.zero_relevance), json_floats(aps)
 
     victims = [model_label(v, spec.data) for v in spec.victims]
@@ -97,12 +100,12 @@ def _run_transfer(spec: TransferSpec, out: Path) -> dict:
     check_same_settings(out / TRANSFER_FILE, {
         "dataset": dataset.name, "method": spec.method, "num_queries": len(manifest), "seed": manifest.seed,
         "settings": asdict(settings), "victims": victims, "surrogates": [row_label(r, spec.data) for r in rows]},
-        "transfer matrix", spec.force)
+        "transfer matrix", controls.force)
     manifest.save(out / MANIFEST_FILE)
     matrix: dict[str, dict] = {BENIGN_ROW: {"members": [], "victims": {}}}
     for victim, name in zip(spec.victims, victims):
         model, _, db_codes = model_of(victim)
-        benign = encode_set(model, images, settings.batch_size, spec.device, progress=False)
+        benign = encode_set(model, images, settings.batch_size, controls.device, progress=False)
         matrix[BENIGN_ROW]["victims"][name] = dict(zip(("t_map", "t_ap"), t_map(benign, db_codes)))
     for row in rows:
         label = row_label(row, spec.data)
@@ -110,19 +113,19 @@ def _run_transfer(spec: TransferSpec, out: Path) -> dict:
         surrogate = parts[0][0] if len(parts) == 1 else Ensemble([p[0] for p in parts]).eval()
         db_codes = torch.cat([p[2] for p in parts], dim=1)
         _, steered_by = entry.targets(manifest.anchor_ids, settings.n_t, db_codes, dataset.database.pixels)
-        attack = build_attacks((spec.method,), surrogate, settings, manifest.seed, spec.progress)[spec.method]
+        attack = build_attacks((spec.method,), surrogate, settings, manifest.seed, controls.progress)[spec.method]
         path = out / folder_name(label)
-        finish = Finish.of_run(settings.quantize, path if spec.export else None, dataset.query, manifest.query_ids)
+        finish = Finish.of_run(settings.quantize, path if controls.export else None, dataset.query, manifest.query_ids)
         with _surrogate_folder(spec, path, dataset, manifest, row, parts, settings) as folder:
             records, _ = attacked_batches(spec.method, attack, surrogate, images, steered_by, manifest.query_ids,
-                                          settings.batch_size, folder, spec.device, spec.progress, finish=finish,
+                                          settings.batch_size, folder, controls.device, controls.progress, finish=finish,
                                           keep_all=True)
             adversarial = all_adversarial_pixels(folder, spec.method, len(images), settings.batch_size, images.shape)
         own = t_map(codes_from_records(records), db_codes)
         cells = {}
         for victim, name in zip(spec.victims, victims):
             model, _, victim_codes = model_of(victim)
-            codes = encode_set(model, adversarial, settings.batch_size, spec.device, progress=False)
+            codes = encode_set(model, adversarial, settings.batch_size, controls.device, progress=False)
             score, aps = t_map(codes, victim_codes)
             cells[name] = {"t_map": score, "t_ap": aps, "white_box": repr(victim) in map(repr, row),
                            "anchor_reached": int((codes == anchor_code(victim_codes[object_ids])).all(1).sum())}
@@ -146,7 +149,7 @@ def _surrogate_folder(spec: TransferSpec, path: Path, dataset, manifest, row, pa
     """The surrogate's run folder, locked: bound to its members, the settings and the manifest; resumes after a kill."""
     identity = {"ensemble": [m.identity(p[1], int(p[2].shape[1])) for m, p in zip(row, parts)]}   # (defaults in)
     folder = RunFolder(path, run_fingerprint(dataset, manifest, identity, asdict(settings), (spec.method,),
-                                             spec.device, spec.export), force=spec.force)
+                                             spec.controls.device, spec.controls.export), force=spec.controls.force)
     try:
         folder.check()
         folder.start()

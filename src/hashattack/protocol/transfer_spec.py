@@ -23,39 +23,31 @@ from pathlib import Path
 from hashattack.attacks.registry import method as registered_method
 from hashattack.errors import InputError
 from hashattack.models import available_models
-from hashattack.protocol.settings import AttackSettings
 from hashattack.protocol.model_sources import CheckpointModel, ModelSource, TrainedModel
 from hashattack.protocol.sources import with_defaults
-from hashattack.protocol.spec import DataSpec
+from hashattack.protocol.spec import DataSpec, Experiment, RunControls
 
 TRAIN_KEYS = {"seed": ("seed", int), "epochs": ("epochs", int), "lr": ("lr", float), "batch": ("batch_size", int),
               "loss": ("loss", str)}
 
 
-@dataclass(frozen=True)
-class TransferSpec:
-    """Surrogates (each a tuple of models: one, or an ensemble) x victims, on one manifest of queries.
+@dataclass(frozen=True, kw_only=True)
+class TransferSpec(Experiment):
+    """Surrogates (each a tuple of models: one, or an ensemble) x victims, on one manifest of queries; the
+    data, attack settings, queries and controls as every experiment (`protocol.spec.Experiment`).
 
     `leave_one_out`: add, for each victim, an ensemble of every other victim (the attacker has all the
     models but the one attacked).
     """
 
-    data: DataSpec = DataSpec()
     surrogates: tuple[tuple[ModelSource, ...], ...] = ()
     victims: tuple[ModelSource, ...] = ()
     leave_one_out: bool = False
     method: str = "DHTA"
-    attack: AttackSettings = AttackSettings()
-    queries: int = 100
-    seed: int = 0
-    manifest: str | None = None
-    out: str = "runs/transfer"
-    device: str = "cpu"
-    progress: bool = True
-    force: bool = False
-    export: bool = False
+    controls: RunControls = RunControls(out="runs/transfer")
 
     def __post_init__(self):
+        super().__post_init__()
         if registered_method(self.method).target != "anchor":
             raise InputError(f"transfer crafts with a method steered by anchor codes (DHTA or P2P), not {self.method}")
         if not self.victims:
@@ -65,8 +57,6 @@ class TransferSpec:
         filled = lambda models: tuple(with_defaults(m, self.data) for m in models)
         object.__setattr__(self, "victims", filled(self.victims))
         object.__setattr__(self, "surrogates", tuple(filled(row) for row in self.surrogates))
-        if not isinstance(self.queries, int) or self.queries <= 0:
-            raise InputError(f"queries must be a positive integer, got {self.queries!r}")
 
     def rows(self) -> list[tuple[ModelSource, ...]]:
         """The surrogates crafted on: the given ones, then the leave-one-out ensembles (without repeats)."""

@@ -68,6 +68,6 @@ def run_black_box(args: argparse.Namespace) -> int:
         args.out = Path("runs/audit-service")
     spec = spec_from_args(args)
     record = black_box_audit(spec, model_from_text(args.surrogate, spec.model, spec.data), args.service)
-    print(f"{(Path(spec.out) / TABLE_FILE).read_text()}\n{record['queries_sent']} HTTP queries in "
-          f"{record['seconds']:.0f} s; run folder: {spec.out}: {AUDIT_FILE}, {MANIFEST_FILE}, {TABLE_FILE}")
+    print(f"{(Path(spec.controls.out) / TABLE_FILE).read_text()}\n{record['queries_sent']} HTTP queries in "
+          f"{record['seconds']:.0f} s; run folder: {spec.controls.out}: {AUDIT_FILE}, {MANIFEST_FILE}, {TABLE_FILE}")
     return 0

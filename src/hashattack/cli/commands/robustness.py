@@ -13,7 +13,7 @@ from hashattack.protocol import distributed
 from hashattack.protocol.engine import run as run_spec
 from hashattack.protocol.run_lock import RunLock
 from hashattack.protocol.runfolder import check_folder_kind
-from hashattack.protocol.sources import defaults_for
+from hashattack.data.registry import dataset_entry
 from hashattack.reporting.robustness import write_robustness
 
 ROBUSTNESS_METHODS = ["Original", "Untargeted", "P2P", "DHTA"]
@@ -78,18 +78,18 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.from_runs:
         return show(args.out, dict(models_of(args)))
     args.methods = args.methods or list(ROBUSTNESS_METHODS)
-    if args.eps is None and args.eps_space in (None, defaults_for(args.dataset)["eps_space"]):
-        default = defaults_for(args.dataset)["eps"]
-        args.eps = [round(default * factor, 6) for factor in EPS_FACTORS]
+    entry = dataset_entry(args.dataset)
+    if args.eps is None and args.eps_space in (None, entry.eps_space):
+        args.eps = [round(entry.eps * factor, 6) for factor in EPS_FACTORS]
     folders = {}
     for label, checkpoint in models_of(args):
         options = copy.copy(args)
         options.checkpoint, options.out = checkpoint, Path(args.out) / label
         spec = spec_from_args(options)
         if not args.quiet:
-            print(f"== {label}: {checkpoint or 'trained here'} -> {spec.out}")
+            print(f"== {label}: {checkpoint or 'trained here'} -> {spec.controls.out}")
         run_spec(spec)
-        folders[label] = spec.out
+        folders[label] = spec.controls.out
     main = distributed.is_main()
     distributed.shutdown()
     return show(args.out, folders) if main else 0

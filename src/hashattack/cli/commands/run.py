@@ -58,8 +58,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         folders, settings = [], None
         if hasattr(sub_args, "out") and config.command in ("demo", "video", "audit"):
             spec = spec_from_args(sub_args)   # checks the sweep (at most MAX_SWEEP_POINTS) before printing
-            folders = [Path(spec.out) / point.name for point in spec.points() if point.name]
-            settings = resolved_settings(spec)
+            folders = [Path(spec.controls.out) / point.name for point in spec.points() if point.name]
+            settings = resolved_settings(spec.resolved())
         print("hashattack " + " ".join(to_argv(sub, config.command, config.options, config.source)))
         if settings:
             print(f"  {settings}")
@@ -76,5 +76,5 @@ def resolved_settings(spec) -> str:
     steps = " ".join(str(n) for n in axes.get("steps", (attack.steps,)))
     other = OTHER_CONVENTION[attack.zero_relevance]
     return (f"{spec.data.dataset}: eps {eps} ({attack.eps_space} space), {steps} steps of {attack.step_size:g}, "
-            f"n_t {attack.n_t}, MAP@{attack.topk or 'all'}, main convention {attack.zero_relevance} "
+            f"n_t {attack.n_t}, MAP@{attack.topk}, main convention {attack.zero_relevance} "
             f"({other} beside it), {spec.target_protocol} targets")

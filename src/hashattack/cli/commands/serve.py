@@ -7,7 +7,7 @@ import argparse
 from hashattack.cli.options import add_data_options, add_model_options, data_spec, model_spec
 from hashattack.cli.values import device_name, positive_int
 from hashattack.protocol.service import MAX_UPLOAD, check_loopback, check_packages, open_service, serve
-from hashattack.protocol.sources import defaults_for
+from hashattack.protocol.settings import AttackSettings
 from hashattack.retrieval.engines import parse_index
 
 
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     given = getattr(args, "checkpoint", None) is not None or getattr(args, "model", None) is not None
     bits = args.bits[0] if args.bits else (None if given else 32)
     service = open_service(data, model_spec(args, data, bits), index,
-                           args.topk or defaults_for(data.dataset, data.mosaics)["topk"], args.max_upload,
+                           AttackSettings(topk=args.topk).resolved(data).topk, args.max_upload,
                            args.device or "cpu", _text(args.database_codes), _text(args.database_labels),
                            progress=not args.quiet)
     print(f"hashattack serve: {index} over {service.index.size} codes; POST http://{host}:{args.port}/search",

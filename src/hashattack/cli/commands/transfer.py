@@ -68,8 +68,7 @@ def transfer_spec(args: argparse.Namespace) -> TransferSpec:
     return TransferSpec(data=base.data, surrogates=surrogates or tuple((v,) for v in victims),
                         victims=victims or tuple(m for row in surrogates for m in row if len(row) == 1),
                         leave_one_out=bool(args.leave_one_out), method=base.methods[0], attack=base.attack,
-                        queries=base.queries, seed=base.seed, manifest=base.manifest, out=base.out,
-                        device=base.device, progress=base.progress, force=base.force, export=base.export)
+                        queries=base.queries, seed=base.seed, manifest=base.manifest, controls=base.controls)
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -77,10 +76,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     spec = transfer_spec(args)
     result = run_transfer(spec)
     keep_resolved_config(args, parser)
-    text = (Path(spec.out) / TABLE_FILE).read_text()
+    text = (Path(spec.controls.out) / TABLE_FILE).read_text()
     summary = "\n".join(f"  {name}: {value} % ({count} cells)" for name, value, count in transfer_summary(result)
                         if value)
-    print(f"{text}\nmean t-MAP:\n{summary}\n({time.perf_counter() - started:.0f} s) run folder: {spec.out}: "
+    print(f"{text}\nmean t-MAP:\n{summary}\n({time.perf_counter() - started:.0f} s) run folder: {spec.controls.out}: "
           f"{TABLE_FILE}, {TRANSFER_FILE}, {FIGURE_DIR}/transfer.png, {REPORT_HTML}")
     return 0
 
