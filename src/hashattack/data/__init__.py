@@ -11,6 +11,7 @@ from hashattack.data import image_list  # noqa: F401  (registers "imagenet100", 
 from hashattack.data import image_files  # noqa: F401  (registers "images")
 from hashattack.data import moving_fashion  # noqa: F401  (registers "moving-fashion")
 from hashattack.data import video_splits  # noqa: F401  (registers "jhmdb", "ucf101")
+from hashattack.data import cifar10  # noqa: F401  (registers "cifar10")
 from hashattack.data.catalog import default_topk, open_dataset
 from hashattack.data.fashion_mnist import (
     DEFAULT_ROOT as FASHION_MNIST_ROOT,

@@ -108,4 +108,5 @@ def moving_fashion_retrieval(root: str | Path | None = None, frames: int = 16, c
 register_dataset(DatasetEntry(
     name="moving-fashion", summary="moving-fashion (embedded clips)", video=True, options=("frames",),
     open=lambda spec, seed: moving_fashion_retrieval(spec.root, frames=spec.frames),
-    eps=VIDEO_EPS, steps=VIDEO_STEPS, step_size=None, eps_sweep=EMBEDDED_EPS_SWEEP, architecture="lstm-frame-cnn"))
+    eps=VIDEO_EPS, steps=VIDEO_STEPS, step_size=None, eps_sweep=EMBEDDED_EPS_SWEEP, architecture="lstm-frame-cnn",
+    frame_root=True))

@@ -24,6 +24,7 @@ PIXEL_EPS_SWEEP = (1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255)
 SPACE_EPS = {"pixel": PIXEL_EPS, "normalized": PAPER_EPS}                  # ε of a space other than the dataset's
 SPACE_EPS_SWEEP = {"pixel": PIXEL_EPS_SWEEP, "normalized": PAPER_EPS_SWEEP}
 DEFAULT_TOPK = 1000
+ALL = "all"                                          # topk: MAP over the whole database
 COMMON_OPTIONS = ("root", "seen_classes")            # data-spec options every dataset takes
 
 
@@ -57,6 +58,7 @@ class DatasetEntry:
     attack_whole_query_set: bool = False
     architecture: str = "small-cnn"
     train: dict = field(default_factory=dict)
+    frame_root: bool = False     # its root is the Fashion-MNIST folder a video model's frame encoder pretrains on
 
     def eps_in(self, space: str) -> float:
         """The default ε in `space`: the dataset's own in its space, else that space's (`SPACE_EPS`)."""

@@ -119,7 +119,7 @@ class TrainedModel:
         if not entry.frame_encoder:
             return {}
         pretraining = FramePretraining()
-        frame_root = data.root if data.dataset == "moving-fashion" else None
+        frame_root = data.root if data.entry.frame_root else None
         weights = pretrained_frame_encoder(pretraining, frame_root, self.cache_dir, progress)
         return {"frame_weights": str(weights), "size": pretraining.canvas, "feature_dim": pretraining.feature_dim}
 

@@ -7,12 +7,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hashattack.attacks.dhta import PRECISIONS
-from hashattack.data.registry import dataset_entry
+from hashattack.data.registry import ALL, dataset_entry
 from hashattack.errors import InputError
 from hashattack.retrieval.metrics import OTHER_CONVENTION, ZERO_RELEVANCE
 from hashattack.validation import EPS_SPACES, check_choice
 
-ALL = "all"     # topk: MAP over the whole database
 DATASET_DEPENDENT = ("eps", "eps_space", "steps", "step_size", "topk", "zero_relevance")
 
 TIE_ORDER = "ascending Hamming distance; equal distances keep database order"
