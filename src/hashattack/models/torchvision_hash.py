@@ -1,6 +1,7 @@
-"""Paper-scale hashing models on torchvision backbones: VGG-11 (the paper's), VGG-16 and ResNet-50.
+"""Paper-scale hashing models on torchvision backbones: VGG-11 (the paper's), VGG-16, ResNet-50 and AlexNet
+(the victim of DPSH and most later hashing work).
 
-VGG: `features`, the average pool, and the classifier up to (without) its last layer give the
+VGG and AlexNet: `features`, the average pool, and the classifier up to (without) its last layer give the
 4096-d feature; ResNet-50: everything up to (without) `fc` gives 2048-d. The hash layer
 Linear(feature_dim, K) replaces the classifier's last layer (tanh is applied by the losses and the
 attacks; the code is its sign). Input: RGB pixels in [0, 1], normalised inside with ImageNet's mean/std.
@@ -52,6 +53,7 @@ BACKBONES: dict[str, Backbone] = {
     "vgg11": Backbone("vgg11", "VGG11_Weights", _vgg_trunk, 4096),
     "vgg16": Backbone("vgg16", "VGG16_Weights", _vgg_trunk, 4096),
     "resnet50": Backbone("resnet50", "ResNet50_Weights", _resnet_trunk, 2048),
+    "alexnet": Backbone("alexnet", "AlexNet_Weights", _vgg_trunk, 4096),   # DPSH's and DeepHash-pytorch's victim
 }
 
 
